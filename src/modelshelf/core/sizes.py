@@ -1,0 +1,36 @@
+"""Human sizes: ``50GB``, ``1.5 GiB``, ``200M`` <-> bytes."""
+
+from __future__ import annotations
+
+import re
+
+from modelshelf.core.errors import ModelshelfError
+
+_UNITS = {
+    "": 1, "b": 1,
+    "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+    "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a string such as ``"50GB"`` or ``"1.5 GiB"``."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ModelshelfError(f"a size cannot be negative: {value}")
+        return value
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _UNITS:
+        raise ModelshelfError(f"cannot read size {value!r}: write e.g. 50GB, 500MB or 2GiB")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def format_size(nbytes: int) -> str:
+    """``1234567`` -> ``"1.2 MB"``."""
+    size = float(nbytes)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")

@@ -1,0 +1,36 @@
+"""Local runtime state beside a store: a folder per store, and SQLite databases in it.
+
+A local store keeps its state in ``<root>/.state``; a remote store in
+``~/.cache/modelshelf/stores/<hash of its URL>``. ``MODELSHELF_STATE_DIR`` overrides both.
+State is a cache and a record of local activity, never the source of truth for models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+
+
+def state_dir(root_url: str, is_local: bool) -> str:
+    """Return (and create) the local state folder for the store at ``root_url``."""
+    override = os.environ.get("MODELSHELF_STATE_DIR")
+    if override:
+        key = hashlib.sha256(root_url.encode()).hexdigest()[:16]
+        path = os.path.join(override, key)
+    elif is_local:
+        path = os.path.join(root_url, ".state")
+    else:
+        key = hashlib.sha256(root_url.encode()).hexdigest()[:16]
+        path = os.path.join(os.path.expanduser("~/.cache/modelshelf/stores"), key)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open a SQLite database shared by many processes (WAL, waits instead of failing)."""
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn

@@ -1,0 +1,21 @@
+"""Content-addressed blobs and immutable manifests on any fsspec URL."""
+
+from modelshelf.core.store.aliases import AliasMove
+from modelshelf.core.store.diff import ModelDiff
+from modelshelf.core.store.leases import Lease
+from modelshelf.core.store.maintenance import FsckReport, GcReport
+from modelshelf.core.store.manifest import FileEntry, ModelVersion
+from modelshelf.core.store.shelf import ModelSummary, Shelf, default_model_path
+
+__all__ = [
+    "AliasMove",
+    "FileEntry",
+    "FsckReport",
+    "GcReport",
+    "Lease",
+    "ModelDiff",
+    "ModelSummary",
+    "ModelVersion",
+    "Shelf",
+    "default_model_path",
+]

@@ -1,0 +1,45 @@
+"""Compare two versions: files added, removed and changed; params and metrics side by side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelshelf.core.store.manifest import ModelVersion
+
+
+@dataclass(frozen=True)
+class ModelDiff:
+    """The difference from version ``a`` to version ``b``."""
+
+    a: str
+    b: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    params: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    metrics: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    @property
+    def same_files(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {key: (a.get(key), b.get(key)) for key in sorted(set(a) | set(b))}
+
+
+def diff_versions(a: ModelVersion, b: ModelVersion) -> ModelDiff:
+    files_a = {f.path: f for f in a.files}
+    files_b = {f.path: f for f in b.files}
+    return ModelDiff(
+        a=a.ref,
+        b=b.ref,
+        added=sorted(set(files_b) - set(files_a)),
+        removed=sorted(set(files_a) - set(files_b)),
+        changed=sorted(
+            p for p in set(files_a) & set(files_b) if files_a[p].sha256 != files_b[p].sha256
+        ),
+        params=_side_by_side(a.params, b.params),
+        metrics=_side_by_side(a.metrics, b.metrics),
+    )

@@ -1,0 +1,95 @@
+"""Turn a :class:`SourceTree` into stored blobs and manifest entries, in parallel."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
+
+from modelshelf.core.progress import ProgressTracker
+from modelshelf.core.sources import SourceFile
+from modelshelf.core.store.blobs import CHUNK, BlobStore
+from modelshelf.core.store.manifest import FileEntry
+from modelshelf.core.store.statcache import StatCache, now_ns
+
+_CacheRow = tuple[str, os.stat_result, str, int]
+
+
+def _open(src: SourceFile) -> BinaryIO:
+    # Unbuffered for local files: BlobStore.ingest reads with readinto into its own buffer.
+    if src.local_path is not None:
+        return open(src.local_path, "rb", buffering=0)
+    return src.open()
+
+
+def ingest_files(
+    blobs: BlobStore,
+    files: list[SourceFile],
+    *,
+    workers: int,
+    cache: StatCache | None,
+    tracker: ProgressTracker,
+) -> list[FileEntry]:
+    """Store every file's content as a blob; return manifest entries in ``files`` order.
+
+    A local file whose stat matches the cache and whose blob is already stored is neither
+    read nor copied. Any other file is hashed and copied in one pass.
+    """
+
+    def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
+        st = os.stat(src.local_path) if src.local_path is not None else None
+        if st is not None and cache is not None:
+            known = cache.lookup(src.local_path, st)
+            if known is not None and blobs.has(known):
+                tracker.advance(st.st_size, 1)
+                return FileEntry(src.relpath, st.st_size, known, src.mode), None
+        hashed_at = now_ns()
+        with _open(src) as fh:
+            digest, size, _ = blobs.ingest(fh, on_bytes=lambda n: tracker.advance(n))
+        tracker.advance(files=1)
+        row = (src.local_path, st, digest, hashed_at) if st is not None else None
+        return FileEntry(src.relpath, size, digest, src.mode), row
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest") as pool:
+        results = list(pool.map(one, files))
+    if cache is not None:
+        cache.record([row for _, row in results if row is not None])
+    return [entry for entry, _ in results]
+
+
+def hash_files(
+    files: list[SourceFile], *, workers: int, cache: StatCache | None
+) -> list[FileEntry]:
+    """Hash files without storing them (for dataset fingerprints)."""
+
+    def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
+        st = os.stat(src.local_path) if src.local_path is not None else None
+        if st is not None and cache is not None:
+            known = cache.lookup(src.local_path, st)
+            if known is not None:
+                return FileEntry(src.relpath, st.st_size, known, src.mode), None
+        hashed_at = now_ns()
+        hasher = hashlib.sha256()
+        size = 0
+        with _open(src) as fh:
+            while chunk := fh.read(CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        digest = hasher.hexdigest()
+        row = (src.local_path, st, digest, hashed_at) if st is not None else None
+        return FileEntry(src.relpath, size, digest, src.mode), row
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hash") as pool:
+        results = list(pool.map(one, files))
+    if cache is not None:
+        cache.record([row for _, row in results if row is not None])
+    return [entry for entry, _ in results]
+
+
+def tree_digest(entries: list[FileEntry]) -> str:
+    """One sha256 for a whole folder: over the sorted (sha256, size, path) of its files."""
+    hasher = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e.path):
+        hasher.update(f"{entry.sha256} {entry.size} {entry.path}\n".encode())
+    return hasher.hexdigest()

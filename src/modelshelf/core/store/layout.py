@@ -1,0 +1,79 @@
+"""Where each record lives under the store root (one place, so no module guesses a key).
+
+```
+blobs/sha256/ab/cdef...            content, written once, shared by every version
+models/<name>/<n>.json             immutable manifest of version n (the commit point)
+models/<name>/<n>.deleted          tombstone: version n was deleted; n is never reused
+aliases/<name>/<alias>/<seq>.json  append-only alias history; the highest seq is current
+leases/<name>/<n>/<id>.json        a job or deployment using version n, with an expiry
+locks/<id>.json                    save (shared) and gc (exclusive) locks, with an expiry
+tmp/                               partial uploads; never read, swept by gc
+```
+"""
+
+from __future__ import annotations
+
+import re
+
+BLOBS = "blobs/sha256"
+MODELS = "models"
+ALIASES = "aliases"
+LEASES = "leases"
+LOCKS = "locks"
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def blob_key(digest: str) -> str:
+    if not _DIGEST.fullmatch(digest):
+        raise ValueError(f"not a sha256 hex digest: {digest!r}")
+    return f"{BLOBS}/{digest[:2]}/{digest[2:]}"
+
+
+def digest_from_blob_key(key: str) -> str | None:
+    """Inverse of :func:`blob_key`; None for anything that is not a blob."""
+    parts = key.split("/")
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != BLOBS:
+        return None
+    digest = parts[2] + parts[3]
+    return digest if _DIGEST.fullmatch(digest) else None
+
+
+def manifest_key(name: str, version: int) -> str:
+    return f"{MODELS}/{name}/{version}.json"
+
+
+def tombstone_key(name: str, version: int) -> str:
+    return f"{MODELS}/{name}/{version}.deleted"
+
+
+def model_dir(name: str) -> str:
+    return f"{MODELS}/{name}"
+
+
+def alias_dir(name: str, alias: str) -> str:
+    return f"{ALIASES}/{name}/{alias}"
+
+
+def alias_key(name: str, alias: str, seq: int) -> str:
+    return f"{alias_dir(name, alias)}/{seq:08d}.json"
+
+
+def lease_dir(name: str, version: int) -> str:
+    return f"{LEASES}/{name}/{version}"
+
+
+def lease_key(name: str, version: int, lease_id: str) -> str:
+    return f"{lease_dir(name, version)}/{lease_id}.json"
+
+
+def lock_key(lock_id: str) -> str:
+    return f"{LOCKS}/{lock_id}.json"
+
+
+def parse_version_file(filename: str) -> tuple[int, str] | None:
+    """``"3.json"`` -> ``(3, "json")``; ``"3.deleted"`` -> ``(3, "deleted")``; else None."""
+    stem, _, ext = filename.partition(".")
+    if ext not in ("json", "deleted") or not stem.isdigit():
+        return None
+    return int(stem), ext

@@ -1,0 +1,111 @@
+"""The manifest of a model version: what it holds and where it came from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from modelshelf.core.names import validate_name, validate_relpath
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a version: path inside the model, size, sha256 and permission bits."""
+
+    path: str
+    size: int
+    sha256: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An immutable model version, as recorded in ``models/<name>/<n>.json``."""
+
+    name: str
+    version: int
+    created_at: str
+    source: str
+    files: tuple[FileEntry, ...]
+    parent: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    dataset: dict[str, Any] | None = None
+    message: str | None = None
+    job: dict[str, Any] | None = None
+    notebook: str | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """The exact reference of this version, ``name:n``."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    def file(self, path: str) -> FileEntry | None:
+        return next((f for f in self.files if f.path == path), None)
+
+    def to_json(self) -> bytes:
+        body = asdict(self)
+        body["files"] = [asdict(f) for f in self.files]
+        body["tags"] = list(self.tags)
+        body = {"format": FORMAT, **body, "size": self.size, "file_count": self.file_count}
+        return json.dumps(body, indent=1, sort_keys=False).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> ModelVersion:
+        body = json.loads(data)
+        files = tuple(
+            FileEntry(validate_relpath(f["path"]), int(f["size"]), f["sha256"], int(f["mode"]))
+            for f in body["files"]
+        )
+        return cls(
+            name=validate_name(body["name"]),
+            version=int(body["version"]),
+            created_at=body["created_at"],
+            source=body.get("source", ""),
+            files=files,
+            parent=body.get("parent"),
+            params=body.get("params") or {},
+            metrics=body.get("metrics") or {},
+            tags=tuple(body.get("tags") or ()),
+            dataset=body.get("dataset"),
+            message=body.get("message"),
+            job=body.get("job"),
+            notebook=body.get("notebook"),
+            environment=body.get("environment") or {},
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest without its file list and environment (for listings and the CLI)."""
+        return {
+            "ref": self.ref,
+            "created_at": self.created_at,
+            "size": self.size,
+            "file_count": self.file_count,
+            "source": self.source,
+            "parent": self.parent,
+            "params": self.params,
+            "metrics": self.metrics,
+            "tags": list(self.tags),
+            "dataset": self.dataset,
+            "message": self.message,
+            "job": self.job,
+            "notebook": self.notebook,
+        }
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

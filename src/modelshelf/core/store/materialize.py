@@ -1,0 +1,70 @@
+"""Copy a version's files out of the store, verifying every hash on the way.
+
+Files are written next to their destination under a temporary name and renamed into place
+only once every file has been copied and verified, so a failed load leaves no half-written
+file behind. Files are copied, never hard-linked: changing the copy never touches the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from modelshelf.core.errors import InvalidNameError
+from modelshelf.core.names import validate_relpath
+from modelshelf.core.progress import ProgressTracker
+from modelshelf.core.store.blobs import CHUNK, BlobStore
+from modelshelf.core.store.manifest import FileEntry, ModelVersion
+
+
+def _target(dest: str, entry: FileEntry) -> str:
+    relpath = validate_relpath(entry.path)
+    final = os.path.join(dest, *relpath.split("/"))
+    parent = os.path.dirname(final)
+    os.makedirs(parent, exist_ok=True)
+    # A symlinked sub-folder in an existing destination must not redirect writes elsewhere.
+    real_parent = os.path.realpath(parent)
+    if os.path.commonpath([real_parent, os.path.realpath(dest)]) != os.path.realpath(dest):
+        raise InvalidNameError(f"refusing to write {relpath!r}: {parent} leads outside {dest}")
+    return final
+
+
+def materialize(
+    blobs: BlobStore,
+    version: ModelVersion,
+    dest: str,
+    *,
+    workers: int,
+    tracker: ProgressTracker,
+) -> str:
+    """Copy ``version`` into ``dest`` (created if needed); return the absolute ``dest``."""
+    dest = os.path.abspath(dest)
+    os.makedirs(dest, exist_ok=True)
+    staged: list[tuple[str, str]] = []
+
+    def one(entry: FileEntry) -> tuple[str, str]:
+        final = _target(dest, entry)
+        part = f"{final}.{uuid.uuid4().hex[:8]}.modelshelf-part"
+        staged.append((part, final))
+        with blobs.open_verified(entry.sha256, entry.size) as src, open(part, "wb") as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+                tracker.advance(len(chunk))
+        # The copy belongs to the user: keep the recorded bits but always owner-writable.
+        os.chmod(part, (entry.mode & 0o777) | 0o600)
+        tracker.advance(files=1)
+        return part, final
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="load") as pool:
+            done = list(pool.map(one, version.files))
+    except BaseException:
+        for part, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+        raise
+    for part, final in done:
+        os.replace(part, final)
+    return dest

@@ -1,0 +1,81 @@
+"""Remembers the sha256 of local files by their stat, so re-saving a folder rehashes only
+what changed (as git's index and borg's files cache do).
+
+An entry is trusted only when size, mtime, ctime and inode all match and the file was last
+changed well before it was hashed: a file modified in the same clock tick as its hashing
+("racily clean", in git's words) is hashed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+
+from modelshelf.core.state import connect
+
+_RACY_MARGIN_NS = 2_000_000_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    inode INTEGER, sha256 TEXT, hashed_at_ns INTEGER
+)
+"""
+
+
+class StatCache:
+    """A small SQLite table of path -> (stat fingerprint, sha256). Failures never matter."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self._path)
+            self._conn.execute(_SCHEMA)
+        return self._conn
+
+    def lookup(self, path: str, st: os.stat_result) -> str | None:
+        """The remembered digest of ``path`` if its stat still matches, else None."""
+        try:
+            row = self._db().execute(
+                "SELECT size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM files "
+                "WHERE path = ?",
+                (path,),
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None:
+            return None
+        size, mtime_ns, ctime_ns, inode, digest, hashed_at = row
+        if (size, mtime_ns, ctime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+            return None
+        if max(mtime_ns, ctime_ns) >= hashed_at - _RACY_MARGIN_NS:
+            return None
+        return digest
+
+    def record(self, rows: list[tuple[str, os.stat_result, str, int]]) -> None:
+        """Remember ``(path, stat taken before hashing, sha256, hashed_at_ns)`` rows."""
+        if not rows:
+            return
+        values = [
+            (p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, at)
+            for p, st, digest, at in rows
+        ]
+        with contextlib.suppress(sqlite3.Error):
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def now_ns() -> int:
+    return time.time_ns()
