@@ -22,12 +22,7 @@ def validate_name(name: str) -> str:
     """Return ``name`` if it is a valid model name, else raise :class:`InvalidNameError`."""
     if not isinstance(name, str) or not name:
         raise InvalidNameError("a model name cannot be empty")
-    if (
-        not _NAME.fullmatch(name)
-        or ".." in name
-        or name.endswith((" ", "."))
-        or "  " in name
-    ):
+    if not _NAME.fullmatch(name) or ".." in name or name.endswith((" ", ".")) or "  " in name:
         raise InvalidNameError(
             f"invalid model name {name!r}: use 1-128 letters, digits, spaces, '.', '_' or '-', "
             "starting with a letter or digit (no '..', '/', ':', '@' or '%')"
@@ -90,7 +85,9 @@ def parse_ref(ref: str | Ref) -> Ref:
     if isinstance(ref, Ref):
         return ref
     if not isinstance(ref, str) or not ref.strip():
-        raise InvalidNameError("a model reference cannot be empty: use NAME, NAME:VERSION or NAME@ALIAS")
+        raise InvalidNameError(
+            "a model reference cannot be empty: use NAME, NAME:VERSION or NAME@ALIAS"
+        )
     if "@" in ref:
         name, _, alias = ref.rpartition("@")
         return Ref(validate_name(name), alias=validate_alias(alias))

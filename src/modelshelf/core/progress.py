@@ -47,5 +47,7 @@ class ProgressTracker:
     def _report(self) -> None:
         if self._callback is not None:
             self._callback(
-                Progress(self._phase, self._bytes, self._total_bytes, self._files, self._total_files)
+                Progress(
+                    self._phase, self._bytes, self._total_bytes, self._files, self._total_files
+                )
             )

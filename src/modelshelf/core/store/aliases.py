@@ -57,8 +57,14 @@ class AliasBook:
             except (FileNotFoundError, ValueError):
                 continue
             moves.append(
-                AliasMove(name, alias, int(stem), body.get("version"), body.get("moved_at", ""),
-                          body.get("moved_by", ""))
+                AliasMove(
+                    name,
+                    alias,
+                    int(stem),
+                    body.get("version"),
+                    body.get("moved_at", ""),
+                    body.get("moved_by", ""),
+                )
             )
         moves.sort(key=lambda m: m.seq)
         return moves

@@ -79,6 +79,12 @@ class LeaseBook:
                 continue
             if record and records.is_live(record, check_pid=False):
                 out.append(
-                    Lease(parts[3][:-5], parts[1], int(parts[2]), record["owner"], record["expires_at"])
+                    Lease(
+                        parts[3][:-5],
+                        parts[1],
+                        int(parts[2]),
+                        record["owner"],
+                        record["expires_at"],
+                    )
                 )
         return out

@@ -63,7 +63,9 @@ class StoreLocks:
             record = records.new_record(purpose, self.ttl, exclusive=exclusive)
             self.backend.create(key, records.encode(record))
             blockers = [
-                h for h in self.holders() if h["id"] != lock_id and (exclusive or h.get("exclusive"))
+                h
+                for h in self.holders()
+                if h["id"] != lock_id and (exclusive or h.get("exclusive"))
             ]
             if not blockers:
                 break

@@ -63,9 +63,7 @@ class Shelf(Configurable):
         config=True
     )
     storage_options = Dict(help="fsspec storage options for the root URL.").tag(config=True)
-    max_model_size = Integer(help="Largest model accepted, in bytes (e.g. 50 GB).").tag(
-        config=True
-    )
+    max_model_size = Integer(help="Largest model accepted, in bytes (e.g. 50 GB).").tag(config=True)
     workers = Integer(0, help="Parallel file transfers; 0 picks a default per backend.").tag(
         config=True
     )
@@ -242,7 +240,9 @@ class Shelf(Configurable):
 
     def _read_manifest(self, name: str, version: int) -> ModelVersion:
         try:
-            return ModelVersion.from_json(self.backend.read_bytes(layout.manifest_key(name, version)))
+            return ModelVersion.from_json(
+                self.backend.read_bytes(layout.manifest_key(name, version))
+            )
         except FileNotFoundError as exc:
             raise ModelNotFoundError(f"model {name}:{version} does not exist") from exc
 

@@ -41,17 +41,26 @@ class StatCache:
     def lookup(self, path: str, st: os.stat_result) -> str | None:
         """The remembered digest of ``path`` if its stat still matches, else None."""
         try:
-            row = self._db().execute(
-                "SELECT size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM files "
-                "WHERE path = ?",
-                (path,),
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM files "
+                    "WHERE path = ?",
+                    (path,),
+                )
+                .fetchone()
+            )
         except sqlite3.Error:
             return None
         if row is None:
             return None
         size, mtime_ns, ctime_ns, inode, digest, hashed_at = row
-        if (size, mtime_ns, ctime_ns, inode) != (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino):
+        if (size, mtime_ns, ctime_ns, inode) != (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_ino,
+        ):
             return None
         if max(mtime_ns, ctime_ns) >= hashed_at - _RACY_MARGIN_NS:
             return None
