@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
-from traitlets import Bool, Dict, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, Unicode, Union, default, validate
 from traitlets.config import Configurable
 
 from modelshelf.core.environment import capture_environment
@@ -63,7 +63,9 @@ class Shelf(Configurable):
         config=True
     )
     storage_options = Dict(help="fsspec storage options for the root URL.").tag(config=True)
-    max_model_size = Integer(help="Largest model accepted, in bytes (e.g. 50 GB).").tag(config=True)
+    max_model_size = Union(
+        [Integer(), Unicode()], help="Largest model accepted: bytes or a size like '50GB'."
+    ).tag(config=True)
     workers = Integer(0, help="Parallel file transfers; 0 picks a default per backend.").tag(
         config=True
     )

@@ -1,0 +1,50 @@
+# Every target creates .venv itself: a fresh clone needs nothing but python3 and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+# jupyter refuses to run as root without this flag (CI and these machines run as root).
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: test lab demo bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[test]'
+	touch $@
+
+$(VENV)/.lab-deps: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[lab]'
+	touch $@
+
+$(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[bench]'
+	touch $@
+
+## make test: install the test extras and run the linter and every test.
+test: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+## make lab: JupyterLab on notebooks/ over the embedded local store (~/.modelshelf).
+lab: $(VENV)/.lab-deps
+	mkdir -p notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(ROOT_FLAG)
+
+## make demo: the example tour, headless, in a throw-away store.
+demo: $(VENV)/.test-deps
+	$(BIN)/python examples/tour.py
+
+## make bench: the benchmarks against their peers; writes BENCHMARKS.md.
+bench: $(VENV)/.bench-deps
+	$(BIN)/python bench/store.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
