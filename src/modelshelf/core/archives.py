@@ -1,0 +1,389 @@
+"""Safe extraction of zip, tar and single compressed files into an empty folder.
+
+Every archive is checked in full *before* anything is written, so a refused archive leaves
+nothing behind: entries with absolute paths, drive letters or ``..``, links that lead outside
+the folder (directly or through other links in the archive), entries stored beneath a link,
+device files and FIFOs, and archives whose declared sizes exceed the limit. Tar members also go
+through :func:`tarfile.data_filter` (PEP 706) at check time and at extraction time. Zip has no
+such filter, so zip entries are written here, one by one, counting the bytes actually written
+against the declared size (a lying header is refused, and the CRC check catches the rest).
+
+Policy for links: symbolic links whose target stays inside the folder are created as links
+(from zips too, after every file is written, so no entry is ever written through a link); a
+hard link may not point at a symbolic link, because tarfile would copy the link itself to a
+new place where its relative target could mean something else.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import posixpath
+import re
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from modelshelf.core.errors import InvalidNameError, SourceError, UnsafeArchiveError
+from modelshelf.core.names import validate_relpath
+from modelshelf.core.source_tree import check_size
+
+DEFAULT_EXTRACT_LIMIT = 50 * 10**9  # 50 GB: what an archive may unpack to when no limit is set
+_CHUNK = 1 << 20
+_MAX_LINK_HOPS = 40  # as the Linux kernel's symlink limit
+_MAX_LINK_TARGET = 4096
+_TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
+_COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# Errors a damaged compressed stream can raise while being read.
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)
+
+
+def archive_kind(name: str) -> str | None:
+    """``"zip"``, ``"tar"``, ``"compressed"`` (.gz/.bz2/.xz: a tar or one file) or ``None``."""
+    lower = name.lower()
+    if lower.endswith(".zip"):
+        return "zip"
+    if lower.endswith(_TAR_SUFFIXES):
+        return "tar"
+    if lower.endswith(tuple(_COMPRESSED)):
+        return "compressed"
+    return None
+
+
+def remove_tree(path: str) -> None:
+    """Remove a folder even if an archive left read-only folders in it."""
+
+    def retry(func: Callable[[str], Any], failed: str, *_: Any) -> None:
+        # Deleting an entry needs write permission on its folder; grant it and try again.
+        try:
+            os.chmod(os.path.dirname(failed), 0o700)
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                os.chmod(failed, 0o700)
+            func(failed)
+        except OSError:
+            pass
+
+    if not os.path.lexists(path):
+        return
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
+
+
+@contextmanager
+def temporary_folder(prefix: str = "modelshelf-") -> Iterator[str]:
+    """A fresh private folder (under ``$MODELSHELF_TMP_DIR`` if set), removed on exit."""
+    parent = os.environ.get("MODELSHELF_TMP_DIR") or None
+    if parent:
+        parent = os.path.abspath(os.path.expanduser(parent))
+        os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        yield path
+    finally:
+        remove_tree(path)
+
+
+def extract_archive(archive: str, dest: str, *, limit: int = 0, name: str | None = None) -> None:
+    """Extract the local file ``archive`` into the empty (or new) folder ``dest``.
+
+    ``limit`` caps the total extracted size (0 means :data:`DEFAULT_EXTRACT_LIMIT`); ``name``
+    is how the archive is called in messages (e.g. its URL). On any error ``dest`` is emptied
+    again; :class:`UnsafeArchiveError` and :class:`SizeLimitError` are raised before anything
+    is written whenever the archive's own headers reveal the problem.
+    """
+    limit = limit or DEFAULT_EXTRACT_LIMIT
+    display = name or archive
+    base = os.path.basename(archive)
+    kind = archive_kind(base)
+    if kind is None:
+        raise SourceError(f"{display!r} is not a zip, tar, .gz, .bz2 or .xz archive")
+    os.makedirs(dest, exist_ok=True)
+    if os.listdir(dest):
+        raise ValueError(f"extraction folder {dest} must be empty")
+    try:
+        if kind == "zip":
+            _extract_zip(archive, dest, limit, display)
+        elif kind == "tar" or _is_tar(archive):
+            _extract_tar(archive, dest, limit, display)
+        else:
+            suffix = next(s for s in _COMPRESSED if base.lower().endswith(s))
+            _decompress_single(archive, dest, limit, display, base[: -len(suffix)], suffix)
+    except BaseException:
+        for entry in os.listdir(dest):
+            remove_tree(os.path.join(dest, entry))
+        raise
+
+
+def _is_tar(path: str) -> bool:
+    """Whether a .gz/.bz2/.xz holds a tar with at least one member.
+
+    :func:`tarfile.is_tarfile` also says yes for any run of zero bytes (an empty tar).
+    """
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            return tar.next() is not None
+    except _STREAM_ERRORS:
+        return False
+
+
+def _unsafe(display: str, entry: str, problem: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"refused to extract archive {display!r}: entry {entry!r} {problem}; nothing was "
+        "extracted (the archive is damaged or malicious: check where it came from)"
+    )
+
+
+def _check_size(total: int, limit: int, display: str) -> None:
+    check_size(total, limit, f"archive {display!r} (uncompressed)")
+
+
+def _normalise(raw: str, display: str, *, backslash_is_separator: bool) -> str:
+    """The safe relative POSIX path of an entry, or ``""`` for the archive root."""
+    name = raw.replace("\\", "/") if backslash_is_separator else raw
+    # Backslashes count as separators for these checks even in tars: Windows tools read them so.
+    if raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw):
+        raise _unsafe(display, raw, "has an absolute path")
+    if ".." in re.split(r"[/\\]", raw):
+        raise _unsafe(display, raw, "climbs out of the archive with '..'")
+    rel = "/".join(part for part in name.split("/") if part not in ("", "."))
+    if rel:
+        try:
+            validate_relpath(rel)
+        except InvalidNameError:
+            raise _unsafe(
+                display, raw, "has a name that is not a safe path (backslash or control character)"
+            ) from None
+    return rel
+
+
+def _resolve(path: str, symlinks: dict[str, str]) -> list[str] | None:
+    """Follow ``path`` through the archive's own symlinks; ``None`` if it escapes or loops.
+
+    Checking each link on its own is not enough: with ``x -> .`` the link ``l -> x/..`` looks
+    harmless but leads to the parent of the folder.
+    """
+    pending = deque(path.split("/"))
+    out: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.popleft()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+            continue
+        out.append(part)
+        target = symlinks.get("/".join(out))
+        if target is None:
+            continue
+        hops += 1
+        if hops > _MAX_LINK_HOPS or target.startswith("/"):
+            return None
+        out.pop()
+        pending.extendleft(reversed(target.split("/")))
+    return out
+
+
+def _check_links(
+    display: str, names: Iterable[str], symlinks: dict[str, str], hardlinks: dict[str, str]
+) -> None:
+    """Refuse entries beneath a link and links whose target leaves the folder."""
+    for name in names:
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            if prefix in symlinks:
+                raise _unsafe(display, name, f"lies beneath the symbolic link {prefix!r}")
+    for name, target in symlinks.items():
+        if not target or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:|.*\\", target):
+            raise _unsafe(
+                display, name, f"is a symbolic link to the absolute or Windows path {target!r}"
+            )
+        if _resolve(posixpath.join(posixpath.dirname(name), target), symlinks) is None:
+            raise _unsafe(display, name, f"is a symbolic link to {target!r}, outside the archive")
+    for name, target in hardlinks.items():
+        seen = {name}
+        linked = _normalise(target, display, backslash_is_separator=False)
+        while linked in hardlinks and linked not in seen:  # GNU tar may chain hard links
+            seen.add(linked)
+            linked = _normalise(hardlinks[linked], display, backslash_is_separator=False)
+        if linked in symlinks:
+            raise _unsafe(display, name, f"is a hard link to the symbolic link {linked!r}")
+        if not linked or _resolve(linked, symlinks) is None:
+            raise _unsafe(display, name, f"is a hard link to {target!r}, outside the archive")
+
+
+def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
+    if not hasattr(tarfile, "data_filter"):
+        raise SourceError(
+            "extracting tar archives safely needs Python 3.10.12, 3.11.4 or later (PEP 706)"
+        )
+    try:
+        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
+    except _STREAM_ERRORS as exc:
+        raise SourceError(f"{display!r} is not a readable tar archive: {exc}") from exc
+    with tar:
+        try:
+            members = tar.getmembers()
+        except _STREAM_ERRORS as exc:
+            raise SourceError(f"tar archive {display!r} is damaged: {exc}") from exc
+        total = 0
+        names: list[str] = []
+        symlinks: dict[str, str] = {}
+        hardlinks: dict[str, str] = {}
+        for member in members:
+            rel = _normalise(member.name, display, backslash_is_separator=False)
+            if member.ischr() or member.isblk() or member.isfifo():
+                raise _unsafe(display, member.name, "is a device file or a FIFO")
+            try:
+                tarfile.data_filter(member, dest)
+            except tarfile.FilterError as exc:
+                raise _unsafe(
+                    display, member.name, f"is refused by the tar data filter: {exc}"
+                ) from exc
+            if not rel:
+                continue
+            names.append(rel)
+            if member.issym():
+                symlinks[rel] = member.linkname
+            elif member.islnk():
+                hardlinks[rel] = member.linkname
+            elif member.isreg():
+                total += member.size
+        _check_size(total, limit, display)
+        _check_links(display, names, symlinks, hardlinks)
+        try:
+            tar.extractall(dest, members=members, filter="data")
+        except tarfile.FilterError as exc:
+            entry = getattr(getattr(exc, "tarinfo", None), "name", "?")
+            raise _unsafe(display, entry, f"is refused: {exc}") from exc
+        except _STREAM_ERRORS as exc:
+            raise SourceError(f"could not extract tar archive {display!r}: {exc}") from exc
+
+
+def _zip_plan(
+    archive: zipfile.ZipFile, display: str, limit: int
+) -> tuple[list[str], list[tuple[zipfile.ZipInfo, str, int]], dict[str, str]]:
+    """Check every zip entry; return the folders, the files and the symlinks to create."""
+    folders: list[str] = []
+    files: list[tuple[zipfile.ZipInfo, str, int]] = []
+    symlinks: dict[str, str] = {}
+    seen: set[str] = set()
+    total = 0
+    for info in archive.infolist():
+        if info.flag_bits & 0x1:
+            raise SourceError(
+                f"zip archive {display!r} is encrypted (entry {info.filename!r}); modelshelf "
+                "cannot decrypt it: extract it yourself and save the folder"
+            )
+        rel = _normalise(info.filename, display, backslash_is_separator=True)
+        if not rel:
+            continue
+        if rel in seen:
+            raise _unsafe(display, info.filename, "appears twice")
+        seen.add(rel)
+        mode = info.external_attr >> 16  # the unix mode, when the zip was made on unix
+        kind = stat.S_IFMT(mode)
+        if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+            raise _unsafe(display, info.filename, "is a device file, a FIFO or a socket")
+        if kind == stat.S_IFLNK:
+            if info.file_size > _MAX_LINK_TARGET:
+                raise _unsafe(display, info.filename, "is a symbolic link with a huge target")
+            try:
+                symlinks[rel] = archive.read(info).decode("utf-8")
+            except (UnicodeDecodeError, *_STREAM_ERRORS, zipfile.BadZipFile) as exc:
+                raise _unsafe(
+                    display, info.filename, f"is an unreadable symbolic link ({exc})"
+                ) from exc
+        elif kind == stat.S_IFDIR or info.filename.endswith(("/", "\\")):
+            folders.append(rel)
+        else:
+            total += info.file_size
+            files.append((info, rel, 0o755 if mode & stat.S_IXUSR else 0o644))
+    _check_size(total, limit, display)
+    _check_links(display, sorted(seen), symlinks, {})
+    return folders, files, symlinks
+
+
+def _extract_zip(path: str, dest: str, limit: int, display: str) -> None:
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SourceError(f"{display!r} is not a readable zip archive: {exc}") from exc
+    with archive:
+        folders, files, symlinks = _zip_plan(archive, display, limit)
+        for rel in folders:
+            os.makedirs(os.path.join(dest, rel), exist_ok=True)
+        for info, rel, mode in files:
+            _write_zip_member(archive, info, os.path.join(dest, rel), mode, display)
+        # Links last, so that no file above was ever written through one.
+        for rel, target in symlinks.items():
+            link = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            try:
+                os.symlink(target, link)
+            except OSError as exc:
+                raise _unsafe(display, rel, f"could not be created as a link ({exc})") from exc
+
+
+def _write_zip_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, mode: int, display: str
+) -> None:
+    """Write one entry, refusing more bytes than its header declared."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd = os.open(target, flags, mode)
+    except OSError as exc:
+        raise _unsafe(display, info.filename, f"could not be written ({exc})") from exc
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out, archive.open(info) as src:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                if written > info.file_size:
+                    raise _unsafe(
+                        display,
+                        info.filename,
+                        f"holds more than the {info.file_size:,} bytes its header declares",
+                    )
+                out.write(chunk)
+    except NotImplementedError as exc:
+        raise SourceError(
+            f"zip archive {display!r} uses an unsupported compression for {info.filename!r}: "
+            f"{exc}; re-create it with deflate, bzip2 or lzma"
+        ) from exc
+    except (zipfile.BadZipFile, *_STREAM_ERRORS) as exc:
+        raise _unsafe(
+            display, info.filename, f"is damaged or its header lies about its content ({exc})"
+        ) from exc
+
+
+def _decompress_single(
+    path: str, dest: str, limit: int, display: str, name: str, suffix: str
+) -> None:
+    """Decompress a .gz/.bz2/.xz that holds one file, stopping at ``limit`` bytes."""
+    rel = _normalise(name or "data", display, backslash_is_separator=True)
+    written = 0
+    try:
+        with _COMPRESSED[suffix](path, "rb") as src, open(os.path.join(dest, rel), "xb") as out:
+            while chunk := src.read(_CHUNK):
+                written += len(chunk)
+                _check_size(written, limit, display)
+                out.write(chunk)
+    except _STREAM_ERRORS as exc:
+        raise SourceError(f"could not decompress {display!r}: {exc}") from exc
