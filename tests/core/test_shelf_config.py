@@ -48,3 +48,34 @@ def test_save_waits_for_gc_then_gives_up_clearly(tmp_path):
         shelf.save("m", source)
     assert shelf.list() == []
     assert shelf.save("m", source).version == 1
+
+
+def test_missing_bucket_is_a_clear_storage_error(s3_endpoint, tmp_path):
+    from modelshelf import StorageError
+
+    options = {"endpoint_url": s3_endpoint, "key": "k", "secret": "s", "skip_instance_cache": True}
+    shelf = Shelf("s3://no-such-bucket-here/root", storage_options=options)
+    assert shelf.list() == []  # an empty store, as a new local folder would be
+    with pytest.raises(StorageError, match="create the bucket"):
+        shelf.save("m", make_model(tmp_path / "m", {"a": "1"}))
+
+
+def test_closed_endpoint_is_a_storage_error(tmp_path):
+    import socket
+
+    from modelshelf import StorageError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    options = {
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "key": "k",
+        "secret": "s",
+        "skip_instance_cache": True,
+        "retries": 1,
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1},
+    }
+    shelf = Shelf("s3://bucket/root", storage_options=options)
+    with pytest.raises(StorageError, match="check the URL"):
+        shelf.list()

@@ -9,6 +9,7 @@ from modelshelf.core.errors import (
     ModelshelfError,
     SizeLimitError,
     SourceError,
+    StorageError,
     StoreBusyError,
     UnsafeArchiveError,
 )
@@ -24,6 +25,7 @@ from modelshelf.core.store import (
     ModelVersion,
     Shelf,
     default_model_path,
+    default_output_path,
 )
 
 __all__ = [
@@ -45,7 +47,9 @@ __all__ = [
     "Shelf",
     "SizeLimitError",
     "SourceError",
+    "StorageError",
     "StoreBusyError",
     "UnsafeArchiveError",
     "default_model_path",
+    "default_output_path",
 ]

@@ -39,6 +39,10 @@ class IntegrityError(ModelshelfError):
     """Stored bytes do not match their recorded sha256: the blob is damaged."""
 
 
+class StorageError(ModelshelfError):
+    """The store's storage could not be reached or refused the request (credentials, network)."""
+
+
 class StoreBusyError(ModelshelfError):
     """Another process holds a lock that this operation must wait for."""
 

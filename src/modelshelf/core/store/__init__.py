@@ -5,7 +5,7 @@ from modelshelf.core.store.diff import ModelDiff
 from modelshelf.core.store.leases import Lease
 from modelshelf.core.store.maintenance import FsckReport, GcReport
 from modelshelf.core.store.manifest import FileEntry, ModelVersion
-from modelshelf.core.store.shelf import ModelSummary, Shelf, default_model_path
+from modelshelf.core.store.shelf import ModelSummary, Shelf, default_model_path, default_output_path
 
 __all__ = [
     "AliasMove",
@@ -18,4 +18,5 @@ __all__ = [
     "ModelVersion",
     "Shelf",
     "default_model_path",
+    "default_output_path",
 ]

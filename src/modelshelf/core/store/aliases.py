@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from modelshelf.core.names import validate_alias
+from modelshelf.core.names import validate_alias, validate_name
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import ALIASES, alias_dir, alias_key
 from modelshelf.core.store.manifest import utcnow_iso
@@ -37,7 +37,6 @@ class AliasBook:
 
     def move(self, name: str, alias: str, version: int | None, by: str = "") -> AliasMove:
         """Point ``name@alias`` at ``version`` (or remove it with None), keeping history."""
-        validate_alias(alias)
         while True:
             history = self.history(name, alias)
             seq = history[-1].seq + 1 if history else 1
@@ -47,6 +46,9 @@ class AliasBook:
                 return move
 
     def history(self, name: str, alias: str) -> list[AliasMove]:
+        """Every move of ``name@alias``, oldest first."""
+        validate_name(name)
+        validate_alias(alias)
         moves = []
         for entry in self.backend.list(alias_dir(name, alias)):
             stem = entry.key.rsplit("/", 1)[-1].removesuffix(".json")
@@ -75,6 +77,7 @@ class AliasBook:
 
     def of_model(self, name: str) -> dict[str, int]:
         """The model's live aliases and the versions they point at."""
+        validate_name(name)
         out = {}
         for alias in self.backend.list_dirs(f"{ALIASES}/{name}"):
             version = self.current(name, alias)

@@ -14,6 +14,7 @@ check-then-write race on most filesystems (see shared/notes/pitfalls.md). So:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import threading
@@ -26,7 +27,7 @@ from typing import BinaryIO
 import fsspec
 from fsspec.core import url_to_fs
 
-from modelshelf.core.errors import SourceError
+from modelshelf.core.errors import ModelshelfError, SourceError, StorageError
 
 TMP_PREFIX = "tmp"
 # Data smaller than this is sent as one put; larger blobs stream to a temporary object.
@@ -234,6 +235,41 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_MEMORY_CREATE_LOCK = threading.Lock()
+# Errors that are answers, not failures: callers act on them.
+_ANSWERS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
+
+
+def _storage_errors(method):
+    """Turn a cloud library's own exceptions (no credentials, endpoint down, access denied)
+    into :class:`StorageError`, so users see one clear line instead of botocore's traceback."""
+
+    # On the write path "not found" means the bucket or container itself is missing.
+    writes = method.__name__ in ("create", "write", "commit")
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FileNotFoundError as exc:
+            if not writes:
+                raise
+            url = getattr(self, "url", None) or self._backend.url
+            raise StorageError(
+                f"cannot write to the store {url}: {exc}; create the bucket or folder first"
+            ) from exc
+        except (*_ANSWERS, ModelshelfError):
+            raise
+        except Exception as exc:
+            url = getattr(self, "url", None) or self._backend.url
+            raise StorageError(
+                f"the store {url} failed: {type(exc).__name__}: {exc}; check the URL, your "
+                "credentials and storage_options (e.g. endpoint_url)"
+            ) from exc
+
+    return wrapper
+
+
 class _BufferSink(TempSink):
     """Buffers small data in memory and spills to a temporary object when it grows."""
 
@@ -243,6 +279,7 @@ class _BufferSink(TempSink):
         self._spill: BinaryIO | None = None
         self._spill_key = ""
 
+    @_storage_errors
     def write(self, data: bytes | memoryview) -> None:
         if self._spill is None and self._buffer.tell() + len(data) <= SMALL_OBJECT:
             self._buffer.write(data)
@@ -254,6 +291,7 @@ class _BufferSink(TempSink):
             self._buffer = io.BytesIO()
         self._spill.write(data)
 
+    @_storage_errors
     def commit(self, key: str) -> bool:
         backend = self._backend
         if self._spill is None:
@@ -271,14 +309,12 @@ class _BufferSink(TempSink):
         finally:
             backend.remove(self._spill_key)
 
+    @_storage_errors
     def abort(self) -> None:
         if self._spill is not None:
             with contextlib.suppress(Exception):
                 self._spill.close()
             self._backend.remove(self._spill_key)
-
-
-_MEMORY_CREATE_LOCK = threading.Lock()
 
 
 class FsspecBackend(Backend):
@@ -297,9 +333,11 @@ class FsspecBackend(Backend):
     def full(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root
 
+    @_storage_errors
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self.full(key))
 
+    @_storage_errors
     def create(self, key: str, data: bytes) -> bool:
         path = self.full(key)
         if self.protocol == "memory":
@@ -319,12 +357,15 @@ class FsspecBackend(Backend):
         self.fs.invalidate_cache(path)
         return True
 
+    @_storage_errors
     def write(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(self.full(key), data)
 
+    @_storage_errors
     def exists(self, key: str) -> bool:
         return self.fs.exists(self.full(key))
 
+    @_storage_errors
     def list(self, prefix: str, recursive: bool = False) -> list[Entry]:
         base = self.full(prefix)
         self.fs.invalidate_cache(base)
@@ -344,6 +385,7 @@ class FsspecBackend(Backend):
             out.append(Entry(name[cut:], int(info.get("size") or 0), _mtime(info)))
         return out
 
+    @_storage_errors
     def list_dirs(self, prefix: str) -> list[str]:
         base = self.full(prefix)
         self.fs.invalidate_cache(base)
@@ -353,13 +395,16 @@ class FsspecBackend(Backend):
             return []
         return [i["name"].rstrip("/").rsplit("/", 1)[-1] for i in infos if i["type"] == "directory"]
 
+    @_storage_errors
     def remove(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.full(key))
 
+    @_storage_errors
     def open_read(self, key: str) -> BinaryIO:
         return self.fs.open(self.full(key), "rb")
 
+    @_storage_errors
     def temp_sink(self) -> TempSink:
         return _BufferSink(self)
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.errors import IntegrityError, ModelNotFoundError
 from modelshelf.core.store.backend import TMP_PREFIX, Backend
 from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.layout import MODELS, parse_version_file
@@ -80,7 +80,7 @@ def collect_garbage(backend: Backend, blobs: BlobStore, workers: int, dry_run: b
     report = GcReport(dry_run=dry_run)
     if bad:
         # A manifest we cannot read may reference anything: deleting blobs would be a guess.
-        raise ModelNotFoundError(
+        raise IntegrityError(
             "gc refused: some manifests cannot be read (" + ", ".join(sorted(bad)) + "); "
             "run `modelshelf fsck` and repair or remove them first"
         )

@@ -17,7 +17,13 @@ from modelshelf.core.errors import (
     ModelInUseError,
     ModelNotFoundError,
 )
-from modelshelf.core.names import Ref, parse_ref, validate_name, validate_relpath
+from modelshelf.core.names import (
+    Ref,
+    parse_ref,
+    validate_alias,
+    validate_name,
+    validate_relpath,
+)
 from modelshelf.core.progress import ProgressCallback, ProgressTracker
 from modelshelf.core.sizes import parse_size
 from modelshelf.core.sources import open_source
@@ -36,6 +42,7 @@ from modelshelf.core.store.materialize import materialize
 from modelshelf.core.store.statcache import StatCache
 
 DEFAULT_MODEL_PATH = "/opt/ml/models"
+DEFAULT_OUTPUT_PATH = "/opt/ml/output"
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,16 @@ class Shelf(Configurable):
 
     def __repr__(self) -> str:
         return f"Shelf({self.backend.url!r})"
+
+    def close(self) -> None:
+        """Release local resources (the stat cache's database connection)."""
+        self._statcache.close()
+
+    def __enter__(self) -> Shelf:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def _workers(self) -> int:
@@ -316,16 +333,22 @@ class Shelf(Configurable):
 
     def set_alias(self, name: str, alias: str, version: int | str) -> AliasMove:
         """Point ``name@alias`` at a version; every move is kept in the alias history."""
-        _, number = self.resolve(f"{validate_name(name)}:{int(version)}")
+        validate_alias(alias)
+        _, number = self.resolve(f"{validate_name(name)}:{version}")
         return self.aliases.move(name, alias, number)
 
     def remove_alias(self, name: str, alias: str) -> AliasMove:
-        if self.aliases.current(validate_name(name), alias) is None:
+        """Remove ``name@alias`` (recorded in its history as a move to nothing)."""
+        if self.aliases.current(validate_name(name), validate_alias(alias)) is None:
             raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
         return self.aliases.move(name, alias, None)
 
     def alias_history(self, name: str, alias: str) -> list[AliasMove]:
-        return self.aliases.history(validate_name(name), alias)
+        """Every move of ``name@alias``, oldest first."""
+        history = self.aliases.history(name, alias)
+        if not history and not self._live_numbers(name):
+            raise ModelNotFoundError(f"no model named {name!r} in {self.backend.url}")
+        return history
 
     def lease(self, ref: str | Ref, owner: str, ttl: float = DEFAULT_TTL) -> Lease:
         """Keep a version from deletion while ``owner`` uses it; renew before ``ttl`` ends."""
@@ -351,10 +374,12 @@ class Shelf(Configurable):
         self._refuse_if_held(name, version)
         tombstone = layout.tombstone_key(name, version)
         self.backend.create(tombstone, utcnow_iso().encode())
-        # A lease taken between our check and the tombstone wins: undo and refuse.
-        if self.leases.live(name, version):
-            self.backend.remove(tombstone)
+        # A lease or alias that arrived between our check and the tombstone wins.
+        try:
             self._refuse_if_held(name, version)
+        except ModelInUseError:
+            self.backend.remove(tombstone)
+            raise
         self.backend.remove(layout.manifest_key(name, version))
         return manifest
 
@@ -385,3 +410,8 @@ class Shelf(Configurable):
 def default_model_path() -> str:
     """Where models are loaded by default: ``ML_MODEL_PATH`` or /opt/ml/models."""
     return os.environ.get("ML_MODEL_PATH") or DEFAULT_MODEL_PATH
+
+
+def default_output_path() -> str:
+    """Where a notebook writes its output: ``ML_OUTPUT_PATH`` or /opt/ml/output."""
+    return os.environ.get("ML_OUTPUT_PATH") or DEFAULT_OUTPUT_PATH
