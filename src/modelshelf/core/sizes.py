@@ -1,4 +1,4 @@
-"""Human sizes: ``50GB``, ``1.5 GiB``, ``200M`` <-> bytes."""
+"""Human sizes and durations: ``50GB``, ``1.5 GiB`` <-> bytes; ``90s``, ``7d`` -> seconds."""
 
 from __future__ import annotations
 
@@ -45,3 +45,19 @@ def format_size(nbytes: int) -> str:
             return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     raise AssertionError("unreachable")
+
+
+_SECONDS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: float | int | str) -> float:
+    """Seconds from a number or a string such as ``"90s"``, ``"15m"``, ``"2h"`` or ``"7d"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise ModelshelfError(f"a duration cannot be negative: {value}")
+        return float(value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _SECONDS:
+        raise ModelshelfError(f"cannot read duration {value!r}: write e.g. 90s, 15m, 2h or 7d")
+    return float(match.group(1)) * _SECONDS[unit]

@@ -40,11 +40,12 @@ def is_live(record: dict[str, Any], check_pid: bool, now: float | None = None) -
     if float(record.get("expires_at", 0)) <= (now or time.time()):
         return False
     if check_pid and record.get("host") == HOST:
-        return _pid_alive(int(record.get("pid", 0)))
+        return pid_alive(int(record.get("pid", 0)))
     return True
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if process ``pid`` runs on this host (a zombie, already dead, counts as gone)."""
     if pid <= 0:
         return False
     try:
@@ -53,4 +54,9 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # The state follows the parenthesised command name, which may contain spaces.
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True  # no /proc (macOS): kill(0) is all we know

@@ -79,6 +79,11 @@ class Shelf(Configurable):
     lock_wait = Float(60.0, help="Seconds a save or gc waits for a conflicting lock.").tag(
         config=True
     )
+    shared = Bool(
+        False,
+        help="The local root is a network folder mounted at the same path on every machine "
+        "(lets Dask workers use it).",
+    ).tag(config=True)
     fsync = Bool(False, help="fsync blobs and manifests on local stores (slower, durable).").tag(
         config=True
     )
@@ -154,7 +159,7 @@ class Shelf(Configurable):
         """
         validate_name(name)
         parent_ref = self.show(parent).ref if parent else None
-        dataset_record = self._dataset_record(dataset) if dataset is not None else None
+        dataset_record = self.fingerprint(dataset) if dataset is not None else None
         with open_source(
             os.fspath(source), max_size=self.max_model_size, storage_options=self.storage_options
         ) as tree:
@@ -195,7 +200,11 @@ class Shelf(Configurable):
             # Someone else took this number: look again rather than counting up blindly.
             version = max(version + 1, self._highest_number(draft.name) + 1)
 
-    def _dataset_record(self, dataset: str | dict[str, Any]) -> dict[str, Any]:
+    def fingerprint(self, dataset: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
+        """A dataset record: its ref, a content hash over all its files, size and count.
+
+        Files are hashed, not stored. A dict is taken as an already-made record.
+        """
         if isinstance(dataset, dict):
             return dict(dataset)
         with open_source(os.fspath(dataset), storage_options=self.storage_options) as tree:

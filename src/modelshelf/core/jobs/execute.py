@@ -1,0 +1,94 @@
+"""The process that executes one worker's notebook with papermill.
+
+Run as ``python -m modelshelf.core.jobs.execute``; the supervisor gives it the ``ML_*``
+environment and reads what it leaves behind: the executed notebook, the log (cell progress
+and outputs), ``error.json`` on failure and ``kernel.pid`` so that a cancel or a timeout can
+stop the kernel itself, not only this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
+
+
+class _RecordingKernelManager(AsyncKernelManager):
+    """Writes the kernel's pid to ``MODELSHELF_KERNEL_PID_FILE`` once it has started.
+
+    It also talks to the kernel over IPC sockets instead of TCP ports: parallel jobs then
+    never race for a free port, and nothing listens on the network.
+    """
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+    async def _async_post_start_kernel(self, **kwargs) -> None:  # type: ignore[override]
+        await super()._async_post_start_kernel(**kwargs)
+        target = os.environ.get("MODELSHELF_KERNEL_PID_FILE")
+        pid = getattr(self.provisioner, "pid", None)
+        if target and pid:
+            with open(target, "w") as fh:
+                fh.write(str(pid))
+
+
+def _error_record(exc: BaseException) -> dict:
+    record = {
+        "ename": getattr(exc, "ename", type(exc).__name__),
+        "evalue": getattr(exc, "evalue", str(exc)),
+        "cell_index": getattr(exc, "cell_index", None),
+        "exec_count": getattr(exc, "exec_count", None),
+    }
+    tb = getattr(exc, "traceback", None)
+    record["traceback"] = (
+        "\n".join(tb) if isinstance(tb, list) else "".join(traceback.format_exception(exc))
+    )
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="modelshelf-execute")
+    parser.add_argument("notebook")
+    parser.add_argument("executed")
+    parser.add_argument("--parameters", default="{}", help="JSON object")
+    parser.add_argument("--kernel", default=None)
+    parser.add_argument("--cwd", default=None)
+    parser.add_argument("--error-file", required=True)
+    args = parser.parse_args(argv)
+
+    # Unbuffered, timestamped lines: the log is read live by `job.logs(follow=True)`.
+    logging.basicConfig(
+        stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", force=True
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    import papermill
+
+    try:
+        papermill.execute_notebook(
+            args.notebook,
+            args.executed,
+            parameters=json.loads(args.parameters),
+            kernel_name=args.kernel,
+            progress_bar=False,
+            log_output=True,
+            cwd=args.cwd,
+            kernel_manager_class=f"{__name__}._RecordingKernelManager",
+        )
+    except BaseException as exc:
+        with open(args.error_file, "w") as fh:
+            json.dump(_error_record(exc), fh)
+        logging.getLogger("modelshelf").error("the notebook failed: %s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""A handle on one job: its status, logs, results and outputs, refreshed from the record."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from modelshelf.core.errors import ModelshelfError
+from modelshelf.core.jobs.records import FINISHED, JobRecord
+from modelshelf.core.jobs.spec import JobSpec
+from modelshelf.core.jobs.workspace import worker_paths
+
+if TYPE_CHECKING:
+    from modelshelf.core.jobs.manager import JobManager
+
+
+class JobTimeoutError(ModelshelfError, TimeoutError):
+    """``wait`` gave up before the job ended (the job itself goes on)."""
+
+
+class Job:
+    """A job submitted through :class:`JobManager`; attributes reflect its last refresh."""
+
+    def __init__(self, manager: JobManager, record: JobRecord) -> None:
+        self._manager = manager
+        self._record = record
+
+    @property
+    def id(self) -> str:
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def status(self) -> str:
+        return self._record.status
+
+    @property
+    def spec(self) -> JobSpec:
+        return JobSpec.from_dict(self._record.spec)
+
+    @property
+    def error(self) -> str | None:
+        return self._record.error
+
+    @property
+    def results(self) -> dict[str, Any] | None:
+        """The ``_results.json`` summary, once the job has ended."""
+        return self._record.results
+
+    @property
+    def outputs(self) -> list[str]:
+        """Refs of the models this job saved (or URLs its output was copied to)."""
+        return list(self._record.outputs)
+
+    @property
+    def workspace(self) -> str:
+        return self._record.workspace
+
+    @property
+    def finished(self) -> bool:
+        return self._record.status in FINISHED
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds the job has run (so far, if it still runs)."""
+        if self._record.started_at is None:
+            return None
+        end = self._record.ended_at or time.time()
+        return end - self._record.started_at
+
+    def executed_notebook(self, worker: int = 1) -> str:
+        """Path of the executed notebook of a worker (with the failing cell on failure)."""
+        return worker_paths(self.workspace, worker, self.spec.workers).executed
+
+    def refresh(self) -> Job:
+        self._record = self._manager.get(self.id)._record
+        return self
+
+    def wait(self, timeout: float | None = None, poll: float = 0.1) -> Job:
+        """Block until the job ends; raise :class:`JobTimeoutError` after ``timeout`` s."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.refresh().finished:
+            if deadline is not None and time.monotonic() > deadline:
+                raise JobTimeoutError(
+                    f"job {self.name} ({self.id}) is still {self.status} after {timeout:g} s"
+                )
+            time.sleep(poll)
+        return self
+
+    def cancel(self) -> Job:
+        """Stop the job (its kernel too); a queued job never starts."""
+        self._record = self._manager.cancel(self.id)._record
+        return self
+
+    def _log_files(self) -> list[tuple[str, str]]:
+        spec = self.spec
+        files = [("", os.path.join(self.workspace, "job.log"))]
+        if spec.workers > 1:
+            for n in range(1, spec.workers + 1):
+                files.append((f"[worker {n}] ", worker_paths(self.workspace, n, spec.workers).log))
+        return files
+
+    def logs(self, follow: bool = False, poll: float = 0.1) -> str | Iterator[str]:
+        """The job's log: cell progress and outputs.
+
+        With ``follow=True``, an iterator of lines that ends when the job does.
+        """
+        if follow:
+            return self._follow(poll)
+        parts = []
+        for prefix, path in self._log_files():
+            try:
+                with open(path, errors="replace") as fh:
+                    parts.extend(prefix + line for line in fh)
+            except FileNotFoundError:
+                continue
+        return "".join(parts)
+
+    def _follow(self, poll: float) -> Iterator[str]:
+        offsets: dict[str, int] = {}
+        while True:
+            finished = self.refresh().finished
+            for prefix, path in self._log_files():
+                try:
+                    with open(path, errors="replace") as fh:
+                        fh.seek(offsets.get(path, 0))
+                        while (line := fh.readline()).endswith("\n"):
+                            yield prefix + line
+                        offsets[path] = fh.tell() - len(line.encode())
+                except FileNotFoundError:
+                    continue
+            if finished:
+                return
+            time.sleep(poll)
+
+    def __repr__(self) -> str:
+        extra = f" -> {', '.join(self.outputs)}" if self.outputs else ""
+        error = f" ({self.error})" if self.error and self.status != "succeeded" else ""
+        return f"<Job {self.name} {self.id}: {self.status}{error}{extra}>"

@@ -1,0 +1,307 @@
+"""Submit notebooks as jobs, and find, watch, cancel, rerun and prune them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import fsspec
+from traitlets import Integer, Unicode, default
+from traitlets.config import Configurable
+
+from modelshelf.core.errors import ModelshelfError, SourceError
+from modelshelf.core.jobs.job import Job
+from modelshelf.core.jobs.outputs import output_model_name, run_key
+from modelshelf.core.jobs.parameters import (
+    check_parameters,
+    effective_parameters,
+    notebook_parameters,
+)
+from modelshelf.core.jobs.records import (
+    CANCELLED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    JobBook,
+    JobRecord,
+    new_job_id,
+)
+from modelshelf.core.jobs.spec import EXECUTORS, JobSpec
+from modelshelf.core.names import validate_name
+from modelshelf.core.sizes import parse_duration
+from modelshelf.core.source_tree import URL_PATTERN, expand_local
+from modelshelf.core.store import Shelf
+from modelshelf.core.store.records import HOST, pid_alive
+
+
+class JobError(ModelshelfError):
+    """A job cannot be submitted as asked (bad notebook, executor, workers, ...)."""
+
+
+# Starts the runner in a new session and exits at once, so the runner is nobody's child:
+# it survives the launching kernel and is reaped by init, never left a zombie.
+_LAUNCHER = (
+    "import subprocess, sys\n"
+    "log = open(sys.argv[1], 'ab')\n"
+    "p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,"
+    " start_new_session=True)\n"
+    "print(p.pid)\n"
+)
+
+
+class JobManager(Configurable):
+    """Jobs of one store: records in SQLite beside its local state, runs in workspaces."""
+
+    max_concurrent_jobs = Integer(
+        help="Jobs running at once on this machine; the rest wait queued (0: no limit)."
+    ).tag(config=True)
+    dask_scheduler = Unicode(
+        None, allow_none=True, help="Address of the Dask scheduler for executor='dask'."
+    ).tag(config=True)
+    workspace_root = Unicode(help="Folder holding job workspaces.").tag(config=True)
+
+    def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
+        self.shelf = shelf if shelf is not None else Shelf()
+        super().__init__(**kwargs)
+        self.book = JobBook(os.path.join(self.shelf.state_dir, "jobs.sqlite"))
+
+    @default("max_concurrent_jobs")
+    def _default_limit(self) -> int:
+        return int(os.environ.get("MODELSHELF_MAX_CONCURRENT_JOBS") or (os.cpu_count() or 2))
+
+    @default("dask_scheduler")
+    def _default_scheduler(self) -> str | None:
+        return os.environ.get("MODELSHELF_DASK_SCHEDULER") or None
+
+    @default("workspace_root")
+    def _default_workspaces(self) -> str:
+        return os.path.join(self.shelf.state_dir, "jobs")
+
+    def close(self) -> None:
+        self.book.close()
+
+    # ---- submitting ---------------------------------------------------------------------
+
+    def submit(
+        self,
+        notebook: str | os.PathLike,
+        *,
+        name: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        model: str | None = None,
+        data: str | os.PathLike | None = None,
+        output: str | None = "model",
+        workers: int = 1,
+        executor: str = "local",
+        kernel: str | None = None,
+        timeout: float | str | None = None,
+        env: dict[str, str] | None = None,
+        save_training_data: bool = False,
+        scheduler: str | None = None,
+        parameters_from_strings: bool = False,
+        _rerun_of: str | None = None,
+    ) -> Job:
+        """Run ``notebook`` as a job in its own process; return at once with a :class:`Job`.
+
+        Parameters are checked against the notebook's ``parameters`` cell first: an unknown
+        name or a wrong type raises here instead of failing the job later.
+        """
+        notebook = os.fspath(notebook)
+        job_name = name or _stem(notebook)
+        validate_name(output_model_name(job_name, 99, 99).replace(" Worker 99", ""))
+        if not isinstance(workers, int) or workers < 1:
+            raise JobError(f"workers must be a whole number of at least 1, not {workers!r}")
+        if executor not in EXECUTORS:
+            raise JobError(f"unknown executor {executor!r}: use one of {', '.join(EXECUTORS)}")
+        scheduler = scheduler or self.dask_scheduler
+        if executor == "dask":
+            self._check_dask(scheduler)
+        if data is not None:
+            data = os.fspath(data)
+            if not URL_PATTERN.match(data):
+                data = expand_local(data)
+                if not os.path.exists(data):
+                    raise SourceError(f"the job's data {data} does not exist")
+        job_id = new_job_id()
+        workspace = os.path.join(self.workspace_root, job_id)
+        os.makedirs(workspace)
+        try:
+            snapshot = os.path.join(workspace, "notebook.ipynb")
+            _fetch_notebook(notebook, snapshot, self.shelf.storage_options)
+            declared = notebook_parameters(snapshot)
+            checked = check_parameters(
+                declared, dict(parameters or {}), from_strings=parameters_from_strings
+            )
+            spec = JobSpec(
+                notebook=notebook if URL_PATTERN.match(notebook) else expand_local(notebook),
+                name=job_name,
+                parameters=effective_parameters(declared, checked),
+                model=self.shelf.show(model).ref if model else None,
+                data=data,
+                output=output,
+                workers=workers,
+                executor=executor,
+                kernel=kernel,
+                timeout=parse_duration(timeout) if timeout is not None else None,
+                env={k: str(v) for k, v in (env or {}).items()},
+                save_training_data=save_training_data,
+                scheduler=scheduler,
+                rerun_of=_rerun_of,
+            )
+            with open(snapshot, "rb") as fh:
+                self.shelf.backend.write(run_key(job_id, "notebook.ipynb"), fh.read())
+        except BaseException:
+            shutil.rmtree(workspace, ignore_errors=True)
+            raise
+        self.book.insert(
+            JobRecord(job_id, job_name, QUEUED, spec.to_dict(), workspace, time.time())
+        )
+        self._launch(job_id, workspace)
+        return self.get(job_id)
+
+    def _launch(self, job_id: str, workspace: str) -> None:
+        env = {
+            **os.environ,
+            "MODELSHELF_ROOT": self.shelf.backend.url,
+            "MODELSHELF_STORAGE_OPTIONS": json.dumps(self.shelf.storage_options or {}),
+            "MODELSHELF_MAX_CONCURRENT_JOBS": str(self.max_concurrent_jobs),
+        }
+        runner = [sys.executable, "-m", "modelshelf.core.jobs.runner", self.book.path, job_id]
+        out = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, os.path.join(workspace, "runner.log"), *runner],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.book.set_runner(job_id, int(out.stdout.strip()), HOST)
+
+    def _check_dask(self, scheduler: str | None) -> None:
+        if not scheduler:
+            raise JobError(
+                "executor='dask' needs a scheduler address: pass scheduler=, set "
+                "c.JobManager.dask_scheduler or MODELSHELF_DASK_SCHEDULER"
+            )
+        url = self.shelf.backend.url
+        if url.startswith("memory://") or (self.shelf.backend.is_local and not self.shelf.shared):
+            raise JobError(
+                f"the store {url} is local to this machine, so Dask workers cannot read it: "
+                "use a shared store (s3://, gs://, az://) or, for a network folder mounted at "
+                "the same path everywhere, set c.Shelf.shared = True"
+            )
+
+    # ---- finding and watching -------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id (its record refreshed; a dead runner marks it failed)."""
+        return Job(self, self._reconciled(self.book.get(job_id)))
+
+    def list(self, limit: int = 200, status: str | None = None) -> list[Job]:
+        """Recent jobs, newest first."""
+        return [Job(self, self._reconciled(r)) for r in self.book.list(limit, status)]
+
+    def _reconciled(self, record: JobRecord) -> JobRecord:
+        if record.status in FINISHED or record.runner_host != HOST or not record.runner_pid:
+            return record
+        if pid_alive(record.runner_pid):
+            return record
+        log = os.path.join(record.workspace, "runner.log")
+        self.book.finish(
+            record.id,
+            FAILED,
+            error=f"the job's runner (pid {record.runner_pid}) died; see {log}",
+        )
+        return self.book.get(record.id)
+
+    def cancel(self, job_id: str, wait: float = 30.0) -> Job:
+        """Stop a job: a queued one never starts, a running one has its kernel stopped."""
+        record = self.book.get(job_id)
+        self.book.finish(job_id, CANCELLED, error="cancelled by the user")
+        # The runner sees the cancel, stops the kernel and exits; wait so that "cancelled"
+        # means the work has really stopped when this returns.
+        if record.runner_host == HOST and record.runner_pid:
+            deadline = time.monotonic() + wait
+            while pid_alive(record.runner_pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return self.get(job_id)
+
+    def rerun(self, model_ref: str, **overrides: Any) -> Job:
+        """Run again the job that produced a model version: same notebook snapshot,
+        parameters, input model and data (``overrides`` may change any of them)."""
+        version = self.shelf.show(model_ref)
+        if not version.job or not version.job.get("snapshot"):
+            raise JobError(f"{version.ref} was not produced by a job, so it cannot be rerun")
+        job = version.job
+        snapshot_key = job["snapshot"]
+        try:
+            content = self.shelf.backend.read_bytes(snapshot_key)
+        except FileNotFoundError as exc:
+            raise JobError(
+                f"the notebook snapshot of {version.ref} is gone from the store"
+            ) from exc
+        staging = os.path.join(self.workspace_root, f"rerun-{new_job_id()}.ipynb")
+        os.makedirs(self.workspace_root, exist_ok=True)
+        with open(staging, "wb") as fh:
+            fh.write(content)
+        try:
+            request = {
+                "name": job.get("name"),
+                "parameters": job.get("parameters") or {},
+                "model": job.get("model"),
+                "data": job.get("data"),
+                "workers": int(job.get("workers") or 1),
+                "kernel": job.get("kernel"),
+                "executor": job.get("executor") or "local",
+                **overrides,
+            }
+            return self.submit(staging, _rerun_of=version.ref, **request)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(staging)
+
+    def prune(self, older_than: float | str = "7d") -> list[str]:
+        """Remove the workspaces and records of jobs that ended before ``older_than`` ago.
+
+        Models saved from those jobs stay, and so do their run files in the store.
+        """
+        cutoff = time.time() - parse_duration(older_than)
+        removed = []
+        for record in self.book.older_than(cutoff):
+            shutil.rmtree(record.workspace, ignore_errors=True)
+            self.book.delete(record.id)
+            removed.append(record.id)
+        return removed
+
+
+def _stem(notebook: str) -> str:
+    base = notebook.rstrip("/").rsplit("/", 1)[-1]
+    return base[: -len(".ipynb")] if base.endswith(".ipynb") else base
+
+
+def _fetch_notebook(notebook: str, dest: str, storage_options: dict | None) -> None:
+    """Snapshot the notebook into the workspace: the job runs this copy, whatever happens
+    to the original afterwards (and ``rerun`` runs it again)."""
+    if URL_PATTERN.match(notebook):
+        try:
+            with fsspec.open(notebook, "rb", **(storage_options or {})) as src:
+                content = src.read()
+        except Exception as exc:
+            raise SourceError(f"cannot read the notebook {notebook}: {exc}") from exc
+    else:
+        path = expand_local(notebook)
+        if not os.path.isfile(path):
+            raise SourceError(f"the notebook {path} does not exist")
+        with open(path, "rb") as fh:
+            content = fh.read()
+    try:
+        json.loads(content)
+    except ValueError as exc:
+        raise JobError(f"{notebook} is not a notebook (.ipynb JSON): {exc}") from exc
+    with open(dest, "wb") as fh:
+        fh.write(content)

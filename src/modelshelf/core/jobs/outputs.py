@@ -1,0 +1,147 @@
+"""What a finished job leaves: output models with lineage, files in the store, ``_results.json``.
+
+Run files live in the store under ``runs/<job id>/`` (the notebook snapshot, each worker's
+executed notebook and log, ``_results.json``), so lineage outlives the local workspace and
+any machine sharing the store can read it, and ``rerun`` works from a model alone.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import fsspec
+
+from modelshelf.core.jobs.spec import JobSpec
+from modelshelf.core.jobs.workspace import WorkerPaths
+from modelshelf.core.store import ModelVersion, Shelf
+
+RUNS = "runs"
+
+
+def run_key(job_id: str, *parts: str) -> str:
+    return "/".join((RUNS, job_id, *parts))
+
+
+def output_model_name(job_name: str, index: int, count: int) -> str:
+    """``Job - <job name>`` for one worker, ``Job - <job name> Worker <n>`` for several."""
+    return f"Job - {job_name}" if count == 1 else f"Job - {job_name} Worker {index}"
+
+
+def upload_run_file(shelf: Shelf, job_id: str, local_path: str, *name: str) -> str | None:
+    """Copy a small run file into the store; return its key, or None if it does not exist."""
+    if not os.path.exists(local_path):
+        return None
+    key = run_key(job_id, *name)
+    with open(local_path, "rb") as fh:
+        shelf.backend.write(key, fh.read())
+    return key
+
+
+def save_worker_output(
+    shelf: Shelf,
+    spec: JobSpec,
+    job_id: str,
+    paths: WorkerPaths,
+    dataset: dict[str, Any] | None,
+) -> str | None:
+    """Keep a successful worker's output as the job's model, or copy it to a URL.
+
+    Returns the saved model's ref (or the URL the files went to, or None for no output).
+    """
+    executed_key = upload_run_file(
+        shelf, job_id, paths.executed, f"worker-{paths.index}", "executed.ipynb"
+    )
+    upload_run_file(shelf, job_id, paths.log, f"worker-{paths.index}", "job.log")
+    source = paths.models if spec.output == "model" else paths.output
+    if spec.output is None:
+        return None
+    if spec.output != "model":
+        return _copy_to_url(source, spec.output, paths)
+    version: ModelVersion = shelf.save(
+        output_model_name(spec.name, paths.index, paths.count),
+        source,
+        parent=spec.model,
+        params=spec.parameters,
+        dataset=dataset,
+        message=f"output of job {spec.name} ({job_id})",
+        job={
+            "id": job_id,
+            "name": spec.name,
+            "worker": paths.index,
+            "workers": paths.count,
+            "notebook": spec.notebook,
+            "snapshot": run_key(job_id, "notebook.ipynb"),
+            "executed_notebook": executed_key,
+            "parameters": spec.parameters,
+            "model": spec.model,
+            "data": spec.data,
+            "kernel": spec.kernel,
+            "executor": spec.executor,
+        },
+        notebook=spec.notebook,
+    )
+    return version.ref
+
+
+def _copy_to_url(source: str, url: str, paths: WorkerPaths) -> str:
+    target = url.rstrip("/") + (f"/worker-{paths.index}" if paths.count > 1 else "")
+    fs, root = fsspec.core.url_to_fs(target)
+    fs.put(source.rstrip("/") + "/", root, recursive=True)
+    return target
+
+
+def iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def results_summary(
+    spec: JobSpec,
+    job_id: str,
+    *,
+    status: str,
+    started_at: float,
+    ended_at: float,
+    model_version: int | None,
+    dataset: dict[str, Any] | None,
+    outputs: list[str],
+    artifacts: list[str],
+    error: str | None,
+) -> dict[str, Any]:
+    """The ``_results.json`` run summary, shaped as AI Center's training pipelines shape it."""
+    return {
+        "job_id": job_id,
+        "job_name": spec.name,
+        "status": status,
+        "error": error,
+        "parameters": {
+            "pipeline": spec.notebook,
+            "notebook": spec.notebook,
+            "parameters": spec.parameters,
+            "inputs": {
+                "model": spec.model.split(":")[0] if spec.model else None,
+                "version": model_version,
+                "data": spec.data,
+                "data_sha256": (dataset or {}).get("sha256"),
+                "gpu": bool(os.environ.get("CUDA_VISIBLE_DEVICES")),
+                "env": spec.env,
+            },
+            "workers": spec.workers,
+            "executor": spec.executor,
+        },
+        "run_summary": {
+            "execution_time": round(ended_at - started_at, 3),
+            "start_at": iso(started_at),
+            "end_at": iso(ended_at),
+            "outputs": {
+                "model": outputs[0] if len(outputs) == 1 else (outputs or None),
+                "models": outputs,
+                "artifacts": artifacts[0] if len(artifacts) == 1 else artifacts,
+                "data": spec.data,
+            },
+        },
+    }
