@@ -5,7 +5,13 @@ from modelshelf.core.store.diff import ModelDiff
 from modelshelf.core.store.leases import Lease
 from modelshelf.core.store.maintenance import FsckReport, GcReport
 from modelshelf.core.store.manifest import FileEntry, ModelVersion
-from modelshelf.core.store.shelf import ModelSummary, Shelf, default_model_path, default_output_path
+from modelshelf.core.store.shelf import (
+    ModelSummary,
+    Shelf,
+    StagedFiles,
+    default_model_path,
+    default_output_path,
+)
 
 __all__ = [
     "AliasMove",
@@ -17,6 +23,7 @@ __all__ = [
     "ModelSummary",
     "ModelVersion",
     "Shelf",
+    "StagedFiles",
     "default_model_path",
     "default_output_path",
 ]

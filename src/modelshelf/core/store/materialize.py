@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from modelshelf.core.errors import InvalidNameError
 from modelshelf.core.names import validate_relpath
 from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.store.blobs import CHUNK, BlobStore
-from modelshelf.core.store.manifest import FileEntry, ModelVersion
+from modelshelf.core.store.manifest import FileEntry
 
 
 def _target(dest: str, entry: FileEntry) -> str:
@@ -33,13 +34,13 @@ def _target(dest: str, entry: FileEntry) -> str:
 
 def materialize(
     blobs: BlobStore,
-    version: ModelVersion,
+    files: Sequence[FileEntry],
     dest: str,
     *,
     workers: int,
     tracker: ProgressTracker,
 ) -> str:
-    """Copy ``version`` into ``dest`` (created if needed); return the absolute ``dest``."""
+    """Copy ``files`` into ``dest`` (created if needed); return the absolute ``dest``."""
     dest = os.path.abspath(dest)
     os.makedirs(dest, exist_ok=True)
     staged: list[tuple[str, str]] = []
@@ -59,7 +60,7 @@ def materialize(
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="load") as pool:
-            done = list(pool.map(one, version.files))
+            done = list(pool.map(one, files))
     except BaseException:
         for part, _ in staged:
             with contextlib.suppress(FileNotFoundError):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
@@ -13,8 +11,7 @@ from traitlets.config import Configurable
 
 from modelshelf.core.environment import capture_environment
 from modelshelf.core.errors import (
-    InvalidNameError,
-    ModelInUseError,
+    IntegrityError,
     ModelNotFoundError,
 )
 from modelshelf.core.names import (
@@ -32,12 +29,14 @@ from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook, AliasMove
 from modelshelf.core.store.backend import Backend, open_backend
 from modelshelf.core.store.blobs import BlobStore
+from modelshelf.core.store.catalog import Catalog, ModelSummary
+from modelshelf.core.store.deletion import delete_version
 from modelshelf.core.store.diff import ModelDiff, diff_versions
 from modelshelf.core.store.ingest import hash_files, ingest_files, tree_digest
 from modelshelf.core.store.leases import DEFAULT_TTL, Lease, LeaseBook
 from modelshelf.core.store.locks import StoreLocks
 from modelshelf.core.store.maintenance import FsckReport, GcReport, check, collect_garbage
-from modelshelf.core.store.manifest import ModelVersion, utcnow_iso
+from modelshelf.core.store.manifest import FileEntry, ModelVersion, utcnow_iso
 from modelshelf.core.store.materialize import materialize
 from modelshelf.core.store.statcache import StatCache
 
@@ -46,13 +45,15 @@ DEFAULT_OUTPUT_PATH = "/opt/ml/output"
 
 
 @dataclass(frozen=True)
-class ModelSummary:
-    """One model in a listing: its newest version and how many versions it has."""
+class StagedFiles:
+    """Files whose blobs are in the store but that no version references yet."""
 
-    name: str
-    latest: int
-    versions: int
-    updated_at: float | None
+    source: str
+    files: tuple[FileEntry, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
 
 
 class Shelf(Configurable):
@@ -99,6 +100,7 @@ class Shelf(Configurable):
         self.backend: Backend = open_backend(self.root, self.storage_options, fsync=self.fsync)
         self.blobs = BlobStore(self.backend)
         self.aliases = AliasBook(self.backend)
+        self.catalog = Catalog(self.backend, self.aliases, self._workers)
         self.leases = LeaseBook(self.backend)
         self.locks = StoreLocks(self.backend, wait=self.lock_wait)
         self.state_dir = state_dir(self.backend.url, self.backend.is_local)
@@ -146,7 +148,7 @@ class Shelf(Configurable):
         params: dict[str, Any] | None = None,
         metrics: dict[str, Any] | None = None,
         tags: list[str] | tuple[str, ...] | None = None,
-        dataset: str | dict[str, Any] | None = None,
+        dataset: str | os.PathLike | dict[str, Any] | None = None,
         message: str | None = None,
         job: dict[str, Any] | None = None,
         notebook: str | None = None,
@@ -158,47 +160,103 @@ class Shelf(Configurable):
         dies half way leaves nothing listed and can simply be run again.
         """
         validate_name(name)
-        parent_ref = self.show(parent).ref if parent else None
+        if parent:
+            self.resolve(parent)  # fail before copying gigabytes, not after
         dataset_record = self.fingerprint(dataset) if dataset is not None else None
+        with self.locks.shared(f"save {name}"):
+            staged = self._stage(source, progress)
+            return self.commit(
+                name,
+                staged,
+                parent=parent,
+                params=params,
+                metrics=metrics,
+                tags=tags,
+                dataset=dataset_record,
+                message=message,
+                job=job,
+                notebook=notebook,
+                check_blobs=False,
+            )
+
+    def stage(
+        self, source: str | os.PathLike, *, progress: ProgressCallback | None = None
+    ) -> StagedFiles:
+        """Store a source's files as blobs without creating a version (see :meth:`commit`).
+
+        Used when the decision to keep files comes later, e.g. a job's workers each stage
+        their output and the job commits them only if every worker succeeded. Blobs that
+        are never committed are removed by ``gc``; hold ``locks.shared`` from stage to
+        commit so that ``gc`` cannot run in between.
+        """
+        with self.locks.shared("stage"):
+            return self._stage(source, progress)
+
+    def _stage(self, source: str | os.PathLike, progress: ProgressCallback | None) -> StagedFiles:
         with open_source(
             os.fspath(source), max_size=self.max_model_size, storage_options=self.storage_options
         ) as tree:
             tracker = ProgressTracker("save", tree.total_size, len(tree.files), progress)
-            with self.locks.shared(f"save {name}"):
-                files = ingest_files(
-                    self.blobs,
-                    tree.files,
-                    workers=self._workers,
-                    cache=self._statcache,
-                    tracker=tracker,
+            files = ingest_files(
+                self.blobs,
+                tree.files,
+                workers=self._workers,
+                cache=self._statcache,
+                tracker=tracker,
+            )
+        return StagedFiles(tree.description, tuple(files))
+
+    def commit(
+        self,
+        name: str,
+        staged: StagedFiles,
+        *,
+        parent: str | None = None,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        tags: list[str] | tuple[str, ...] | None = None,
+        dataset: str | os.PathLike | dict[str, Any] | None = None,
+        message: str | None = None,
+        job: dict[str, Any] | None = None,
+        notebook: str | None = None,
+        check_blobs: bool = True,
+    ) -> ModelVersion:
+        """Create the next version of ``name`` from files already staged in the store."""
+        validate_name(name)
+        if check_blobs:
+            missing = [f.path for f in staged.files if not self.blobs.has(f.sha256)]
+            if missing:
+                raise IntegrityError(
+                    f"staged files of {staged.source} are gone from the store ({missing[0]}, "
+                    f"...): gc ran between stage and commit; stage them again"
                 )
-                draft = ModelVersion(
-                    name=name,
-                    version=0,
-                    created_at=utcnow_iso(),
-                    source=tree.description,
-                    files=tuple(files),
-                    parent=parent_ref,
-                    params=dict(params or {}),
-                    metrics=dict(metrics or {}),
-                    tags=tuple(tags or ()),
-                    dataset=dataset_record,
-                    message=message,
-                    job=job,
-                    notebook=notebook,
-                    environment=capture_environment(),
-                )
-                return self._commit(draft)
+        draft = ModelVersion(
+            name=name,
+            version=0,
+            created_at=utcnow_iso(),
+            source=staged.source,
+            files=staged.files,
+            parent=self.show(parent).ref if parent else None,
+            params=dict(params or {}),
+            metrics=dict(metrics or {}),
+            tags=tuple(tags or ()),
+            dataset=self.fingerprint(dataset) if dataset is not None else None,
+            message=message,
+            job=job,
+            notebook=notebook,
+            environment=capture_environment(),
+        )
+        return self._commit(draft)
 
     def _commit(self, draft: ModelVersion) -> ModelVersion:
         """Create the manifest at the next free version number, atomically."""
-        version = self._highest_number(draft.name) + 1
+        version = self.catalog.highest_number(draft.name) + 1
         while True:
             final = replace(draft, version=version)
             if self.backend.create(layout.manifest_key(draft.name, version), final.to_json()):
                 return final
             # Someone else took this number: look again rather than counting up blindly.
-            version = max(version + 1, self._highest_number(draft.name) + 1)
+            version = max(version + 1, self.catalog.highest_number(draft.name) + 1)
 
     def fingerprint(self, dataset: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
         """A dataset record: its ref, a content hash over all its files, size and count.
@@ -218,91 +276,21 @@ class Shelf(Configurable):
 
     # ---- reading --------------------------------------------------------------------------
 
-    def _numbers(self, name: str) -> tuple[set[int], set[int]]:
-        """(versions with a manifest, versions with a tombstone) of ``name``."""
-        manifests, tombstones = set(), set()
-        for entry in self.backend.list(layout.model_dir(name)):
-            parsed = layout.parse_version_file(entry.key.rsplit("/", 1)[-1])
-            if parsed:
-                (manifests if parsed[1] == "json" else tombstones).add(parsed[0])
-        return manifests, tombstones
-
-    def _highest_number(self, name: str) -> int:
-        manifests, tombstones = self._numbers(name)
-        return max(manifests | tombstones, default=0)
-
-    def _live_numbers(self, name: str) -> list[int]:
-        manifests, tombstones = self._numbers(name)
-        return sorted(manifests - tombstones)
-
     def resolve(self, ref: str | Ref) -> tuple[str, int]:
         """Turn ``name``, ``name:3`` or ``name@alias`` into ``(name, version)``."""
-        parsed = parse_ref(ref)
-        live = self._live_numbers(parsed.name)
-        if parsed.alias is not None:
-            version = self.aliases.current(parsed.name, parsed.alias)
-            if version is None:
-                raise ModelNotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}")
-            if version not in live:
-                raise ModelNotFoundError(
-                    f"alias {parsed} points at version {version}, which was deleted"
-                )
-            return parsed.name, version
-        if not live:
-            raise ModelNotFoundError(
-                f"no model named {parsed.name!r} in {self.backend.url}; `modelshelf ls` lists them"
-            )
-        if parsed.version is None:
-            return parsed.name, live[-1]
-        if parsed.version not in live:
-            raise ModelNotFoundError(
-                f"model {parsed.name!r} has no version {parsed.version} "
-                f"(versions: {', '.join(map(str, live))})"
-            )
-        return parsed.name, parsed.version
+        return self.catalog.resolve(ref)
 
     def show(self, ref: str | Ref) -> ModelVersion:
         """The manifest of one version."""
-        name, version = self.resolve(ref)
-        return self._read_manifest(name, version)
-
-    def _read_manifest(self, name: str, version: int) -> ModelVersion:
-        try:
-            return ModelVersion.from_json(
-                self.backend.read_bytes(layout.manifest_key(name, version))
-            )
-        except FileNotFoundError as exc:
-            raise ModelNotFoundError(f"model {name}:{version} does not exist") from exc
+        return self.catalog.show(ref)
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every live version of ``name``, oldest first."""
-        validate_name(name)
-        numbers = self._live_numbers(name)
-        if not numbers:
-            raise ModelNotFoundError(f"no model named {name!r} in {self.backend.url}")
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            return list(pool.map(lambda n: self._read_manifest(name, n), numbers))
+        return self.catalog.versions(name)
 
     def list(self) -> list[ModelSummary]:
         """Every model with its newest version, from one listing (no manifest is read)."""
-        found: dict[str, dict[int, float | None]] = defaultdict(dict)
-        deleted: dict[str, set[int]] = defaultdict(set)
-        for entry in self.backend.list(layout.MODELS, recursive=True):
-            parts = entry.key.split("/")
-            parsed = layout.parse_version_file(parts[-1]) if len(parts) == 3 else None
-            if parsed is None:
-                continue
-            if parsed[1] == "json":
-                found[parts[1]][parsed[0]] = entry.mtime
-            else:
-                deleted[parts[1]].add(parsed[0])
-        out = []
-        for name in sorted(found):
-            live = {n: t for n, t in found[name].items() if n not in deleted[name]}
-            if live:
-                latest = max(live)
-                out.append(ModelSummary(name, latest, len(live), live[latest]))
-        return out
+        return self.catalog.list()
 
     def open(self, ref: str | Ref, path: str) -> BinaryIO:
         """Open one file of a version for reading, without copying the rest.
@@ -331,7 +319,18 @@ class Shelf(Configurable):
         target = os.fspath(dest) if dest is not None else default_model_path()
         tracker = ProgressTracker("load", manifest.size, manifest.file_count, progress)
         return materialize(
-            self.blobs, manifest, os.path.expanduser(target), workers=self._workers, tracker=tracker
+            self.blobs,
+            manifest.files,
+            os.path.expanduser(target),
+            workers=self._workers,
+            tracker=tracker,
+        )
+
+    def materialize(self, staged: StagedFiles, dest: str | os.PathLike) -> str:
+        """Copy staged files (not yet a version) into ``dest``, verifying their hashes."""
+        tracker = ProgressTracker("load", staged.size, len(staged.files), None)
+        return materialize(
+            self.blobs, staged.files, os.fspath(dest), workers=self._workers, tracker=tracker
         )
 
     def diff(self, ref_a: str | Ref, ref_b: str | Ref) -> ModelDiff:
@@ -355,7 +354,7 @@ class Shelf(Configurable):
     def alias_history(self, name: str, alias: str) -> list[AliasMove]:
         """Every move of ``name@alias``, oldest first."""
         history = self.aliases.history(name, alias)
-        if not history and not self._live_numbers(name):
+        if not history and not self.catalog.live_numbers(name):
             raise ModelNotFoundError(f"no model named {name!r} in {self.backend.url}")
         return history
 
@@ -372,39 +371,7 @@ class Shelf(Configurable):
         Refused while a live lease or an alias holds it. Its number is never reused; its
         blobs stay until ``gc`` finds nothing else references them.
         """
-        parsed = parse_ref(ref)
-        if parsed.version is None and parsed.alias is None:
-            raise InvalidNameError(
-                f"say which version to delete: {parsed.name}:N (see `modelshelf versions "
-                f"{parsed.name}`)"
-            )
-        name, version = self.resolve(parsed)
-        manifest = self._read_manifest(name, version)
-        self._refuse_if_held(name, version)
-        tombstone = layout.tombstone_key(name, version)
-        self.backend.create(tombstone, utcnow_iso().encode())
-        # A lease or alias that arrived between our check and the tombstone wins.
-        try:
-            self._refuse_if_held(name, version)
-        except ModelInUseError:
-            self.backend.remove(tombstone)
-            raise
-        self.backend.remove(layout.manifest_key(name, version))
-        return manifest
-
-    def _refuse_if_held(self, name: str, version: int) -> None:
-        holders = [lease.owner for lease in self.leases.live(name, version)]
-        if holders:
-            raise ModelInUseError(
-                f"{name}:{version} is in use by {', '.join(sorted(holders))}; stop them first "
-                "(leases expire on their own if their holder crashed)"
-            )
-        aliases = [a for a, v in self.aliases.of_model(name).items() if v == version]
-        if aliases:
-            raise ModelInUseError(
-                f"{name}:{version} is the target of alias {', '.join(sorted(aliases))}; move or "
-                "remove the alias first"
-            )
+        return delete_version(self.catalog, self.leases, parse_ref(ref))
 
     def gc(self, dry_run: bool = False) -> GcReport:
         """Remove blobs no manifest references (never those a running save needs)."""

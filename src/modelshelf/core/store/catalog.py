@@ -1,0 +1,124 @@
+"""The read side of the store: which models and versions exist, and what they hold.
+
+Versions are numbered by their manifests (``<n>.json``); a tombstone (``<n>.deleted``) hides a
+version and keeps its number from being reused. Listing reads only names, never manifests,
+so ``ls`` stays fast over thousands of models on any backend.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.names import Ref, parse_ref, validate_name
+from modelshelf.core.store import layout
+from modelshelf.core.store.aliases import AliasBook
+from modelshelf.core.store.backend import Backend
+from modelshelf.core.store.manifest import ModelVersion
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One model in a listing: its newest version and how many versions it has."""
+
+    name: str
+    latest: int
+    versions: int
+    updated_at: float | None
+
+
+class Catalog:
+    """Find versions by reference and read their manifests."""
+
+    def __init__(self, backend: Backend, aliases: AliasBook, workers: int) -> None:
+        self.backend = backend
+        self.aliases = aliases
+        self._workers = workers
+
+    def numbers(self, name: str) -> tuple[set[int], set[int]]:
+        """(versions with a manifest, versions with a tombstone) of ``name``."""
+        manifests, tombstones = set(), set()
+        for entry in self.backend.list(layout.model_dir(name)):
+            parsed = layout.parse_version_file(entry.key.rsplit("/", 1)[-1])
+            if parsed:
+                (manifests if parsed[1] == "json" else tombstones).add(parsed[0])
+        return manifests, tombstones
+
+    def highest_number(self, name: str) -> int:
+        manifests, tombstones = self.numbers(name)
+        return max(manifests | tombstones, default=0)
+
+    def live_numbers(self, name: str) -> list[int]:
+        manifests, tombstones = self.numbers(name)
+        return sorted(manifests - tombstones)
+
+    def resolve(self, ref: str | Ref) -> tuple[str, int]:
+        """Turn ``name``, ``name:3`` or ``name@alias`` into ``(name, version)``."""
+        parsed = parse_ref(ref)
+        live = self.live_numbers(parsed.name)
+        if parsed.alias is not None:
+            version = self.aliases.current(parsed.name, parsed.alias)
+            if version is None:
+                raise ModelNotFoundError(f"model {parsed.name!r} has no alias {parsed.alias!r}")
+            if version not in live:
+                raise ModelNotFoundError(
+                    f"alias {parsed} points at version {version}, which was deleted"
+                )
+            return parsed.name, version
+        if not live:
+            raise ModelNotFoundError(
+                f"no model named {parsed.name!r} in {self.backend.url}; `modelshelf ls` lists them"
+            )
+        if parsed.version is None:
+            return parsed.name, live[-1]
+        if parsed.version not in live:
+            raise ModelNotFoundError(
+                f"model {parsed.name!r} has no version {parsed.version} "
+                f"(versions: {', '.join(map(str, live))})"
+            )
+        return parsed.name, parsed.version
+
+    def show(self, ref: str | Ref) -> ModelVersion:
+        """The manifest of one version."""
+        name, version = self.resolve(ref)
+        return self.read_manifest(name, version)
+
+    def read_manifest(self, name: str, version: int) -> ModelVersion:
+        try:
+            return ModelVersion.from_json(
+                self.backend.read_bytes(layout.manifest_key(name, version))
+            )
+        except FileNotFoundError as exc:
+            raise ModelNotFoundError(f"model {name}:{version} does not exist") from exc
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        """Every live version of ``name``, oldest first."""
+        validate_name(name)
+        numbers = self.live_numbers(name)
+        if not numbers:
+            raise ModelNotFoundError(f"no model named {name!r} in {self.backend.url}")
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            return list(pool.map(lambda n: self.read_manifest(name, n), numbers))
+
+    def list(self) -> list[ModelSummary]:
+        """Every model with its newest version, from one listing (no manifest is read)."""
+        found: dict[str, dict[int, float | None]] = defaultdict(dict)
+        deleted: dict[str, set[int]] = defaultdict(set)
+        for entry in self.backend.list(layout.MODELS, recursive=True):
+            parts = entry.key.split("/")
+            parsed = layout.parse_version_file(parts[-1]) if len(parts) == 3 else None
+            if parsed is None:
+                continue
+            if parsed[1] == "json":
+                found[parts[1]][parsed[0]] = entry.mtime
+            else:
+                deleted[parts[1]].add(parsed[0])
+        out = []
+        for name in sorted(found):
+            live = {n: t for n, t in found[name].items() if n not in deleted[name]}
+            if live:
+                latest = max(live)
+                out.append(ModelSummary(name, latest, len(live), live[latest]))
+        return out

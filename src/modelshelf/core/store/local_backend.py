@@ -1,0 +1,147 @@
+"""A store in a local (or mounted) folder, using plain system calls for speed.
+
+Create-if-absent is ``os.link`` from a temporary file, which fails if the target exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from typing import BinaryIO
+
+from modelshelf.core.store.backend import TMP_PREFIX, Backend, Entry, TempSink
+
+
+class _LocalSink(TempSink):
+    def __init__(self, backend: LocalBackend) -> None:
+        self._backend = backend
+        tmp_dir = os.path.join(backend.root, TMP_PREFIX)
+        os.makedirs(tmp_dir, exist_ok=True)
+        self.path = os.path.join(tmp_dir, uuid.uuid4().hex)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def commit(self, key: str) -> bool:
+        os.close(self._fd)
+        self._fd = -1
+        # Blobs and manifests are read-only on disk: immutability is enforced by the OS too.
+        os.chmod(self.path, 0o444)
+        try:
+            return self._backend.link_into_place(self.path, key)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+class LocalBackend(Backend):
+    """A store in a local (or mounted, shared) folder, using plain system calls for speed."""
+
+    is_local = True
+
+    def __init__(self, root: str, fsync: bool = False) -> None:
+        self.root = os.path.abspath(root)
+        self.url = self.root
+        self.fsync = fsync
+        os.makedirs(self.root, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/")) if key else self.root
+
+    def local_path(self, key: str) -> str | None:
+        return self._path(key)
+
+    def link_into_place(self, tmp_path: str, key: str) -> bool:
+        final = self._path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        try:
+            os.link(tmp_path, final)
+        except FileExistsError:
+            return False
+        if self.fsync:
+            _fsync_dir(os.path.dirname(final))
+        return True
+
+    def read_bytes(self, key: str) -> bytes:
+        with open(self._path(key), "rb") as fh:
+            return fh.read()
+
+    def create(self, key: str, data: bytes) -> bool:
+        sink = _LocalSink(self)
+        try:
+            sink.write(data)
+            if self.fsync:
+                os.fsync(sink._fd)
+        except BaseException:
+            sink.abort()
+            raise
+        return sink.commit(key)
+
+    def write(self, key: str, data: bytes) -> None:
+        final = self._path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, final)
+
+    def exists(self, key: str) -> bool:
+        return os.path.exists(self._path(key))
+
+    def list(self, prefix: str, recursive: bool = False) -> list[Entry]:
+        base = self._path(prefix)
+        out: list[Entry] = []
+        stack = [(base, prefix)]
+        while stack:
+            folder, rel = stack.pop()
+            try:
+                scan = os.scandir(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with scan:
+                for item in scan:
+                    key = f"{rel}/{item.name}" if rel else item.name
+                    if item.is_dir(follow_symlinks=False):
+                        if recursive:
+                            stack.append((item.path, key))
+                    else:
+                        st = item.stat(follow_symlinks=False)
+                        out.append(Entry(key, st.st_size, st.st_mtime))
+        return out
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        try:
+            with os.scandir(self._path(prefix)) as scan:
+                return [item.name for item in scan if item.is_dir(follow_symlinks=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def remove(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
+
+    def open_read(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def temp_sink(self) -> TempSink:
+        return _LocalSink(self)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
