@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from modelshelf._version import __version__
+from modelshelf.cli_jobs import add_job_commands, job_exit_code, log_printer
 from modelshelf.cli_render import VersionListing, render
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.names import parse_ref
@@ -268,6 +270,7 @@ def build_parser(prog: str = "modelshelf") -> CommandParser:
     gc.add_argument("--dry-run", action="store_true", help="report only")
 
     command("fsck", _fsck, "re-hash every blob and report damage")
+    add_job_commands(command, _output_options)  # run, jobs, job ACTION
     return parser
 
 
@@ -322,8 +325,11 @@ def make_shelf(args: argparse.Namespace) -> Shelf:
 
 
 def exit_code(result: object) -> int:
-    """1 when the result is a failed check (fsck found damage), else 0."""
-    return 1 if isinstance(result, FsckReport) and not result.ok else 0
+    """1 when the result is a failed check (fsck found damage) or a job waited for that did
+    not succeed, else 0."""
+    if isinstance(result, FsckReport):
+        return 0 if result.ok else 1
+    return job_exit_code(result)
 
 
 def _fail(message: object, code: int) -> int:
@@ -346,11 +352,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # -h/--help and --version
             return exc.code if isinstance(exc.code, int) else 0
-        with _progress_bar(args) as progress:
+        with _progress_bar(args) as progress, make_shelf(args) as shelf:
             args.progress = progress
-            result = args.handler(make_shelf(args), args)
-        print(render(result, args.json, args.command))
+            args.on_log = log_printer(to_stderr=args.json)  # --follow; stdout keeps the JSON
+            result = args.handler(shelf, args)
+            text = render(result, args.json, args.command)
+        if text:  # empty after a streamed log
+            print(text, flush=True)
         return exit_code(result)
+    except BrokenPipeError:
+        # `modelshelf job logs ID | head`: the reader has gone; that is not an error.
+        # Point stdout at devnull so Python's exit flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except CommandLineError as exc:
         return _fail(exc, 2)
     except (ModelshelfError, OSError) as exc:

@@ -289,8 +289,17 @@ _TEXT: dict[str, Callable[[Any], str]] = {
 _JSON: dict[str, Callable[[Any], Any]] = {"load": lambda path: {"path": path}}
 
 
+def _job_views() -> Any:
+    # Imported late: the job views build on the helpers of this module.
+    from modelshelf import cli_jobs_render
+
+    return cli_jobs_render
+
+
 def command_of(result: object) -> str:
     """The command whose view fits ``result`` when the caller does not say."""
+    if (job_view := _job_views().job_view(result)) is not None:
+        return job_view
     if isinstance(result, list) and result:
         return command_of(result[0])
     by_type: list[tuple[type | tuple[type, ...], str]] = [
@@ -316,6 +325,7 @@ def render(result: object, as_json: bool, command: str | None = None) -> str:
     and ``rm`` all return a ModelVersion); without it the view follows the result's type.
     """
     view = command or command_of(result)
+    jobs = _job_views()
     if as_json:
-        return json.dumps(_JSON.get(view, to_jsonable)(result), indent=2)
-    return _TEXT[view](result)
+        return json.dumps({**_JSON, **jobs.JSON_VIEWS}.get(view, to_jsonable)(result), indent=2)
+    return {**_TEXT, **jobs.TEXT_VIEWS}[view](result)

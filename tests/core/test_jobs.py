@@ -140,7 +140,8 @@ def test_two_workers_make_two_models_and_two_jobs_stay_apart(jobs, shelf):
 def test_failing_notebook_keeps_its_traceback_and_makes_no_model(jobs, shelf):
     job = jobs.submit(FAILS, name="broken", parameters={"divisor": 7}).wait(120)
     assert job.status == "failed"
-    assert "ValueError: bad value: 7" in job.error
+    # Cell 3 of the user's notebook: papermill's injected parameters cell is not counted.
+    assert job.error == "ValueError: bad value: 7 in cell 3"
     executed = nbformat.read(job.executed_notebook(), as_version=4)
     errors = [
         o
@@ -167,6 +168,10 @@ def test_cancel_stops_the_kernel_and_leaves_no_process(jobs):
     assert job.status == "cancelled"
     _wait_for(lambda: not pid_alive(kernel_pid) and not pid_alive(runner_pid), timeout=15)
     assert job.outputs == []
+    # The runner, ending after the cancel, still leaves its run summary.
+    assert job.refresh().status == "cancelled"
+    assert job.results["status"] == "cancelled" and job.ended_at >= job.started_at
+    assert job.cancel().status == "cancelled"  # cancelling again is harmless
 
 
 def test_timeout_fails_the_job(jobs):

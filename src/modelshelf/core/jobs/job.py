@@ -66,6 +66,20 @@ class Job:
         return self._record.status in FINISHED
 
     @property
+    def created_at(self) -> float:
+        """When the job was submitted (seconds since the epoch)."""
+        return self._record.created_at
+
+    @property
+    def started_at(self) -> float | None:
+        """When the job left the queue, or None while queued."""
+        return self._record.started_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._record.ended_at
+
+    @property
     def elapsed(self) -> float | None:
         """Seconds the job has run (so far, if it still runs)."""
         if self._record.started_at is None:

@@ -15,7 +15,7 @@ import fsspec
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-from modelshelf.core.errors import ModelshelfError, SourceError
+from modelshelf.core.errors import MissingDependencyError, ModelshelfError, SourceError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.outputs import output_model_name, run_key
 from modelshelf.core.jobs.parameters import (
@@ -183,6 +183,12 @@ class JobManager(Configurable):
         self.book.set_runner(job_id, int(out.stdout.strip()), HOST)
 
     def _check_dask(self, scheduler: str | None) -> None:
+        from modelshelf.core.jobs.dask_executor import dask_available
+
+        if not dask_available():
+            raise MissingDependencyError(
+                "executor='dask' needs dask.distributed: pip install 'modelshelf[dask]'"
+            )
         if not scheduler:
             raise JobError(
                 "executor='dask' needs a scheduler address: pass scheduler=, set "
@@ -221,7 +227,9 @@ class JobManager(Configurable):
 
     def cancel(self, job_id: str, wait: float = 30.0) -> Job:
         """Stop a job: a queued one never starts, a running one has its kernel stopped."""
-        record = self.book.get(job_id)
+        record = self._reconciled(self.book.get(job_id))
+        if record.finished:
+            return Job(self, record)
         self.book.finish(job_id, CANCELLED, error="cancelled by the user")
         # The runner sees the cancel, stops the kernel and exits; wait so that "cancelled"
         # means the work has really stopped when this returns.

@@ -39,53 +39,70 @@ def upload_run_file(shelf: Shelf, job_id: str, local_path: str, *name: str) -> s
     return key
 
 
-def save_worker_output(
-    shelf: Shelf,
-    spec: JobSpec,
-    job_id: str,
-    paths: WorkerPaths,
-    dataset: dict[str, Any] | None,
-) -> str | None:
-    """Keep a successful worker's output as the job's model, or copy it to a URL.
-
-    Returns the saved model's ref (or the URL the files went to, or None for no output).
-    """
-    executed_key = upload_run_file(
-        shelf, job_id, paths.executed, f"worker-{paths.index}", "executed.ipynb"
-    )
-    upload_run_file(shelf, job_id, paths.log, f"worker-{paths.index}", "job.log")
-    source = paths.models if spec.output == "model" else paths.output
-    if spec.output is None:
-        return None
-    if spec.output != "model":
-        return _copy_to_url(source, spec.output, paths)
-    version: ModelVersion = shelf.save(
-        output_model_name(spec.name, paths.index, paths.count),
-        source,
-        parent=spec.model,
-        params=spec.parameters,
-        dataset=dataset,
-        message=f"output of job {spec.name} ({job_id})",
-        job={
+def output_lineage(
+    spec: JobSpec, job_id: str, index: int, count: int, dataset: dict | None, executed: str | None
+) -> dict[str, Any]:
+    """The lineage recorded on a job's output model (keyword arguments of save/commit)."""
+    return {
+        "parent": spec.model,
+        "params": spec.parameters,
+        "dataset": dataset,
+        "message": f"output of job {spec.name} ({job_id})",
+        "job": {
             "id": job_id,
             "name": spec.name,
-            "worker": paths.index,
-            "workers": paths.count,
+            "worker": index,
+            "workers": count,
             "notebook": spec.notebook,
             "snapshot": run_key(job_id, "notebook.ipynb"),
-            "executed_notebook": executed_key,
+            "executed_notebook": executed,
             "parameters": spec.parameters,
             "model": spec.model,
             "data": spec.data,
             "kernel": spec.kernel,
             "executor": spec.executor,
         },
-        notebook=spec.notebook,
-    )
+        "notebook": spec.notebook,
+    }
+
+
+def upload_worker_files(shelf: Shelf, job_id: str, paths: WorkerPaths) -> str | None:
+    """Keep a worker's executed notebook, log and artifacts in the store; return the
+    executed notebook's key."""
+    folder = f"worker-{paths.index}"
+    executed = upload_run_file(shelf, job_id, paths.executed, folder, "executed.ipynb")
+    upload_run_file(shelf, job_id, paths.log, folder, "job.log")
+    for base, _, names in os.walk(paths.artifacts):
+        for name in names:
+            local = os.path.join(base, name)
+            relative = os.path.relpath(local, paths.artifacts).replace(os.sep, "/")
+            upload_run_file(shelf, job_id, local, folder, "artifacts", relative)
+    return executed
+
+
+def save_worker_output(
+    shelf: Shelf,
+    spec: JobSpec,
+    job_id: str,
+    paths: WorkerPaths,
+    dataset: dict[str, Any] | None,
+    executed: str | None,
+) -> str | None:
+    """Keep a successful worker's output as the job's model, or copy it to a URL.
+
+    Returns the saved model's ref (or the URL the files went to, or None for no output).
+    """
+    if spec.output is None:
+        return None
+    if spec.output != "model":
+        return copy_to_url(paths.output, spec.output, paths)
+    lineage = output_lineage(spec, job_id, paths.index, paths.count, dataset, executed)
+    name = output_model_name(spec.name, paths.index, paths.count)
+    version: ModelVersion = shelf.save(name, paths.models, **lineage)
     return version.ref
 
 
-def _copy_to_url(source: str, url: str, paths: WorkerPaths) -> str:
+def copy_to_url(source: str, url: str, paths: WorkerPaths) -> str:
     target = url.rstrip("/") + (f"/worker-{paths.index}" if paths.count > 1 else "")
     fs, root = fsspec.core.url_to_fs(target)
     fs.put(source.rstrip("/") + "/", root, recursive=True)
@@ -128,7 +145,8 @@ def results_summary(
                 "data": spec.data,
                 "data_sha256": (dataset or {}).get("sha256"),
                 "gpu": bool(os.environ.get("CUDA_VISIBLE_DEVICES")),
-                "env": spec.env,
+                # Names only: values may be secrets, and this file is kept in the store.
+                "env": sorted(spec.env),
             },
             "workers": spec.workers,
             "executor": spec.executor,

@@ -164,12 +164,18 @@ class JobBook:
         results: dict[str, Any] | None = None,
         outputs: list[str] | None = None,
     ) -> bool:
-        """Record the end of a job unless it already ended; True if this call ended it."""
+        """Record the end of a job unless it already ended; True if this call ended it.
+
+        A job cancelled by the user keeps its status, but its runner, which ends after the
+        cancel, still records the results and the time the work really stopped.
+        """
         cursor = self.db.execute(
-            "UPDATE jobs SET status = ?, ended_at = ?, error = COALESCE(?, error), "
+            "UPDATE jobs SET status = CASE WHEN status = ? THEN status ELSE ? END, "
+            "ended_at = ?, error = COALESCE(error, ?), "
             "results = COALESCE(?, results), outputs = COALESCE(?, outputs) "
-            "WHERE id = ? AND status IN (?, ?)",
+            "WHERE id = ? AND (status IN (?, ?) OR (status = ? AND results IS NULL))",
             (
+                CANCELLED,
                 status,
                 time.time(),
                 error,
@@ -178,6 +184,7 @@ class JobBook:
                 job_id,
                 QUEUED,
                 RUNNING,
+                CANCELLED,
             ),
         )
         return cursor.rowcount == 1

@@ -25,7 +25,7 @@ from modelshelf.core.jobs.outputs import (
     results_summary,
     run_key,
     save_worker_output,
-    upload_run_file,
+    upload_worker_files,
 )
 from modelshelf.core.jobs.records import (
     CANCELLED,
@@ -169,21 +169,21 @@ def execute_job(shelf: Shelf, book: JobBook, record: JobRecord) -> None:
             if spec.executor == "dask":
                 from modelshelf.core.jobs.dask_executor import run_on_dask
 
-                outcomes, outputs = run_on_dask(shelf, spec, record.id, dataset, should_stop)
+                outcomes, outputs = run_on_dask(
+                    shelf, spec, record.id, dataset, workers[0].data, should_stop
+                )
             else:
                 outcomes = run_locally(shelf, spec, record.id, workers, should_stop)
             status, error = _overall(outcomes)
-            if status == SUCCEEDED and spec.executor != "dask":
-                for paths in workers:
-                    ref = save_worker_output(shelf, spec, record.id, paths, dataset)
-                    if ref:
-                        outputs.append(ref)
-                        log_line(job_log, f"saved the output as {ref}")
-            elif spec.executor != "dask":
-                for paths in workers:
-                    upload_run_file(
-                        shelf, record.id, paths.executed, f"worker-{paths.index}", "executed.ipynb"
-                    )
+            if spec.executor != "dask":
+                executed = [upload_worker_files(shelf, record.id, p) for p in workers]
+                if status == SUCCEEDED:
+                    for paths, key in zip(workers, executed, strict=True):
+                        ref = save_worker_output(shelf, spec, record.id, paths, dataset, key)
+                        if ref:
+                            outputs.append(ref)
+            for ref in outputs:
+                log_line(job_log, f"saved the output as {ref}")
     except BaseException as exc:
         status, error = FAILED, f"{type(exc).__name__}: {exc}"
         log_line(job_log, "the job failed:\n" + "".join(traceback.format_exception(exc)))

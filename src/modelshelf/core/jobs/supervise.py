@@ -108,6 +108,25 @@ def _kill_kernel(paths: WorkerPaths) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+def _failing_cell(executed: str) -> int | None:
+    """The failing cell's number as the user counts it: code cells of their own notebook,
+    from 1, without the cell papermill injected for the parameters."""
+    try:
+        with open(executed) as fh:
+            cells = json.load(fh)["cells"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    number = 0
+    for cell in cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.get("cell_type") != "code" or "injected-parameters" in tags:
+            continue
+        number += 1
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return number
+    return None
+
+
 def _failure(paths: WorkerPaths, returncode: int) -> WorkerOutcome:
     try:
         with open(paths.error) as fh:
@@ -118,7 +137,7 @@ def _failure(paths: WorkerPaths, returncode: int) -> WorkerOutcome:
             "failed",
             f"the worker process exited with status {returncode}; see the job's log",
         )
-    cell = record.get("exec_count") or record.get("cell_index")
+    cell = _failing_cell(paths.executed)
     where = f" in cell {cell}" if cell is not None else ""
     message = f"{record.get('ename')}: {record.get('evalue')}{where}"
     if record.get("ename") == "DeadKernelError":

@@ -1,0 +1,341 @@
+"""The job commands of ``modelshelf``: run a notebook as a job; list, show, follow, cancel,
+wait for, rerun and prune jobs.
+
+Same rules as :mod:`modelshelf.cli`: every handler takes ``(shelf, args)`` and returns a core
+object (a :class:`~modelshelf.core.jobs.Job`, or one of the small results below) without
+printing; the views at the bottom turn it into text or JSON, and
+:func:`~modelshelf.cli_render.render` picks them up. Two per-invocation objects come from the
+face that calls a handler, and both are optional:
+
+``args.job_manager``
+    the :class:`JobManager` to use (a magic can keep one for the life of its kernel).
+    Without it the handler builds one from the Shelf and closes it when the command ends.
+``args.on_log``
+    a callable given each log line as soon as it is written (``--follow``). Without it
+    ``run --follow`` just waits, and ``job logs --follow`` returns the lines at the end.
+
+This module imports nothing from :mod:`modelshelf.cli`, so the grammar there can import it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from modelshelf.core.errors import ModelshelfError
+from modelshelf.core.jobs import (
+    CANCELLED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    Job,
+    JobManager,
+)
+from modelshelf.core.jobs.spec import EXECUTORS
+from modelshelf.core.sizes import parse_duration
+from modelshelf.core.store import Shelf
+
+__all__ = [
+    "JobLog",
+    "JobRun",
+    "PrunedJobs",
+    "add_job_commands",
+    "job_exit_code",
+    "job_manager",
+    "log_printer",
+]
+
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+
+
+# ---- results (beside the core objects) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """A job a command started (``run``, ``job rerun``) or waited for (``job wait``).
+
+    ``waited`` says whether the command saw the job end; only then does its status decide
+    the exit code.
+    """
+
+    job: Job
+    waited: bool
+
+
+@dataclass(frozen=True)
+class JobLog:
+    """The log of a job; ``streamed`` when the lines were already given to ``on_log``."""
+
+    job: Job
+    text: str
+    streamed: bool = False
+
+
+@dataclass(frozen=True)
+class PrunedJobs:
+    """The ids of the jobs ``job prune`` removed, and the age it was given."""
+
+    removed: list[str]
+    older_than: str
+
+
+# ---- argument types ---------------------------------------------------------------------------
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ModelshelfError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _checked_duration(text: str) -> str:
+    _duration(text)
+    return text  # kept as typed, so the result can say "older than 7d"
+
+
+def _whole_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value  # environment values stay strings
+
+
+def _output_target(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+# ---- handlers: (shelf, args) -> core object; they never print -----------------------------
+
+
+@contextmanager
+def job_manager(shelf: Shelf, args: argparse.Namespace) -> Iterator[JobManager]:
+    """``args.job_manager`` when the face gave one, else a JobManager closed afterwards."""
+    given = getattr(args, "job_manager", None)
+    if given is not None:
+        yield given
+        return
+    manager = JobManager(shelf)
+    try:
+        yield manager
+    finally:
+        manager.close()
+
+
+def _followed_lines(job: Job, args: argparse.Namespace) -> tuple[str, bool]:
+    """Read the log until the job ends, handing each line to ``args.on_log`` if set."""
+    sink: Callable[[str], None] | None = getattr(args, "on_log", None)
+    lines = []
+    for line in job.logs(follow=True):
+        lines.append(line)
+        if sink is not None:
+            sink(line)
+    return "".join(lines), sink is not None
+
+
+def _see_through(job: Job, args: argparse.Namespace) -> JobRun:
+    """Return at once, or (``--wait``/``--follow``) when the job has ended."""
+    if args.follow and getattr(args, "on_log", None) is not None:
+        _followed_lines(job, args)  # ends when the job does; the job is refreshed
+        return JobRun(job, waited=True)
+    if args.wait or args.follow:
+        return JobRun(job.wait(), waited=True)
+    return JobRun(job, waited=False)
+
+
+def _run(shelf: Shelf, args: argparse.Namespace) -> JobRun:
+    with job_manager(shelf, args) as jobs:
+        job = jobs.submit(
+            args.notebook,
+            name=args.name,
+            parameters=dict(args.parameters or ()),
+            parameters_from_strings=True,
+            model=args.model,
+            data=args.data,
+            output=args.output,
+            workers=args.workers,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            kernel=args.kernel,
+            timeout=args.timeout,
+            env=dict(args.env or ()),
+            save_training_data=args.save_training_data,
+        )
+        return _see_through(job, args)
+
+
+def _jobs(shelf: Shelf, args: argparse.Namespace) -> list[Job]:
+    with job_manager(shelf, args) as jobs:
+        return jobs.list(limit=args.limit, status=args.status)
+
+
+def _job_show(shelf: Shelf, args: argparse.Namespace) -> Job:
+    with job_manager(shelf, args) as jobs:
+        return jobs.get(args.id)
+
+
+def _job_logs(shelf: Shelf, args: argparse.Namespace) -> JobLog:
+    with job_manager(shelf, args) as jobs:
+        job = jobs.get(args.id)
+        if not args.follow:
+            return JobLog(job, str(job.logs()))
+        text, streamed = _followed_lines(job, args)
+        return JobLog(job, text, streamed)
+
+
+def _job_cancel(shelf: Shelf, args: argparse.Namespace) -> Job:
+    with job_manager(shelf, args) as jobs:
+        return jobs.cancel(args.id)
+
+
+def _job_wait(shelf: Shelf, args: argparse.Namespace) -> JobRun:
+    with job_manager(shelf, args) as jobs:
+        return JobRun(jobs.get(args.id).wait(args.timeout), waited=True)
+
+
+def _job_rerun(shelf: Shelf, args: argparse.Namespace) -> JobRun:
+    with job_manager(shelf, args) as jobs:
+        return _see_through(jobs.rerun(args.ref), args)
+
+
+def _job_prune(shelf: Shelf, args: argparse.Namespace) -> PrunedJobs:
+    with job_manager(shelf, args) as jobs:
+        return PrunedJobs(jobs.prune(args.older_than), args.older_than)
+
+
+# ---- the grammar ------------------------------------------------------------------------------
+
+
+def _wait_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for the job to end (exit 1 unless it succeeded)"
+    )
+    parser.add_argument(
+        "--follow", action="store_true", help="print the job's log as it runs, then as --wait"
+    )
+
+
+def add_job_commands(
+    command: Callable[[str, Any, str], argparse.ArgumentParser],
+    output_options: Callable[..., None],
+) -> None:
+    """Add ``run``, ``jobs`` and ``job ACTION`` to the grammar of :func:`cli.build_parser`.
+
+    ``command(name, handler, help)`` adds a sub-command with the output options;
+    ``output_options(parser, top=False)`` adds them to the ``job`` actions.
+    """
+    face = {"job_manager": None, "on_log": None}  # set by the face after parsing, if at all
+
+    run = command("run", _run, "run a notebook as a job, in its own process")
+    run.set_defaults(**face)
+    run.add_argument("notebook", metavar="NOTEBOOK", help=".ipynb path or URL")
+    run.add_argument(
+        "-p",
+        "--param",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a parameter of the notebook's parameters cell, converted to its type (repeatable)",
+    )
+    run.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
+    run.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
+    run.add_argument("--name", metavar="N", help="job name (default: the notebook's name)")
+    run.add_argument("--workers", metavar="K", type=_whole_number, default=1, help="default 1")
+    run.add_argument("--executor", choices=EXECUTORS, default="local", help="default local")
+    run.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
+    run.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
+    run.add_argument("--timeout", metavar="DURATION", type=_duration, help="e.g. 90s, 30m, 2h")
+    run.add_argument(
+        "--env",
+        metavar="K=V",
+        type=_env_pair,
+        action="append",
+        help="environment variable for the notebook (repeatable)",
+    )
+    run.add_argument("--save-training-data", action="store_true", help="save --data as a model too")
+    run.add_argument(
+        "--output",
+        metavar="model|none|URL",
+        type=_output_target,
+        default="model",
+        help="keep ML_MODEL_PATH as model 'Job - NAME' (default), nothing, or copy "
+        "ML_OUTPUT_PATH to URL",
+    )
+    _wait_options(run)
+
+    jobs = command("jobs", _jobs, "list jobs, newest first")
+    jobs.set_defaults(**face)
+    jobs.add_argument("--status", choices=STATUSES, help="only jobs in this state")
+    jobs.add_argument("--limit", metavar="N", type=_whole_number, default=200, help="default 200")
+
+    job = command("job", None, "show, follow, cancel, wait for, rerun or prune jobs")
+    actions = job.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(job)
+    )
+
+    def action(name: str, handler: Any, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        output_options(sub, top=False)
+        sub.set_defaults(handler=handler, command=f"job {name}", **face)
+        return sub
+
+    show = action("show", _job_show, "status, parameters, inputs, outputs and run summary")
+    show.add_argument("id", metavar="ID")
+
+    logs = action("logs", _job_logs, "print a job's log")
+    logs.add_argument("id", metavar="ID")
+    logs.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+
+    cancel = action("cancel", _job_cancel, "stop a job (a queued one never starts)")
+    cancel.add_argument("id", metavar="ID")
+
+    wait = action("wait", _job_wait, "wait for a job to end (exit 1 unless it succeeded)")
+    wait.add_argument("id", metavar="ID")
+    wait.add_argument("--timeout", metavar="SECONDS", type=_duration, help="give up after this")
+
+    rerun = action("rerun", _job_rerun, "run again the job that produced a model version")
+    rerun.add_argument("ref", metavar="MODEL_REF", help="NAME, NAME:N or NAME@ALIAS")
+    _wait_options(rerun)
+
+    prune = action("prune", _job_prune, "remove the workspaces and records of old jobs")
+    prune.add_argument(
+        "--older-than",
+        metavar="AGE",
+        type=_checked_duration,
+        default="7d",
+        help="jobs that ended longer ago than this (default 7d); their models stay",
+    )
+
+
+# ---- the CLI face's pieces --------------------------------------------------------------------
+
+
+def log_printer(to_stderr: bool = False) -> Callable[[str], None]:
+    """An ``on_log`` writing each line at once to stdout (stderr when stdout carries JSON)."""
+
+    def write(line: str) -> None:
+        stream = sys.stderr if to_stderr else sys.stdout  # looked up late: tests redirect
+        stream.write(line)
+        stream.flush()
+
+    return write
+
+
+def job_exit_code(result: object) -> int:
+    """1 for a job the command waited for that did not succeed, else 0."""
+    if isinstance(result, JobRun) and result.waited and result.job.status != SUCCEEDED:
+        return 1
+    return 0

@@ -1,0 +1,166 @@
+"""Run a job's workers as tasks on a ``dask.distributed`` cluster.
+
+Everything travels through the (shared) store, never through the client's disk: the notebook
+snapshot, the input model, the job's data (staged once as blobs), and back the executed
+notebooks, logs, artifacts and outputs. A worker task stages its output as blobs; the runner
+commits the output models only when every worker has succeeded, so a failed job creates no
+model even when some of its workers finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from modelshelf.core.jobs.outputs import (
+    copy_to_url,
+    output_lineage,
+    output_model_name,
+    run_key,
+    upload_worker_files,
+)
+from modelshelf.core.jobs.spec import JobSpec
+from modelshelf.core.jobs.supervise import WorkerOutcome, run_worker
+from modelshelf.core.jobs.workspace import job_environment, worker_paths
+from modelshelf.core.store import Shelf, StagedFiles
+
+_POLL = 0.25
+_CANCEL_POLL = 0.5
+
+
+def _cancel_marker(job_id: str) -> str:
+    return run_key(job_id, "cancel")
+
+
+def run_on_dask(
+    shelf: Shelf,
+    spec: JobSpec,
+    job_id: str,
+    dataset: dict[str, Any] | None,
+    data_dir: str,
+    should_stop: Callable[[], bool],
+) -> tuple[list[WorkerOutcome], list[str]]:
+    """Run the job's workers on the cluster at ``spec.scheduler``; return outcomes and the
+    refs of the output models (committed only if every worker succeeded)."""
+    from distributed import Client
+
+    # Held from the workers' staging to the commit, so gc cannot take staged blobs.
+    with shelf.locks.shared(f"job {spec.name} ({job_id})"):
+        data = shelf.stage(data_dir) if spec.data is not None else None
+        with Client(spec.scheduler, timeout="30s", set_as_default=False) as client:
+            futures = [
+                client.submit(
+                    run_worker_task,
+                    job_id,
+                    index,
+                    spec.workers,
+                    spec.to_dict(),
+                    shelf.backend.url,
+                    shelf.storage_options or None,
+                    data,
+                    key=f"modelshelf-{job_id}-worker-{index}",
+                    pure=False,
+                )
+                for index in range(1, spec.workers + 1)
+            ]
+            cancelled = False
+            while not all(f.done() for f in futures):
+                if not cancelled and should_stop():
+                    cancelled = True
+                    shelf.backend.write(_cancel_marker(job_id), b"cancelled")
+                time.sleep(_POLL)
+            results = [_result(index, future) for index, future in enumerate(futures, 1)]
+        outcomes = [outcome for outcome, _ in results]
+        if any(o.status != "succeeded" for o in outcomes) or spec.output != "model":
+            return outcomes, [staged for _, staged in results if isinstance(staged, str)]
+        refs = []
+        for index, (_, staged) in enumerate(results, 1):
+            lineage = output_lineage(spec, job_id, index, spec.workers, dataset, staged["executed"])
+            name = output_model_name(spec.name, index, spec.workers)
+            refs.append(shelf.commit(name, staged["files"], **lineage).ref)
+        return outcomes, refs
+
+
+def _result(index: int, future: Any) -> tuple[WorkerOutcome, Any]:
+    try:
+        body = future.result()
+    except Exception as exc:  # the task itself failed (store unreachable, worker died, ...)
+        return WorkerOutcome(index, "failed", f"the Dask task failed: {exc}"), None
+    return WorkerOutcome(**body["outcome"]), body.get("output")
+
+
+def run_worker_task(
+    job_id: str,
+    index: int,
+    count: int,
+    spec_dict: dict[str, Any],
+    root: str,
+    storage_options: dict | None,
+    data: StagedFiles | None,
+) -> dict[str, Any]:
+    """One worker of a job, on a Dask worker: fetch inputs from the store, run, stage output."""
+    spec = JobSpec.from_dict(spec_dict)
+    shelf = Shelf(root, storage_options=storage_options)
+    workspace = tempfile.mkdtemp(prefix=f"modelshelf-{job_id}-{index}-")
+    try:
+        paths = worker_paths(workspace, index, count).create()
+        with open(paths.notebook, "wb") as fh:
+            fh.write(shelf.backend.read_bytes(run_key(job_id, "notebook.ipynb")))
+        if spec.model:
+            shelf.load(spec.model, paths.models)
+        if data is not None:
+            shelf.materialize(data, paths.data)
+        env = job_environment(
+            paths,
+            job_id=job_id,
+            job_name=spec.name,
+            output_is_model=spec.output == "model",
+            extra=spec.env,
+        )
+        outcome = run_worker(
+            paths,
+            env,
+            parameters=spec.parameters,
+            kernel=spec.kernel,
+            timeout=spec.timeout,
+            should_stop=_store_flag(shelf, _cancel_marker(job_id)),
+        )
+        executed = upload_worker_files(shelf, job_id, paths)
+        output: Any = None
+        if outcome.status == "succeeded" and spec.output == "model":
+            output = {"files": shelf.stage(paths.models), "executed": executed}
+        elif outcome.status == "succeeded" and spec.output:
+            output = copy_to_url(paths.output, spec.output, paths)
+        return {"outcome": asdict(outcome), "output": output}
+    finally:
+        shelf.close()
+        shutil.rmtree(workspace, ignore_errors=True)
+
+
+def _store_flag(shelf: Shelf, key: str) -> Callable[[], bool]:
+    """``should_stop`` for a remote worker: has the runner written the cancel marker?"""
+    state = {"at": 0.0, "set": False}
+
+    def check() -> bool:
+        now = time.monotonic()
+        if not state["set"] and now - state["at"] >= _CANCEL_POLL:
+            state["at"] = now
+            with contextlib.suppress(Exception):
+                state["set"] = shelf.backend.exists(key)
+        return state["set"]
+
+    return check
+
+
+def dask_available() -> bool:
+    """True when ``distributed`` is installed."""
+    with contextlib.suppress(ImportError):
+        import distributed  # noqa: F401
+
+        return True
+    return False
