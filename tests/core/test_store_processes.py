@@ -181,15 +181,19 @@ def test_resave_unchanged_folder_reads_no_file(local_shelf, tmp_path, monkeypatc
     local_shelf.save("m", source)
     (source / "f0.bin").write_bytes(b"changed")
     opened = []
-    real_open = open
+    real_open, real_os_open = open, os.open
 
-    def spying_open(path, *args, **kwargs):
-        if str(path).startswith(str(source)):
-            opened.append(os.path.basename(path))
-        return real_open(path, *args, **kwargs)
+    def spy(real):
+        def spying(path, *args, **kwargs):
+            if str(path).startswith(str(source)):
+                opened.append(os.path.basename(path))
+            return real(path, *args, **kwargs)
+
+        return spying
 
     with monkeypatch.context() as patch:
-        patch.setattr("builtins.open", spying_open)
+        patch.setattr("builtins.open", spy(real_open))
+        patch.setattr("os.open", spy(real_os_open))
         v2 = local_shelf.save("m", source)
     assert opened == ["f0.bin"]
     assert local_shelf.diff("m:1", v2.ref).changed == ["f0.bin"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from typing import BinaryIO
 
 from modelshelf.core.errors import IntegrityError, ModelNotFoundError
 from modelshelf.core.store.backend import Backend, Entry
+from modelshelf.core.store.fastcopy import copy_hashing, thread_buffer
 from modelshelf.core.store.layout import BLOBS, blob_key, digest_from_blob_key
 
 CHUNK = 4 * 2**20
@@ -31,8 +33,8 @@ class BlobStore:
         sink = self.backend.temp_sink()
         digest = hashlib.sha256()
         size = 0
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
+        view = thread_buffer(CHUNK)
+        buffer = view
         try:
             readinto = getattr(reader, "readinto", None)
             while True:
@@ -54,6 +56,29 @@ class BlobStore:
             raise
         hexdigest = digest.hexdigest()
         return hexdigest, size, sink.commit(blob_key(hexdigest))
+
+    def ingest_path(self, path: str, on_bytes=None) -> tuple[str, int, bool]:
+        """Like :meth:`ingest` for a local file, with a kernel-side copy into local stores."""
+        sink = self.backend.temp_sink()
+        fd = getattr(sink, "fd", None)
+        if fd is None:
+            sink.abort()
+            with open(path, "rb", buffering=0) as fh:
+                return self.ingest(fh, on_bytes)
+        try:
+            src = os.open(path, os.O_RDONLY)
+            try:
+                digest, size = copy_hashing(src, fd, on_bytes)
+            finally:
+                os.close(src)
+        except BaseException:
+            sink.abort()
+            raise
+        return digest, size, sink.commit(blob_key(digest))
+
+    def local_path(self, digest: str) -> str | None:
+        """Where the blob lives on this machine's disk, for local stores."""
+        return self.backend.local_path(blob_key(digest))
 
     def open_raw(self, digest: str) -> BinaryIO:
         try:

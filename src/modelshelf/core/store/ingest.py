@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.source_tree import SourceFile
@@ -14,6 +15,7 @@ from modelshelf.core.store.manifest import FileEntry
 from modelshelf.core.store.statcache import StatCache, now_ns
 
 _CacheRow = tuple[str, os.stat_result, str, int]
+_T = TypeVar("_T")
 
 
 def _open(src: SourceFile) -> BinaryIO:
@@ -37,6 +39,9 @@ def ingest_files(
     read nor copied. Any other file is hashed and copied in one pass.
     """
 
+    if cache is not None:
+        cache.preload([f.local_path for f in files if f.local_path is not None])
+
     def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
         st = os.stat(src.local_path) if src.local_path is not None else None
         if st is not None and cache is not None:
@@ -45,14 +50,16 @@ def ingest_files(
                 tracker.advance(st.st_size, 1)
                 return FileEntry(src.relpath, st.st_size, known, src.mode), None
         hashed_at = now_ns()
-        with _open(src) as fh:
-            digest, size, _ = blobs.ingest(fh, on_bytes=lambda n: tracker.advance(n))
+        if src.local_path is not None:
+            digest, size, _ = blobs.ingest_path(src.local_path, tracker.advance)
+        else:
+            with src.open() as fh:
+                digest, size, _ = blobs.ingest(fh, on_bytes=tracker.advance)
         tracker.advance(files=1)
         row = (src.local_path, st, digest, hashed_at) if st is not None else None
         return FileEntry(src.relpath, size, digest, src.mode), row
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest") as pool:
-        results = list(pool.map(one, files))
+    results = _largest_first(one, files, workers, "ingest")
     if cache is not None:
         cache.record([row for _, row in results if row is not None])
     return [entry for entry, _ in results]
@@ -62,6 +69,9 @@ def hash_files(
     files: list[SourceFile], *, workers: int, cache: StatCache | None
 ) -> list[FileEntry]:
     """Hash files without storing them (for dataset fingerprints)."""
+
+    if cache is not None:
+        cache.preload([f.local_path for f in files if f.local_path is not None])
 
     def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
         st = os.stat(src.local_path) if src.local_path is not None else None
@@ -80,11 +90,24 @@ def hash_files(
         row = (src.local_path, st, digest, hashed_at) if st is not None else None
         return FileEntry(src.relpath, size, digest, src.mode), row
 
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hash") as pool:
-        results = list(pool.map(one, files))
+    results = _largest_first(one, files, workers, "hash")
     if cache is not None:
         cache.record([row for _, row in results if row is not None])
     return [entry for entry, _ in results]
+
+
+def _largest_first(
+    work: Callable[[SourceFile], _T], files: list[SourceFile], workers: int, name: str
+) -> list[_T]:
+    """Run ``work`` over ``files`` in parallel, biggest files first, results in input order.
+
+    Starting the big files first keeps every core busy to the end (small files fill the
+    gaps), instead of a lone large file finishing after everything else.
+    """
+    order = sorted(range(len(files)), key=lambda i: files[i].size, reverse=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name) as pool:
+        done = dict(zip(order, pool.map(lambda i: work(files[i]), order), strict=True))
+    return [done[i] for i in range(len(files))]
 
 
 def tree_digest(entries: list[FileEntry]) -> str:

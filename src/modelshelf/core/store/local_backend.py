@@ -6,32 +6,40 @@ Create-if-absent is ``os.link`` from a temporary file, which fails if the target
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import uuid
 from typing import BinaryIO
 
 from modelshelf.core.store.backend import TMP_PREFIX, Backend, Entry, TempSink
 
+# Unique temporary names without a uuid per file: pid, a counter, and a per-process tag.
+_COUNTER = itertools.count()
+_RUN = uuid.uuid4().hex[:8]
+
 
 class _LocalSink(TempSink):
+    """A temporary file in ``<root>/tmp``, linked into place under its final key.
+
+    Created read-only (0o444): the open descriptor may still write, and the blob is
+    immutable on disk the moment it exists, with no chmod afterwards.
+    """
+
     def __init__(self, backend: LocalBackend) -> None:
         self._backend = backend
-        tmp_dir = os.path.join(backend.root, TMP_PREFIX)
-        os.makedirs(tmp_dir, exist_ok=True)
-        self.path = os.path.join(tmp_dir, uuid.uuid4().hex)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self.path = os.path.join(backend.tmp_dir, f"{os.getpid()}-{next(_COUNTER)}-{_RUN}")
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o444)
 
     def write(self, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+            view = view[os.write(self.fd, view) :]
 
     def commit(self, key: str) -> bool:
-        os.close(self._fd)
-        self._fd = -1
-        # Blobs and manifests are read-only on disk: immutability is enforced by the OS too.
-        os.chmod(self.path, 0o444)
+        if self._backend.fsync:
+            os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
         try:
             return self._backend.link_into_place(self.path, key)
         finally:
@@ -39,9 +47,9 @@ class _LocalSink(TempSink):
                 os.unlink(self.path)
 
     def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 
@@ -55,7 +63,8 @@ class LocalBackend(Backend):
         self.root = os.path.abspath(root)
         self.url = self.root
         self.fsync = fsync
-        os.makedirs(self.root, exist_ok=True)
+        self.tmp_dir = os.path.join(self.root, TMP_PREFIX)
+        os.makedirs(self.tmp_dir, exist_ok=True)
 
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/")) if key else self.root
@@ -64,12 +73,18 @@ class LocalBackend(Backend):
         return self._path(key)
 
     def link_into_place(self, tmp_path: str, key: str) -> bool:
+        """Give ``tmp_path`` the name ``key`` unless it exists; True if it did not."""
         final = self._path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
         try:
             os.link(tmp_path, final)
         except FileExistsError:
             return False
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)  # first blob of its folder
+            try:
+                os.link(tmp_path, final)
+            except FileExistsError:
+                return False
         if self.fsync:
             _fsync_dir(os.path.dirname(final))
         return True
@@ -82,8 +97,6 @@ class LocalBackend(Backend):
         sink = _LocalSink(self)
         try:
             sink.write(data)
-            if self.fsync:
-                os.fsync(sink._fd)
         except BaseException:
             sink.abort()
             raise
@@ -117,7 +130,10 @@ class LocalBackend(Backend):
                         if recursive:
                             stack.append((item.path, key))
                     else:
-                        st = item.stat(follow_symlinks=False)
+                        try:
+                            st = item.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed since the scan (another save's lock record)
                         out.append(Entry(key, st.st_size, st.st_mtime))
         return out
 

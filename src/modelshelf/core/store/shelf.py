@@ -135,7 +135,8 @@ class Shelf(Configurable):
     def _workers(self) -> int:
         if self.workers > 0:
             return self.workers
-        return min(8, 2 * (os.cpu_count() or 2)) if self.backend.is_local else 16
+        # Local copies are CPU-bound (sha256, memory): more threads than cores only contend.
+        return (os.cpu_count() or 2) if self.backend.is_local else 16
 
     # ---- saving -------------------------------------------------------------------------
 
