@@ -4,10 +4,27 @@
 >>> shelf = Shelf()                      # MODELSHELF_ROOT or ~/.modelshelf
 >>> v = shelf.save("churn", "/opt/ml/models", params={"C": 1.0})
 >>> shelf.load("churn:1", "/tmp/churn")
+
+Names are loaded on first use (PEP 562), so that processes needing one corner of the
+package (a job's executor, the CLI's --help) do not pay for importing all of it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from modelshelf._version import __version__
-from modelshelf.core import *  # noqa: F403 - the public API is the core's
 from modelshelf.core import __all__ as _core_all
 
+if TYPE_CHECKING:
+    from modelshelf.core import *  # noqa: F403
+
 __all__ = ["__version__", *_core_all]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _core_all:
+        import modelshelf.core
+
+        return getattr(modelshelf.core, name)
+    raise AttributeError(f"module 'modelshelf' has no attribute {name!r}")

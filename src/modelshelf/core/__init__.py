@@ -1,33 +1,67 @@
-"""modelshelf's core: pure Python, no Jupyter imports (faces import the core, never back)."""
+"""modelshelf's core: pure Python, no Jupyter imports (faces import the core, never back).
 
-from modelshelf.core.errors import (
-    IntegrityError,
-    InvalidNameError,
-    MissingDependencyError,
-    ModelInUseError,
-    ModelNotFoundError,
-    ModelshelfError,
-    SizeLimitError,
-    SourceError,
-    StorageError,
-    StoreBusyError,
-    UnsafeArchiveError,
-)
-from modelshelf.core.progress import Progress
-from modelshelf.core.store import (
-    AliasMove,
-    FileEntry,
-    FsckReport,
-    GcReport,
-    Lease,
-    ModelDiff,
-    ModelSummary,
-    ModelVersion,
-    Shelf,
-    default_model_path,
-    default_output_path,
-)
+Names are loaded on first use (PEP 562), so importing one module of the core stays cheap.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelshelf.core.errors import (
+        IntegrityError,
+        InvalidNameError,
+        MissingDependencyError,
+        ModelInUseError,
+        ModelNotFoundError,
+        ModelshelfError,
+        SizeLimitError,
+        SourceError,
+        StorageError,
+        StoreBusyError,
+        UnsafeArchiveError,
+    )
+    from modelshelf.core.progress import Progress
+    from modelshelf.core.store import (
+        AliasMove,
+        FileEntry,
+        FsckReport,
+        GcReport,
+        Lease,
+        ModelDiff,
+        ModelSummary,
+        ModelVersion,
+        Shelf,
+        default_model_path,
+        default_output_path,
+    )
+
+_HOMES = {
+    "IntegrityError": "modelshelf.core.errors",
+    "InvalidNameError": "modelshelf.core.errors",
+    "MissingDependencyError": "modelshelf.core.errors",
+    "ModelInUseError": "modelshelf.core.errors",
+    "ModelNotFoundError": "modelshelf.core.errors",
+    "ModelshelfError": "modelshelf.core.errors",
+    "SizeLimitError": "modelshelf.core.errors",
+    "SourceError": "modelshelf.core.errors",
+    "StorageError": "modelshelf.core.errors",
+    "StoreBusyError": "modelshelf.core.errors",
+    "UnsafeArchiveError": "modelshelf.core.errors",
+    "Progress": "modelshelf.core.progress",
+    "AliasMove": "modelshelf.core.store",
+    "FileEntry": "modelshelf.core.store",
+    "FsckReport": "modelshelf.core.store",
+    "GcReport": "modelshelf.core.store",
+    "Lease": "modelshelf.core.store",
+    "ModelDiff": "modelshelf.core.store",
+    "ModelSummary": "modelshelf.core.store",
+    "ModelVersion": "modelshelf.core.store",
+    "Shelf": "modelshelf.core.store",
+    "default_model_path": "modelshelf.core.store",
+    "default_output_path": "modelshelf.core.store",
+}
 __all__ = [
     "AliasMove",
     "FileEntry",
@@ -53,3 +87,10 @@ __all__ = [
     "default_model_path",
     "default_output_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'modelshelf.core' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

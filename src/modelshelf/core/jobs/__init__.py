@@ -1,17 +1,44 @@
-"""Jobs: notebooks run through papermill in their own process, locally or on Dask."""
+"""Jobs: notebooks run through papermill in their own process, locally or on Dask.
 
-from modelshelf.core.jobs.job import Job, JobTimeoutError
-from modelshelf.core.jobs.manager import JobError, JobManager
-from modelshelf.core.jobs.parameters import (
-    NotebookParameter,
-    ParameterError,
-    check_parameters,
-    effective_parameters,
-    notebook_parameters,
-)
-from modelshelf.core.jobs.records import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
-from modelshelf.core.jobs.spec import JobSpec
+Names are loaded on first use (PEP 562): a job's executor process imports
+``modelshelf.core.jobs.execute`` without the manager, SQLite records or the store.
+"""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelshelf.core.jobs.job import Job, JobTimeoutError
+    from modelshelf.core.jobs.manager import JobError, JobManager
+    from modelshelf.core.jobs.parameters import (
+        NotebookParameter,
+        ParameterError,
+        check_parameters,
+        effective_parameters,
+        notebook_parameters,
+    )
+    from modelshelf.core.jobs.records import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
+    from modelshelf.core.jobs.spec import JobSpec
+
+_HOMES = {
+    "Job": "job",
+    "JobTimeoutError": "job",
+    "JobError": "manager",
+    "JobManager": "manager",
+    "NotebookParameter": "parameters",
+    "ParameterError": "parameters",
+    "check_parameters": "parameters",
+    "effective_parameters": "parameters",
+    "notebook_parameters": "parameters",
+    "CANCELLED": "records",
+    "FAILED": "records",
+    "QUEUED": "records",
+    "RUNNING": "records",
+    "SUCCEEDED": "records",
+    "JobSpec": "spec",
+}
 __all__ = [
     "CANCELLED",
     "FAILED",
@@ -29,3 +56,10 @@ __all__ = [
     "effective_parameters",
     "notebook_parameters",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'modelshelf.core.jobs' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"modelshelf.core.jobs.{home}"), name)

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kernel", default=None)
     parser.add_argument("--cwd", default=None)
     parser.add_argument("--error-file", required=True)
+    parser.add_argument("--wait-for-go", action="store_true", help="run after 'go' on stdin")
     args = parser.parse_args(argv)
 
     # Unbuffered, timestamped lines: the log is read live by `job.logs(follow=True)`.
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import papermill
+
+    # Imported while the runner prepares the inputs; now wait until they are in place.
+    if args.wait_for_go and sys.stdin.readline().strip() != "go":
+        return 3
 
     try:
         papermill.execute_notebook(

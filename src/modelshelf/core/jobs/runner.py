@@ -2,246 +2,53 @@
 
 ``python -m modelshelf.core.jobs.runner JOBS_DB JOB_ID`` is started by :meth:`JobManager.submit`
 in a new session, so the job outlives the kernel that launched it. The runner waits for a
-slot, leases the input model, copies model and data into the workspace, runs the workers
-(locally or on Dask), keeps their output as models and records how the job ended. Whatever
-happens, the record ends in a final state: nothing waits forever on a dead runner.
+slot, starts the workers' executor processes at once (their imports then overlap its own),
+and hands over to :func:`~modelshelf.core.jobs.execution.execute_job`. It imports the store
+only after that, to keep the time from submit to the first cell short.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
+import socket
 import sys
-import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from modelshelf.core.jobs.outputs import (
-    results_summary,
-    run_key,
-    save_worker_output,
-    upload_worker_files,
-)
-from modelshelf.core.jobs.records import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    JobBook,
-    JobRecord,
-)
+from modelshelf.core.jobs.records import FAILED, QUEUED, RUNNING, JobBook
 from modelshelf.core.jobs.spec import JobSpec
-from modelshelf.core.jobs.supervise import WorkerOutcome, run_worker
-from modelshelf.core.jobs.workspace import WorkerPaths, job_environment, worker_paths
-from modelshelf.core.sources import open_source
-from modelshelf.core.store import Lease, Shelf
-from modelshelf.core.store.records import HOST
 
 _SLOT_POLL = 0.2
-_STOP_POLL = 0.25
-
-
-def log_line(path: str, message: str) -> None:
-    """Append a runner message to a job log, timestamped like papermill's lines."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-    with open(path, "a") as fh:
-        fh.write(f"{stamp} modelshelf: {message}\n")
-
-
-def stop_checker(book: JobBook, job_id: str) -> Callable[[], bool]:
-    """A cheap ``should_stop()``: reads the record at most every quarter second."""
-    state = {"at": 0.0, "stop": False}
-    lock = threading.Lock()
-
-    def should_stop() -> bool:
-        with lock:
-            now = time.monotonic()
-            if not state["stop"] and now - state["at"] >= _STOP_POLL:
-                state["at"] = now
-                state["stop"] = book.get(job_id).status == CANCELLED
-            return state["stop"]
-
-    return should_stop
-
-
-@contextlib.contextmanager
-def held_lease(shelf: Shelf, ref: str | None, owner: str) -> Iterator[Lease | None]:
-    """Lease the input model for the life of the job, renewing it in the background."""
-    if ref is None:
-        yield None
-        return
-    ttl = 300.0
-    lease = shelf.lease(ref, owner=owner, ttl=ttl)
-    stop = threading.Event()
-
-    def renew() -> None:
-        nonlocal lease
-        while not stop.wait(ttl / 3):
-            with contextlib.suppress(Exception):
-                lease = shelf.leases.renew(lease, ttl)
-
-    thread = threading.Thread(target=renew, daemon=True)
-    thread.start()
-    try:
-        yield lease
-    finally:
-        stop.set()
-        thread.join()
-        shelf.leases.release(lease)
-
-
-def copy_data(source: str, dest: str, storage_options: dict | None) -> None:
-    """Copy a folder, URL or archive into ``ML_DATA_PATH``."""
-    with open_source(source, storage_options=storage_options) as tree:
-        for item in tree.files:
-            target = os.path.join(dest, *item.relpath.split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with item.open() as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out, 4 * 2**20)
-
-
-def prepare_data(shelf: Shelf, spec: JobSpec, job_id: str, data_dir: str) -> dict | None:
-    """Copy the job's data in; return its dataset record (ref and content hash)."""
-    if spec.data is None:
-        return None
-    copy_data(spec.data, data_dir, shelf.storage_options or None)
-    record = shelf.fingerprint(data_dir)
-    record["ref"] = spec.data
-    if spec.save_training_data:
-        saved = shelf.save(
-            f"Job - {spec.name} Data",
-            data_dir,
-            message=f"training data of job {spec.name} ({job_id})",
-            job={"id": job_id, "name": spec.name},
-        )
-        record["model"] = saved.ref
-    return record
-
-
-def run_locally(
-    shelf: Shelf, spec: JobSpec, job_id: str, workers: list[WorkerPaths], should_stop
-) -> list[WorkerOutcome]:
-    """Run every worker of the job as a process on this machine, all at once."""
-
-    def one(paths: WorkerPaths) -> WorkerOutcome:
-        if spec.model:
-            shelf.load(spec.model, paths.models)
-        env = job_environment(
-            paths,
-            job_id=job_id,
-            job_name=spec.name,
-            output_is_model=spec.output == "model",
-            extra=spec.env,
-        )
-        return run_worker(
-            paths,
-            env,
-            parameters=spec.parameters,
-            kernel=spec.kernel,
-            timeout=spec.timeout,
-            should_stop=should_stop,
-        )
-
-    with ThreadPoolExecutor(max_workers=len(workers)) as pool:
-        return list(pool.map(one, workers))
-
-
-def execute_job(shelf: Shelf, book: JobBook, record: JobRecord) -> None:
-    """Run a job whose slot is taken, and record its end."""
-    spec = JobSpec.from_dict(record.spec)
-    job_log = os.path.join(record.workspace, "job.log")
-    workers = [
-        worker_paths(record.workspace, n, spec.workers).create() for n in range(1, spec.workers + 1)
-    ]
-    started = time.time()
-    should_stop = stop_checker(book, record.id)
-    status, error, outputs, dataset = FAILED, None, [], None
-    try:
-        with held_lease(shelf, spec.model, owner=f"job {spec.name} ({record.id})"):
-            log_line(job_log, f"job {spec.name} ({record.id}) started")
-            dataset = prepare_data(shelf, spec, record.id, workers[0].data)
-            if spec.executor == "dask":
-                from modelshelf.core.jobs.dask_executor import run_on_dask
-
-                outcomes, outputs = run_on_dask(
-                    shelf, spec, record.id, dataset, workers[0].data, should_stop
-                )
-            else:
-                outcomes = run_locally(shelf, spec, record.id, workers, should_stop)
-            status, error = _overall(outcomes)
-            if spec.executor != "dask":
-                executed = [upload_worker_files(shelf, record.id, p) for p in workers]
-                if status == SUCCEEDED:
-                    for paths, key in zip(workers, executed, strict=True):
-                        ref = save_worker_output(shelf, spec, record.id, paths, dataset, key)
-                        if ref:
-                            outputs.append(ref)
-            for ref in outputs:
-                log_line(job_log, f"saved the output as {ref}")
-    except BaseException as exc:
-        status, error = FAILED, f"{type(exc).__name__}: {exc}"
-        log_line(job_log, "the job failed:\n" + "".join(traceback.format_exception(exc)))
-    ended = time.time()
-    version = int(spec.model.rsplit(":", 1)[1]) if spec.model else None
-    results = results_summary(
-        spec,
-        record.id,
-        status=status,
-        started_at=started,
-        ended_at=ended,
-        model_version=version,
-        dataset=dataset,
-        outputs=outputs,
-        artifacts=[w.artifacts for w in workers],
-        error=error,
-    )
-    _write_results(shelf, record, results)
-    log_line(job_log, f"job {status}" + (f": {error}" if error else ""))
-    book.finish(record.id, status, error=error, results=results, outputs=outputs)
-
-
-def _overall(outcomes: list[WorkerOutcome]) -> tuple[str, str | None]:
-    if any(o.status == CANCELLED for o in outcomes):
-        return CANCELLED, "cancelled by the user"
-    failed = [o for o in outcomes if o.status != SUCCEEDED]
-    if not failed:
-        return SUCCEEDED, None
-    if len(outcomes) == 1:
-        return FAILED, failed[0].error
-    return FAILED, "; ".join(f"worker {o.index}: {o.error}" for o in failed)
-
-
-def _write_results(shelf: Shelf, record: JobRecord, results: dict[str, Any]) -> None:
-    body = json.dumps(results, indent=2)
-    with open(os.path.join(record.workspace, "_results.json"), "w") as fh:
-        fh.write(body)
-    with contextlib.suppress(Exception):  # the local copy and the record are enough
-        shelf.backend.write(run_key(record.id, "_results.json"), body.encode())
 
 
 def main(argv: list[str] | None = None) -> int:
     db_path, job_id = (argv if argv is not None else sys.argv[1:])[:2]
     book = JobBook(db_path)
     limit = int(os.environ.get("MODELSHELF_MAX_CONCURRENT_JOBS") or 0)
+    processes = []
     try:
         while True:
-            status = book.claim_slot(job_id, limit, os.getpid(), HOST)
+            status = book.claim_slot(job_id, limit, os.getpid(), socket.gethostname())
             if status == RUNNING:
                 break
             if status != QUEUED:
                 return 0  # cancelled while it waited
             time.sleep(_SLOT_POLL)
         record = book.get(job_id)
+        spec = JobSpec.from_dict(record.spec)
+        if spec.executor == "local":
+            from modelshelf.core.jobs.supervise import start_workers
+
+            processes = start_workers(spec, job_id, record.workspace)
+        from modelshelf.core.jobs.execution import execute_job
+        from modelshelf.core.store import Shelf
+
         options = json.loads(os.environ.get("MODELSHELF_STORAGE_OPTIONS") or "{}")
         shelf = Shelf(os.environ["MODELSHELF_ROOT"], storage_options=options or None)
-        execute_job(shelf, book, record)
+        execute_job(shelf, book, record, processes)
     except BaseException as exc:
+        for process in processes:
+            process.abandon()
         book.finish(job_id, FAILED, error=f"the job's runner failed: {type(exc).__name__}: {exc}")
         raise
     return 0

@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelshelf.core.jobs.workspace import WorkerPaths
+from modelshelf.core.jobs.spec import JobSpec
+from modelshelf.core.jobs.workspace import WorkerPaths, job_environment, worker_paths
 
 _POLL = 0.05
 _GRACE = 5.0
@@ -28,6 +29,87 @@ class WorkerOutcome:
     traceback: str | None = None
 
 
+class WorkerProcess:
+    """The executor process of one worker, started early and released when inputs are ready.
+
+    Starting it first lets its imports (papermill, jupyter_client) overlap the runner's own
+    start and the copying of the input model and data; it waits for "go" on its stdin.
+    """
+
+    def __init__(
+        self, paths: WorkerPaths, env: dict[str, str], *, parameters: dict, kernel: str | None
+    ) -> None:
+        self.paths = paths
+        command = [
+            sys.executable,
+            "-m",
+            "modelshelf.core.jobs.execute",
+            paths.notebook,
+            paths.executed,
+            "--parameters",
+            json.dumps(parameters),
+            "--error-file",
+            paths.error,
+            "--cwd",
+            paths.root,
+            "--wait-for-go",
+        ]
+        if kernel:
+            command += ["--kernel", kernel]
+        env = {**env, "MODELSHELF_KERNEL_PID_FILE": paths.kernel_pid, "PYTHONUNBUFFERED": "1"}
+        self._log = open(paths.log, "ab", buffering=0)  # noqa: SIM115 - closed in supervise
+        self.proc = subprocess.Popen(
+            command,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def release(self) -> None:
+        """Let the notebook run."""
+        self._send(b"go\n")
+
+    def abandon(self) -> None:
+        """The inputs could not be prepared: end the process without running anything."""
+        self._send(b"stop\n")
+        _stop(self.proc, self.paths)
+        self._log.close()
+
+    def _send(self, word: bytes) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            self.proc.stdin.write(word)
+            self.proc.stdin.close()
+
+    def supervise(self, timeout: float | None, should_stop: Callable[[], bool]) -> WorkerOutcome:
+        """Wait for the notebook to end; stop it on cancel or timeout; never hang."""
+        paths, proc = self.paths, self.proc
+        started = time.monotonic()
+        stopped_because = None
+        try:
+            while proc.poll() is None:
+                if should_stop():
+                    stopped_because = "cancelled"
+                elif timeout and time.monotonic() - started > timeout:
+                    stopped_because = f"timed out after {timeout:g} s"
+                if stopped_because:
+                    _stop(proc, paths)
+                    self._log.write(f"\nmodelshelf: the job was {stopped_because}\n".encode())
+                    break
+                time.sleep(_POLL)
+        finally:
+            self._log.close()
+            _kill_kernel(paths)
+        if stopped_because == "cancelled":
+            return WorkerOutcome(paths.index, "cancelled", "cancelled by the user")
+        if stopped_because:
+            return WorkerOutcome(paths.index, "failed", f"the job {stopped_because}")
+        if proc.returncode == 0:
+            return WorkerOutcome(paths.index, "succeeded")
+        return _failure(paths, proc.returncode)
+
+
 def run_worker(
     paths: WorkerPaths,
     env: dict[str, str],
@@ -37,52 +119,10 @@ def run_worker(
     timeout: float | None,
     should_stop: Callable[[], bool],
 ) -> WorkerOutcome:
-    """Execute the notebook for one worker; return when its process and kernel are gone."""
-    command = [
-        sys.executable,
-        "-m",
-        "modelshelf.core.jobs.execute",
-        paths.notebook,
-        paths.executed,
-        "--parameters",
-        json.dumps(parameters),
-        "--error-file",
-        paths.error,
-        "--cwd",
-        paths.root,
-    ]
-    if kernel:
-        command += ["--kernel", kernel]
-    env = {**env, "MODELSHELF_KERNEL_PID_FILE": paths.kernel_pid, "PYTHONUNBUFFERED": "1"}
-    started = time.monotonic()
-    with open(paths.log, "ab", buffering=0) as log:
-        proc = subprocess.Popen(
-            command,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        stopped_because = None
-        while proc.poll() is None:
-            if should_stop():
-                stopped_because = "cancelled"
-            elif timeout and time.monotonic() - started > timeout:
-                stopped_because = f"timed out after {timeout:g} s"
-            if stopped_because:
-                _stop(proc, paths)
-                log.write(f"\nmodelshelf: the job was {stopped_because}\n".encode())
-                break
-            time.sleep(_POLL)
-    _kill_kernel(paths)
-    if stopped_because == "cancelled":
-        return WorkerOutcome(paths.index, "cancelled", "cancelled by the user")
-    if stopped_because:
-        return WorkerOutcome(paths.index, "failed", f"the job {stopped_because}")
-    if proc.returncode == 0:
-        return WorkerOutcome(paths.index, "succeeded")
-    return _failure(paths, proc.returncode)
+    """Execute the notebook for one worker whose inputs are ready; wait until it ends."""
+    worker = WorkerProcess(paths, env, parameters=parameters, kernel=kernel)
+    worker.release()
+    return worker.supervise(timeout, should_stop)
 
 
 def _stop(proc: subprocess.Popen, paths: WorkerPaths) -> None:
@@ -143,3 +183,19 @@ def _failure(paths: WorkerPaths, returncode: int) -> WorkerOutcome:
     if record.get("ename") == "DeadKernelError":
         message = f"the kernel died{where}: {record.get('evalue')}"
     return WorkerOutcome(paths.index, "failed", message, record.get("traceback"))
+
+
+def start_workers(spec: JobSpec, job_id: str, workspace: str) -> list[WorkerProcess]:
+    """Start the executor process of every worker; each waits until it is released."""
+    processes = []
+    for index in range(1, spec.workers + 1):
+        paths = worker_paths(workspace, index, spec.workers).create()
+        env = job_environment(
+            paths,
+            job_id=job_id,
+            job_name=spec.name,
+            output_is_model=spec.output == "model",
+            extra=spec.env,
+        )
+        processes.append(WorkerProcess(paths, env, parameters=spec.parameters, kernel=spec.kernel))
+    return processes
