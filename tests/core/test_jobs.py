@@ -264,3 +264,77 @@ def test_prune_removes_old_workspaces_but_keeps_models(jobs, shelf):
     assert shelf.show("Job - old").job["id"] == job.id
     with pytest.raises(ModelNotFoundError):
         jobs.get(job.id)
+
+
+def _notebook(path: Path, *cells: str) -> Path:
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(book, path)
+    return path
+
+
+def test_a_kernel_that_dies_fails_the_job(jobs, tmp_path):
+    notebook = _notebook(tmp_path / "dies.ipynb", "print('bye')", "import os\nos._exit(1)")
+    job = jobs.submit(notebook, name="crash").wait(120)
+    assert job.status == "failed"
+    assert "kernel died" in job.error
+
+
+def test_training_data_can_be_saved_with_the_output(jobs, shelf, tmp_path):
+    data = make_model(tmp_path / "data", {"train.csv": "1,2\n"})
+    job = jobs.submit(TRAIN, name="keep", data=data, save_training_data=True).wait(120)
+    assert job.status == "succeeded", job.logs()
+    output = shelf.show("Job - keep")
+    assert output.dataset["model"] == "Job - keep Data:1"
+    with shelf.open("Job - keep Data", "train.csv") as fh:
+        assert fh.read() == b"1,2\n"
+
+
+def test_output_can_go_to_a_url_or_nowhere(jobs, shelf, tmp_path):
+    writes_output = _notebook(
+        tmp_path / "writes.ipynb",
+        "import os, pathlib\n"
+        "out = pathlib.Path(os.environ['ML_OUTPUT_PATH'])\n"
+        "assert out != pathlib.Path(os.environ['ML_MODEL_PATH'])\n"
+        "(out / 'sub').mkdir()\n(out / 'sub' / 'predictions.csv').write_text('1\\n')",
+    )
+    target = tmp_path / "exported"
+    to_url = jobs.submit(writes_output, name="export", output=f"file://{target}")
+    nothing = jobs.submit(TRAIN, name="scratch", output=None)
+    assert to_url.wait(120).status == "succeeded", to_url.logs()
+    assert nothing.wait(120).status == "succeeded", nothing.logs()
+    assert to_url.outputs == [f"file://{target}"]
+    assert (target / "sub" / "predictions.csv").read_text() == "1\n"
+    assert nothing.outputs == []
+    assert not any(s.name in ("Job - export", "Job - scratch") for s in shelf.list())
+
+
+LAUNCH_AND_EXIT = """
+import sys
+from modelshelf import Shelf
+from modelshelf.core.jobs import JobManager
+job = JobManager(Shelf(sys.argv[1])).submit(sys.argv[2], name="orphaned-launcher")
+print(job.id)
+"""
+
+
+def test_a_job_outlives_the_process_that_launched_it(shelf, tmp_path):
+    import subprocess
+    import sys
+
+    launched = subprocess.run(
+        [sys.executable, "-c", LAUNCH_AND_EXIT, shelf.backend.url, str(TRAIN)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    manager = JobManager(shelf)
+    job = manager.get(launched.stdout.strip()).wait(120)
+    assert job.status == "succeeded", job.logs()
+    assert job.outputs == ["Job - orphaned-launcher:1"]
+    manager.close()
