@@ -115,13 +115,7 @@ def run_worker_task(
             shelf.load(spec.model, paths.models)
         if data is not None:
             shelf.materialize(data, paths.data)
-        env = job_environment(
-            paths,
-            job_id=job_id,
-            job_name=spec.name,
-            output_is_model=spec.output == "model",
-            extra=spec.env,
-        )
+        env = job_environment(paths, spec, job_id)
         outcome = run_worker(
             paths,
             env,

@@ -190,12 +190,6 @@ def start_workers(spec: JobSpec, job_id: str, workspace: str) -> list[WorkerProc
     processes = []
     for index in range(1, spec.workers + 1):
         paths = worker_paths(workspace, index, spec.workers).create()
-        env = job_environment(
-            paths,
-            job_id=job_id,
-            job_name=spec.name,
-            output_is_model=spec.output == "model",
-            extra=spec.env,
-        )
+        env = job_environment(paths, spec, job_id)
         processes.append(WorkerProcess(paths, env, parameters=spec.parameters, kernel=spec.kernel))
     return processes

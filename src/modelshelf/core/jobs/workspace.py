@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from modelshelf.core.jobs.spec import JobSpec
+
 
 @dataclass(frozen=True)
 class WorkerPaths:
@@ -59,19 +61,18 @@ def worker_paths(workspace: str, index: int, count: int) -> WorkerPaths:
     )
 
 
-def job_environment(
-    paths: WorkerPaths, *, job_id: str, job_name: str, output_is_model: bool, extra: dict
-) -> dict[str, str]:
+def job_environment(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, str]:
     """The environment of a worker: the caller's, the user's ``env``, then the ``ML_*`` set."""
+    output_is_model = spec.output == "model"
     env = dict(os.environ)
-    env.update({k: str(v) for k, v in (extra or {}).items()})
+    env.update({k: str(v) for k, v in (spec.env or {}).items()})
     env.update(
         {
             "ML_MODEL_PATH": paths.models,
             "ML_OUTPUT_PATH": paths.models if output_is_model else paths.output,
             "ML_DATA_PATH": paths.data,
             "ML_JOB_ID": job_id,
-            "ML_JOB_NAME": job_name,
+            "ML_JOB_NAME": spec.name,
             "ML_WORKER_INDEX": str(paths.index),
             "ML_WORKER_COUNT": str(paths.count),
             "artifacts_directory": paths.artifacts,

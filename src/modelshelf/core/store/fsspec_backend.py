@@ -215,31 +215,3 @@ def _mtime(info: dict) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def _is_precondition_failure(exc: BaseException) -> bool:
-    """True when an object store refused a conditional create because the key exists."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        response = getattr(seen, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code", "")
-            if code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                return True
-        text = str(seen)
-        if "PreconditionFailed" in text or "ConditionalRequestConflict" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _mtime(info: dict) -> float | None:
-    value = info.get("LastModified") or info.get("mtime") or info.get("created")
-    if value is None:
-        return None
-    if hasattr(value, "timestamp"):
-        return float(value.timestamp())
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
