@@ -1,4 +1,4 @@
-"""A headless tour of modelshelf's store through its CLI, in a throw-away store.
+"""A headless tour of modelshelf through its CLI: models, then a job, in a throw-away store.
 
 Run with ``make demo``. Each step prints the command it runs and what it answered.
 """
@@ -19,6 +19,30 @@ def train(folder: Path, weight: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.pkl").write_bytes(pickle.dumps({"weight": weight, "bias": 0.5}))
     (folder / "config.json").write_text(f'{{"weight": {weight}}}\n')
+
+
+def training_notebook(path: Path) -> None:
+    """A parameterised notebook that "trains" from its input model into ML_MODEL_PATH."""
+    import nbformat
+
+    book = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("boost = 0.5")
+    params.metadata["tags"] = ["parameters"]
+    train = nbformat.v4.new_code_cell(
+        "import os, pickle, pathlib\n"
+        "folder = pathlib.Path(os.environ['ML_MODEL_PATH'])\n"
+        "model = pickle.loads((folder / 'model.pkl').read_bytes())\n"
+        "model['weight'] += boost\n"
+        "(folder / 'model.pkl').write_bytes(pickle.dumps(model))\n"
+        "print('trained:', model)"
+    )
+    book.cells = [params, train]
+    book.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(book, path)
 
 
 def run(*args: str) -> None:
@@ -45,6 +69,23 @@ def main() -> None:
         run("alias", "churn@production", "2")
         run("load", "churn@production", "--to", str(work_dir / "serving"))
         run("fsck")
+
+        notebook = work_dir / "train.ipynb"
+        training_notebook(notebook)
+        run(
+            "run",
+            str(notebook),
+            "-p",
+            "boost",
+            "0.25",
+            "--model",
+            "churn@production",
+            "--name",
+            "fine-tune",
+            "--follow",
+        )
+        run("show", "Job - fine-tune")
+        run("jobs")
         print("\nThe tour is over; its store was temporary and is gone.")
 
 
