@@ -1,0 +1,1 @@
+"""Deployments: serve models real-time, as multi-model endpoints, in batch and asynchronously."""
