@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from tqdm import tqdm
 
 from modelshelf._version import __version__
+from modelshelf.cli_deploy import add_deploy_commands, deploy_exit_code
 from modelshelf.cli_jobs import add_job_commands, job_exit_code, log_printer
 from modelshelf.cli_render import VersionListing, render
 from modelshelf.core.errors import ModelshelfError
@@ -271,6 +272,7 @@ def build_parser(prog: str = "modelshelf") -> CommandParser:
 
     command("fsck", _fsck, "re-hash every blob and report damage")
     add_job_commands(command, _output_options)  # run, jobs, job ACTION
+    add_deploy_commands(command)  # deploy, deployments, undeploy, invoke
     return parser
 
 
@@ -329,7 +331,7 @@ def exit_code(result: object) -> int:
     not succeed, else 0."""
     if isinstance(result, FsckReport):
         return 0 if result.ok else 1
-    return job_exit_code(result)
+    return job_exit_code(result) or deploy_exit_code(result)
 
 
 def _fail(message: object, code: int) -> int:

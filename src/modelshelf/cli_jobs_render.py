@@ -179,7 +179,7 @@ JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def job_view(result: object) -> str | None:
+def view_of(result: object) -> str | None:
     """The job view that fits ``result`` when the caller does not say; None if not a job's."""
     if isinstance(result, list) and result and all(isinstance(j, Job) for j in result):
         return "jobs"

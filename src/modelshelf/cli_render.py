@@ -289,17 +289,19 @@ _TEXT: dict[str, Callable[[Any], str]] = {
 _JSON: dict[str, Callable[[Any], Any]] = {"load": lambda path: {"path": path}}
 
 
-def _job_views() -> Any:
-    # Imported late: the job views build on the helpers of this module.
-    from modelshelf import cli_jobs_render
+def _face_views() -> list[Any]:
+    """The modules that render the job and deployment commands (each has TEXT_VIEWS,
+    JSON_VIEWS and view_of); imported late because they build on this module's helpers."""
+    from modelshelf import cli_deploy, cli_jobs_render
 
-    return cli_jobs_render
+    return [cli_jobs_render, cli_deploy]
 
 
 def command_of(result: object) -> str:
     """The command whose view fits ``result`` when the caller does not say."""
-    if (job_view := _job_views().job_view(result)) is not None:
-        return job_view
+    for views in _face_views():
+        if (view := views.view_of(result)) is not None:
+            return view
     if isinstance(result, list) and result:
         return command_of(result[0])
     by_type: list[tuple[type | tuple[type, ...], str]] = [
@@ -325,7 +327,10 @@ def render(result: object, as_json: bool, command: str | None = None) -> str:
     and ``rm`` all return a ModelVersion); without it the view follows the result's type.
     """
     view = command or command_of(result)
-    jobs = _job_views()
+    text, as_data = dict(_TEXT), dict(_JSON)
+    for views in _face_views():
+        text.update(views.TEXT_VIEWS)
+        as_data.update(views.JSON_VIEWS)
     if as_json:
-        return json.dumps({**_JSON, **jobs.JSON_VIEWS}.get(view, to_jsonable)(result), indent=2)
-    return {**_TEXT, **jobs.TEXT_VIEWS}[view](result)
+        return json.dumps(as_data.get(view, to_jsonable)(result), indent=2)
+    return text[view](result)

@@ -56,6 +56,8 @@ class ModelHandler:
     model: Any
     predict_fn: Callable[[Any, Payload], Any]
     load_seconds: float = 0.0
+    # The folder's size on disk: what a multi-model endpoint's memory budget counts (an
+    # estimate of memory that needs no measuring, and is the same on every worker).
     size_bytes: int = 0
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -140,11 +142,15 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> tuple[str, Any, C
     module_name = "modelshelf_serve_" + hashlib.sha256(path.encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
+    # Registered like any imported module: dataclasses and pickle look classes up there.
+    sys.modules[module_name] = module
+    before = set(sys.modules)
     sys.path.insert(0, model_dir)  # serve.py may import modules that sit beside it
     try:
         _user_code(name, "serve.py", lambda: spec.loader.exec_module(module))
     finally:
         sys.path.remove(model_dir)
+        _forget_local_modules(model_dir, before)
     adapter = getattr(module, "ModelAdapter", None)
     if inspect.isclass(adapter):
         instance = _user_code(name, "ModelAdapter()", adapter)
@@ -165,6 +171,20 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> tuple[str, Any, C
         return predict(model, payload.data)
 
     return "serve.py", model, predict_fn
+
+
+def _forget_local_modules(model_dir: str, before: set[str]) -> None:
+    """Drop modules that serve.py imported from its own folder from the import cache.
+
+    serve.py keeps its references; the next model's ``import helpers`` then loads that
+    model's own helpers.py instead of getting this one's (several models share a
+    multi-model server). Import such modules at the top of serve.py, not inside predict.
+    """
+    prefix = os.path.join(os.path.abspath(model_dir), "")
+    for key in set(sys.modules) - before:
+        origin = getattr(sys.modules[key], "__file__", None) or ""
+        if os.path.abspath(origin).startswith(prefix):
+            del sys.modules[key]
 
 
 def _call_load(load: Callable, model_dir: str, params: dict) -> Any:

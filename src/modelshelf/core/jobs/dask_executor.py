@@ -129,7 +129,7 @@ def run_worker_task(
         if outcome.status == "succeeded" and spec.output == "model":
             output = {"files": shelf.stage(paths.models), "executed": executed}
         elif outcome.status == "succeeded" and spec.output:
-            output = copy_to_url(paths.output, spec.output, paths)
+            output = copy_to_url(paths.output, spec.output, paths, shelf)
         return {"outcome": asdict(outcome), "output": output}
     finally:
         shelf.close()

@@ -95,16 +95,20 @@ def save_worker_output(
     if spec.output is None:
         return None
     if spec.output != "model":
-        return copy_to_url(paths.output, spec.output, paths)
+        return copy_to_url(paths.output, spec.output, paths, shelf)
     lineage = output_lineage(spec, job_id, paths.index, paths.count, dataset, executed)
     name = output_model_name(spec.name, paths.index, paths.count)
     version: ModelVersion = shelf.save(name, paths.models, **lineage)
     return version.ref
 
 
-def copy_to_url(source: str, url: str, paths: WorkerPaths) -> str:
+def copy_to_url(source: str, url: str, paths: WorkerPaths, shelf: Shelf) -> str:
+    """Copy a worker's output folder to ``url`` (the store's credentials and endpoint are
+    used when the URL is on the same kind of storage as the store, e.g. both on MinIO)."""
     target = url.rstrip("/") + (f"/worker-{paths.index}" if paths.count > 1 else "")
-    fs, root = fsspec.core.url_to_fs(target)
+    same_kind = target.split("://", 1)[0] == shelf.backend.url.split("://", 1)[0]
+    options = shelf.storage_options if same_kind and "://" in target else {}
+    fs, root = fsspec.core.url_to_fs(target, **(options or {}))
     fs.put(source.rstrip("/") + "/", root, recursive=True)
     return target
 

@@ -9,7 +9,6 @@ only after that, to keep the time from submit to the first cell short.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sys
@@ -43,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         from modelshelf.core.jobs.execution import execute_job
         from modelshelf.core.store import Shelf
 
-        options = json.loads(os.environ.get("MODELSHELF_STORAGE_OPTIONS") or "{}")
-        shelf = Shelf(os.environ["MODELSHELF_ROOT"], storage_options=options or None)
+        shelf = Shelf(os.environ["MODELSHELF_ROOT"])  # storage options come from the env too
         execute_job(shelf, book, record, processes)
     except BaseException as exc:
         for process in processes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
@@ -109,6 +110,12 @@ class Shelf(Configurable):
     @default("root")
     def _default_root(self) -> str:
         return os.environ.get("MODELSHELF_ROOT") or os.path.expanduser("~/.modelshelf")
+
+    @default("storage_options")
+    def _default_storage_options(self) -> dict:
+        # Set for a job's processes, so code inside a job reaches the same store.
+        text = os.environ.get("MODELSHELF_STORAGE_OPTIONS")
+        return json.loads(text) if text else {}
 
     @default("max_model_size")
     def _default_max_size(self) -> int:

@@ -1,0 +1,124 @@
+"""A handle on one deployment: its status and URL; invoke it, read its log, stop it."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from modelshelf.core.deploy.client import (
+    DeploymentError,
+    decode_answer,
+    encode_payload,
+    http_request,
+)
+from modelshelf.core.deploy.records import READY, STARTING, DeploymentRecord
+
+if TYPE_CHECKING:
+    from modelshelf.core.deploy.manager import DeploymentManager
+
+
+class Deployment:
+    """A deployment made by :class:`DeploymentManager`; attributes reflect its last refresh."""
+
+    def __init__(self, manager: DeploymentManager, record: DeploymentRecord) -> None:
+        self._manager = manager
+        self._record = record
+
+    name = property(lambda self: self._record.name)
+    mode = property(lambda self: self._record.mode)
+    status = property(lambda self: self._record.status)
+    url = property(lambda self: self._record.url)
+    refs = property(lambda self: list(self._record.refs))
+    workers = property(lambda self: self._record.workers)
+    error = property(lambda self: self._record.error)
+    traceback = property(lambda self: self._record.traceback)
+    pid = property(lambda self: self._record.pid)
+
+    def refresh(self) -> Deployment:
+        self._record = self._manager.get(self.name)._record
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> Deployment:
+        """Poll the health check until the model is loaded (or loading failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._record = self._manager.check(self.name)
+            if self.status != STARTING:
+                return self
+            if time.monotonic() > deadline:
+                self._record = self._manager.stop(
+                    self.name, status="failed", error=f"not ready after {timeout:g} s"
+                )._record
+                return self
+            time.sleep(0.05)
+
+    def invoke(
+        self,
+        payload: Any,
+        content_type: str | None = None,
+        *,
+        model: str | None = None,
+        token: str | None = None,
+        timeout: float = 60.0,
+    ) -> Any:
+        """Send one request and return the decoded answer.
+
+        Real-time: ``POST /invocations``. Multi-model: the same, with ``model`` (a name or
+        ref) as the ``X-Amzn-SageMaker-Target-Model``. Async: ``POST /async/invocations``,
+        returning ``{"inference_id", "output_location"}``.
+        """
+        if self.status != READY:
+            raise DeploymentError(f"deployment {self.name} is {self.status}, not ready")
+        body, kind = encode_payload(payload, content_type)
+        headers = {"Content-Type": kind}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        path = "/async/invocations" if self.mode == "async" else "/invocations"
+        if self.mode == "multi":
+            if not model:
+                raise DeploymentError("a multi-model endpoint needs model= (a name or ref)")
+            headers["X-Amzn-SageMaker-Target-Model"] = model
+        status, answer, answer_type = http_request(
+            self.url + path, method="POST", body=body, headers=headers, timeout=timeout
+        )
+        decoded = decode_answer(answer, answer_type)
+        if status >= 400:
+            message = decoded.get("error") if isinstance(decoded, dict) else decoded
+            raise DeploymentError(f"{self.name} answered {status}: {message}")
+        return decoded
+
+    def logs(self) -> str:
+        """The server's log."""
+        try:
+            with open(os.path.join(self._record.folder, "server.log"), errors="replace") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> Deployment:
+        """Stop every server process and release the leases on the deployed versions."""
+        self._record = self._manager.stop(self.name)._record
+        return self
+
+    def describe(self) -> dict[str, Any]:
+        """Everything known about the deployment, as a dict."""
+        record = self._record
+        return {
+            "name": record.name,
+            "mode": record.mode,
+            "status": record.status,
+            "url": record.url,
+            "refs": record.refs,
+            "workers": record.workers,
+            "pid": record.pid,
+            "error": record.error,
+            "traceback": record.traceback,
+            "created_at": record.created_at,
+            "ready_at": record.ready_at,
+            "stopped_at": record.stopped_at,
+        }
+
+    def __repr__(self) -> str:
+        error = f" ({self.error})" if self.error else ""
+        return f"<Deployment {self.name} [{self.mode}] {self.status} at {self.url}{error}>"

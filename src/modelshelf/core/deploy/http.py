@@ -1,0 +1,222 @@
+"""What every serving app shares: settings, bearer auth, bounded body reads, error answers.
+
+The apps are plain Starlette with no per-request logging, no validation layer and no
+``BaseHTTPMiddleware`` (each costs a large share of a tiny model's request budget).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelshelf.core.deploy.handlers import HandlerNotFoundError, ServingError
+from modelshelf.core.deploy.model_cache import ModelTooLargeError
+from modelshelf.core.deploy.payloads import PayloadError
+from modelshelf.core.errors import InvalidNameError, ModelNotFoundError
+
+log = logging.getLogger("modelshelf.serve")
+
+HEALTH_PATHS = frozenset({"/ping", "/v2/health/live", "/v2/health/ready"})
+JSON = "application/json"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """How a serving app guards itself: an optional bearer token and a body size limit."""
+
+    token: str | None = None
+    max_body: int = 6 * 2**20
+
+
+class BodyTooLargeError(Exception):
+    """The request body is over ``ServingSettings.max_body`` (answered with 413)."""
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response without JSONResponse's extra work (plain ``json.dumps``)."""
+    return Response(json.dumps(data).encode(), status, headers, JSON)
+
+
+def json_error(status: int, message: str, **extra: Any) -> Response:
+    """``{"error": message, **extra}`` with ``status``."""
+    return json_response({"error": message, **extra}, status)
+
+
+def error_response(exc: BaseException) -> Response:
+    """Map an exception raised while serving to its HTTP answer; the server keeps going."""
+    if isinstance(exc, ClientDisconnect):
+        return Response(b"", 400)  # nobody is listening any more
+    if isinstance(exc, (PayloadError, InvalidNameError)):
+        return json_error(400, str(exc))
+    if isinstance(exc, BodyTooLargeError):
+        return json_error(413, str(exc))
+    if isinstance(exc, ModelTooLargeError):
+        return json_error(507, str(exc))
+    if isinstance(exc, ModelNotFoundError):
+        return json_error(404, str(exc))
+    if isinstance(exc, ServingError):
+        # Logged once here, with the user's own traceback: the line of serve.py that failed.
+        log.error("%s\n%s", exc, exc.user_traceback)
+        return json_error(500, str(exc), traceback=exc.user_traceback)
+    if isinstance(exc, HandlerNotFoundError):
+        return json_error(500, str(exc))
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    log.error("internal error: %s: %s\n%s", type(exc).__name__, exc, detail)
+    return json_error(500, f"internal error: {type(exc).__name__}: {exc}", traceback=detail)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than ``limit`` bytes (declared or, if chunked, counted)."""
+    return await read_asgi_body(request.scope, request.receive, limit)
+
+
+async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """:func:`read_body` for a raw ASGI endpoint."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise PayloadError("Content-Length is not a number") from None
+            if declared > limit:
+                raise BodyTooLargeError(_too_large(limit))
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLargeError(_too_large(limit))
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than the limit of {limit} bytes"
+
+
+def content_type(request: Request) -> str | None:
+    """The request's Content-Type."""
+    return header(request.scope, b"content-type")
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header (``name`` lower-case), read straight from the ASGI scope."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_bytes(send: Send, body: bytes, media_type: str, status: int = 200) -> None:
+    """Answer with ``body``: two ASGI messages, nothing else."""
+    headers = [(b"content-type", media_type.encode()), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Raw:
+    """Mark ``async fn(scope, receive, send)`` as a raw ASGI endpoint for a Starlette Route.
+
+    Starlette then skips the Request object and exception wrapper it builds around a
+    function endpoint: used for the hot routes (invocations, infer).
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.fn = fn
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        return self.fn(scope, receive, send)
+
+
+class Runner:
+    """Call a model inline while it is fast, in the threadpool once it is not.
+
+    A threadpool hop costs tens of microseconds, more than a small scikit-learn predict; a
+    slow predict inline would stall every other request (``/ping`` included). So calls
+    start in the threadpool and move inline once their moving average is under
+    ``INLINE_BELOW``, and back out when it rises.
+    """
+
+    INLINE_BELOW = 0.002
+    __slots__ = ("average", "inline")
+
+    def __init__(self) -> None:
+        self.average = self.INLINE_BELOW * 4
+        self.inline = False
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.inline:
+            started = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self._record(time.perf_counter() - started)
+        return await run_in_threadpool(self._timed, fn, *args)
+
+    def _timed(self, fn: Callable[..., T], *args: Any) -> T:
+        started = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self._record(time.perf_counter() - started)
+
+    def _record(self, seconds: float) -> None:
+        self.average = 0.8 * self.average + 0.2 * seconds
+        self.inline = self.average < self.INLINE_BELOW
+
+
+class BearerAuth:
+    """Pure ASGI middleware: every path but the health checks needs ``Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in HEALTH_PATHS:
+            await self.app(scope, receive, send)
+            return
+        problem = "missing bearer token (send 'Authorization: Bearer <token>')"
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                scheme, _, credentials = value.partition(b" ")
+                if scheme.lower() == b"bearer" and hmac.compare_digest(
+                    credentials.strip(), self.token
+                ):
+                    await self.app(scope, receive, send)
+                    return
+                problem = "invalid bearer token"
+                break
+        response = json_error(401, problem)
+        response.headers["WWW-Authenticate"] = "Bearer"
+        await response(scope, receive, send)
+
+
+def build_app(routes: Sequence[Any], settings: ServingSettings, lifespan: Any) -> Starlette:
+    """A Starlette app with the auth middleware only when a token is set."""
+    middleware = [Middleware(BearerAuth, token=settings.token)] if settings.token else []
+    return Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)

@@ -1,0 +1,266 @@
+"""Deploy models from the store as HTTP endpoints; list, describe, invoke and stop them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+
+from traitlets import Integer, Unicode, default
+from traitlets.config import Configurable
+
+from modelshelf.core.deploy.client import DeploymentError, ping
+from modelshelf.core.deploy.deployment import Deployment
+from modelshelf.core.deploy.records import (
+    FAILED,
+    MODES,
+    READY,
+    STARTING,
+    STOPPED,
+    DeploymentBook,
+    DeploymentRecord,
+)
+from modelshelf.core.names import validate_name
+from modelshelf.core.sizes import parse_size
+from modelshelf.core.store import Shelf
+from modelshelf.core.store.records import HOST, pid_alive
+
+_POLL = 0.05
+# Starts the server in a new session and exits at once: the server is nobody's child, so it
+# outlives the kernel that deployed it, and stopping its session stops all its workers.
+_LAUNCHER = (
+    "import subprocess, sys\n"
+    "log = open(sys.argv[1], 'ab')\n"
+    "p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,"
+    " start_new_session=True)\n"
+    "print(p.pid)\n"
+)
+
+
+class DeploymentManager(Configurable):
+    """Deployments of one store: records in SQLite, one server process each."""
+
+    host = Unicode("127.0.0.1", help="Address servers bind to (loopback by default).").tag(
+        config=True
+    )
+    max_body = Unicode("6MB", help="Largest request body; bigger ones get 413.").tag(config=True)
+    ready_timeout = Integer(120, help="Seconds to wait for a deployment's health check.").tag(
+        config=True
+    )
+    deployments_root = Unicode(help="Folder holding each deployment's files.").tag(config=True)
+
+    def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
+        self.shelf = shelf if shelf is not None else Shelf()
+        super().__init__(**kwargs)
+        self.book = DeploymentBook(os.path.join(self.shelf.state_dir, "deployments.sqlite"))
+
+    @default("deployments_root")
+    def _default_root(self) -> str:
+        return os.path.join(self.shelf.state_dir, "deployments")
+
+    def close(self) -> None:
+        self.book.close()
+
+    def deploy(
+        self,
+        refs: str | list[str] | None,
+        mode: str = "realtime",
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        workers: int = 1,
+        token: str | None = None,
+        max_body: int | str | None = None,
+        max_models: int = 0,
+        memory_budget: int | str = 0,
+        output_location: str | None = None,
+        wait: bool = True,
+    ) -> Deployment:
+        """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
+
+        Returns once the server answers its health check (``ready``), or with ``failed``
+        and the serving code's traceback if the model cannot be loaded.
+        """
+        if mode not in MODES:
+            raise DeploymentError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        refs = [refs] if isinstance(refs, str) else list(refs or [])
+        if mode != "multi" and len(refs) != 1:
+            raise DeploymentError(f"a {mode} deployment serves exactly one model ref")
+        if not isinstance(workers, int) or workers < 1:
+            raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
+        versions = [self.shelf.show(ref) for ref in refs]
+        name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
+        port = port or _free_port(self.host)
+        folder = os.path.join(self.deployments_root, name)
+        record = DeploymentRecord(
+            name=name,
+            mode=mode,
+            status=STARTING,
+            refs=[v.ref for v in versions],
+            url=f"http://{self.host}:{port}",
+            folder=folder,
+            workers=workers,
+            created_at=time.time(),
+        )
+        if not self.book.claim(record):
+            raise DeploymentError(f"a deployment named {name!r} is already running; stop it first")
+        try:
+            leases = [self.shelf.lease(v.ref, owner=f"deployment {name}") for v in versions]
+            self.book.update(name, leases=[asdict(lease) for lease in leases])
+            config = self._prepare(record, versions, port, token, max_body, max_models,
+                                   memory_budget, output_location, leases)  # fmt: skip
+            self._launch(record, config)
+        except BaseException as exc:
+            self._end(name, FAILED, error=f"{type(exc).__name__}: {exc}")
+            raise
+        deployment = self.get(name)
+        return deployment.wait_ready(self.ready_timeout) if wait else deployment
+
+    def _prepare(self, record, versions, port, token, max_body, max_models, memory_budget,
+                 output_location, leases) -> dict[str, Any]:  # fmt: skip
+        shutil.rmtree(record.folder, ignore_errors=True)
+        os.makedirs(record.folder)
+        config: dict[str, Any] = {
+            "mode": record.mode,
+            "name": record.name,
+            "host": self.host,
+            "port": port,
+            "workers": record.workers,
+            "token": token,
+            "max_body": parse_size(max_body if max_body is not None else self.max_body),
+            "root": self.shelf.backend.url,
+            "storage_options": self.shelf.storage_options or {},
+            "leases": [asdict(lease) for lease in leases],
+        }
+        if record.mode == "multi":
+            config["models_dir"] = os.path.join(record.folder, "models")
+            config["max_models"] = max_models
+            config["memory_budget"] = parse_size(memory_budget)
+        else:
+            # Copied once here, not by each worker process; verified against the store.
+            version = versions[0]
+            config["model_dir"] = self.shelf.load(version.ref, os.path.join(record.folder, "model"))
+            config["model_name"] = version.name
+            config["version"] = str(version.version)
+        if record.mode == "async":
+            config["queue_db"] = os.path.join(record.folder, "queue.sqlite")
+            config["output_location"] = output_location or os.path.join(record.folder, "outputs")
+        return config
+
+    def _launch(self, record: DeploymentRecord, config: dict[str, Any]) -> None:
+        config_path = os.path.join(record.folder, "config.json")
+        with open(config_path, "w") as fh:
+            json.dump(config, fh)
+        os.chmod(config_path, 0o600)  # it may hold the bearer token and storage options
+        server = [sys.executable, "-m", "modelshelf.core.deploy.serve", config_path]
+        out = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, os.path.join(record.folder, "server.log"), *server],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.book.update(record.name, pid=int(out.stdout.strip()), host=HOST)
+
+    # ---- watching -------------------------------------------------------------------------
+
+    def get(self, name: str) -> Deployment:
+        """The deployment called ``name`` (a dead server marks it failed)."""
+        return Deployment(self, self._reconciled(self.book.get(name)))
+
+    def list(self, include_stopped: bool = False) -> list[Deployment]:
+        return [Deployment(self, self._reconciled(r)) for r in self.book.list(include_stopped)]
+
+    deployments = list
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return self.get(name).describe()
+
+    def logs(self, name: str) -> str:
+        return self.get(name).logs()
+
+    def invoke(self, name: str, payload: Any, content_type: str | None = None, **kw: Any) -> Any:
+        """Send one request to the deployment ``name``; see :meth:`Deployment.invoke`."""
+        return self.get(name).invoke(payload, content_type, **kw)
+
+    def batch(
+        self, ref: str, input: str, output: str, *, workers: int = 4, split_lines: bool = False
+    ) -> Any:
+        """Apply ``ref`` to every object under ``input`` as a job; returns the Job."""
+        from modelshelf.core.deploy.batch import submit_batch_job
+        from modelshelf.core.jobs import JobManager
+
+        return submit_batch_job(
+            JobManager(self.shelf), ref, input, output, workers=workers, split_lines=split_lines
+        )
+
+    def _reconciled(self, record: DeploymentRecord) -> DeploymentRecord:
+        if not record.live or record.host != HOST or not record.pid or pid_alive(record.pid):
+            return record
+        self._end(record.name, FAILED, error="the server process died; see its log",
+                  traceback=_tail(os.path.join(record.folder, "server.log")))  # fmt: skip
+        return self.book.get(record.name)
+
+    def check(self, name: str) -> DeploymentRecord:
+        """Ask a starting deployment's server whether the model is loaded; record the answer."""
+        record = self._reconciled(self.book.get(name))
+        if record.status != STARTING:
+            return record
+        status, body = ping(record.url)
+        if status == 200:
+            self.book.update(name, status=READY, ready_at=time.time())
+        elif status == 500:
+            # The serving code failed to load: keep its traceback, stop the server.
+            self.stop(name, status=FAILED, error=body.get("error") or "the model failed to load",
+                      traceback=body.get("traceback"))  # fmt: skip
+        return self.book.get(name)
+
+    # ---- stopping -------------------------------------------------------------------------
+
+    def stop(self, name: str, *, status: str = STOPPED, **why: Any) -> Deployment:
+        """Stop the server (every worker process) and release the deployment's leases."""
+        record = self.book.get(name)
+        if record.pid and record.host == HOST:
+            _stop_session(record.pid)
+        self._end(name, status, **why)
+        return self.get(name)
+
+    def _end(self, name: str, status: str, **fields: Any) -> None:
+        record = self.book.get(name)
+        from modelshelf.core.store import Lease
+
+        for lease in record.leases:
+            with contextlib.suppress(Exception):
+                self.shelf.leases.release(Lease(**lease))
+        self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
+
+
+def _stop_session(pid: int, grace: float = 10.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(_POLL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # uvicorn workers that ignored SIGTERM, if any
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def _tail(path: str, lines: int = 40) -> str | None:
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(fh.readlines()[-lines:])
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,366 @@
+"""The models a multi-model endpoint knows, the ones it holds loaded, and which go first.
+
+Names are *registered* with the URL (a model ref) they load from; a registered model is
+loaded on first use and may be unloaded again, least recently used first, when
+``max_models`` or ``memory_budget`` (the sum of the handlers' ``size_bytes``) would be
+exceeded. Concurrent first requests for the same cold model load it once.
+
+:class:`ModelCache` knows nothing of the store; :class:`StoreModels` loads its models from
+a :class:`~modelshelf.core.store.Shelf` and leases each loaded version while it is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+from modelshelf.core.deploy.handlers import ModelHandler, load_handler
+from modelshelf.core.errors import ModelNotFoundError, ModelshelfError
+from modelshelf.core.names import parse_ref
+
+if TYPE_CHECKING:
+    from modelshelf.core.deploy.http import Runner
+    from modelshelf.core.store import Lease, Shelf
+
+log = logging.getLogger("modelshelf.serve")
+
+OWNER = "multi-model endpoint"
+
+Loader = Callable[[str, str], ModelHandler]
+OnUnload = Callable[[str, ModelHandler], None]
+
+
+class ModelTooLargeError(ModelshelfError):
+    """A model is larger than the endpoint's whole memory budget (answered with 507)."""
+
+
+class _Registration:
+    """A name's URL; compared by identity, so a load can tell it was unregistered meanwhile."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class ModelCache:
+    """Thread-safe LRU of loaded models with single-flight loading.
+
+    ``loader(name, url)`` loads a model; ``on_unload(name, handler)`` is called (outside the
+    lock) for every handler dropped, e.g. to release its store lease. 0 means unlimited.
+    """
+
+    def __init__(
+        self,
+        loader: Loader,
+        *,
+        max_models: int = 0,
+        memory_budget: int = 0,
+        on_unload: OnUnload | None = None,
+    ) -> None:
+        self.loader = loader
+        self.max_models = max_models
+        self.memory_budget = memory_budget
+        self.on_unload = on_unload
+        self._lock = threading.Lock()
+        self._known: dict[str, _Registration] = {}
+        self._loaded: OrderedDict[str, ModelHandler] = OrderedDict()
+        self._loading: dict[str, Future[ModelHandler]] = {}
+        self._used = 0
+
+    # ---- what is known ----------------------------------------------------------------------
+
+    def register(self, name: str, url: str) -> None:
+        """Make ``name`` known (not loaded); a new URL for a loaded name unloads the old one."""
+        with self._lock:
+            current = self._known.get(name)
+            if current is not None and current.url == url:
+                return
+            self._known[name] = _Registration(url)
+            dropped = self._pop(name) if current is not None else None
+        self._dropped([(name, dropped)] if dropped else [])
+
+    def unregister(self, name: str) -> bool:
+        """Unload and forget ``name``; False if it was not registered."""
+        with self._lock:
+            if self._known.pop(name, None) is None:
+                return False
+            dropped = self._pop(name)
+        self._dropped([(name, dropped)] if dropped else [])
+        return True
+
+    def url(self, name: str) -> str | None:
+        registration = self._known.get(name)
+        return registration.url if registration else None
+
+    def registered(self) -> dict[str, str]:
+        """Every registered name and its URL."""
+        with self._lock:
+            return {name: reg.url for name, reg in self._known.items()}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._known
+
+    # ---- what is loaded ---------------------------------------------------------------------
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def loaded(self) -> list[str]:
+        """Loaded names, least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
+    @property
+    def memory_used(self) -> int:
+        return self._used
+
+    def fits(self, size: int) -> bool:
+        """Could a model of ``size`` bytes be loaded at all (alone)?"""
+        return not self.memory_budget or size <= self.memory_budget
+
+    def peek(self, name: str) -> ModelHandler | None:
+        """The loaded handler, marked as just used; None if not loaded (never blocks long)."""
+        with self._lock:
+            handler = self._loaded.get(name)
+            if handler is not None:
+                self._loaded.move_to_end(name)
+            return handler
+
+    def get(self, name: str) -> ModelHandler:
+        """The handler of a registered model, loading it on first use."""
+        handler = self.peek(name)
+        return handler if handler is not None else self.load(name)
+
+    def load(self, name: str) -> ModelHandler:
+        """Load a registered model (once, however many threads ask at the same time)."""
+        with self._lock:
+            handler = self._loaded.get(name)
+            if handler is not None:
+                self._loaded.move_to_end(name)
+                return handler
+            future = self._loading.get(name)
+            registration = self._known.get(name)
+            if future is None:
+                if registration is None:
+                    raise ModelNotFoundError(f"no model named {name!r} is registered here")
+                future = self._loading[name] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return future.result()
+        try:
+            handler = self._load(name, registration)
+        except BaseException as exc:
+            with self._lock:
+                self._loading.pop(name, None)
+            future.set_exception(exc)
+            raise
+        future.set_result(handler)
+        return handler
+
+    def _load(self, name: str, registration: _Registration) -> ModelHandler:
+        handler = self.loader(name, registration.url)
+        if not self.fits(handler.size_bytes):
+            self._dropped([(name, handler)])
+            raise ModelTooLargeError(_too_large(name, handler.size_bytes, self.memory_budget))
+        with self._lock:
+            self._loading.pop(name, None)
+            if self._known.get(name) is not registration:
+                dropped = [(name, handler)]
+                gone = True
+            else:
+                self._loaded[name] = handler
+                self._used += handler.size_bytes
+                dropped = self._evict(keep=name)
+                gone = False
+        self._dropped(dropped)
+        if gone:
+            raise ModelNotFoundError(f"model {name!r} was unregistered while it loaded")
+        return handler
+
+    def unload(self, name: str) -> bool:
+        """Unload ``name`` but keep it registered; False if it was not loaded."""
+        with self._lock:
+            dropped = self._pop(name)
+        self._dropped([(name, dropped)] if dropped else [])
+        return dropped is not None
+
+    def close(self) -> None:
+        """Unload every model."""
+        with self._lock:
+            dropped = list(self._loaded.items())
+            self._loaded.clear()
+            self._used = 0
+        self._dropped(dropped)
+
+    # ---- internals (called with the lock held, except _dropped) -----------------------------
+
+    def _pop(self, name: str) -> ModelHandler | None:
+        handler = self._loaded.pop(name, None)
+        if handler is not None:
+            self._used -= handler.size_bytes
+        return handler
+
+    def _evict(self, keep: str) -> list[tuple[str, ModelHandler]]:
+        dropped = []
+        while len(self._loaded) > 1 and (
+            (self.max_models and len(self._loaded) > self.max_models)
+            or (self.memory_budget and self._used > self.memory_budget)
+        ):
+            oldest = next(iter(self._loaded))
+            if oldest == keep:  # only possible if keep is the last one left
+                break
+            dropped.append((oldest, self._pop(oldest)))
+        return dropped
+
+    def _dropped(self, dropped: list[tuple[str, ModelHandler]]) -> None:
+        if self.on_unload is None:
+            return
+        for name, handler in dropped:
+            try:
+                self.on_unload(name, handler)
+            except Exception:  # an unload hook must not break serving the other models
+                log.exception("unloading %s failed", name)
+
+
+class StoreModels:
+    """A multi-model endpoint's models from the store: load, lease, renew, clean up."""
+
+    def __init__(
+        self,
+        shelf: Shelf,
+        *,
+        max_models: int,
+        memory_budget: int,
+        models_dir: str | None,
+        lease_ttl: float,
+    ) -> None:
+        self.shelf = shelf
+        self.lease_ttl = lease_ttl
+        self.own_dir = models_dir is None
+        self.models_dir = models_dir or tempfile.mkdtemp(prefix="modelshelf-mme-")
+        os.makedirs(self.models_dir, exist_ok=True)
+        self.cache = ModelCache(
+            self._load,
+            max_models=max_models,
+            memory_budget=memory_budget,
+            on_unload=self._unloaded,
+        )
+        self.versions: dict[str, str] = {}
+        self.runners: dict[str, Runner] = {}
+        self._leases: dict[int, Lease] = {}  # by id(handler): a name may be reloading
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _load(self, name: str, url: str) -> ModelHandler:
+        version = self.shelf.show(url)
+        if not self.cache.fits(version.size):  # refuse before copying it, not after
+            raise ModelTooLargeError(
+                f"model {name!r} ({version.ref}) needs {version.size} bytes, more than the "
+                f"endpoint's whole memory budget of {self.cache.memory_budget} bytes"
+            )
+        lease = self.shelf.lease(version.ref, OWNER, self.lease_ttl)
+        dest = os.path.join(self.models_dir, f"{_folder(name)}-{uuid.uuid4().hex[:8]}")
+        try:
+            self.shelf.load(version.ref, dest)
+            handler = load_handler(dest, version.name)
+        except BaseException:
+            self._release(lease)
+            shutil.rmtree(dest, ignore_errors=True)
+            raise
+        with self._lock:
+            self._leases[id(handler)] = lease
+            self.versions[name] = str(version.version)
+        return handler
+
+    def _unloaded(self, name: str, handler: ModelHandler) -> None:
+        self.runners.pop(name, None)
+        with self._lock:
+            lease = self._leases.pop(id(handler), None)
+        if lease is not None:
+            self._release(lease)
+        shutil.rmtree(handler.model_dir, ignore_errors=True)
+
+    def _release(self, lease: Lease) -> None:
+        try:
+            self.shelf.leases.release(lease)
+        except Exception:  # it expires by itself; serving goes on
+            log.warning("could not release the lease on %s", lease.ref, exc_info=True)
+
+    def renew_forever(self) -> None:
+        """Renew every lease each ttl/3 until :meth:`close`."""
+        while not self._stop.wait(self.lease_ttl / 3):
+            with self._lock:
+                leases = list(self._leases.items())
+            for key, lease in leases:
+                try:
+                    renewed = self.shelf.leases.renew(lease, self.lease_ttl)
+                except Exception:  # retried next round, well before it expires
+                    log.warning("could not renew the lease on %s", lease.ref, exc_info=True)
+                    continue
+                with self._lock:
+                    if key in self._leases:
+                        self._leases[key] = renewed
+
+    def close(self) -> None:
+        self._stop.set()
+        self.cache.close()
+        if self.own_dir:
+            shutil.rmtree(self.models_dir, ignore_errors=True)
+
+    # ---- used by the routes -----------------------------------------------------------------
+
+    def runner(self, name: str) -> Runner:
+        """How to call ``name``'s predict (inline or in the threadpool), kept per name."""
+        runner = self.runners.get(name)
+        if runner is None:
+            from modelshelf.core.deploy.http import Runner  # http imports this module
+
+            runner = self.runners.setdefault(name, Runner())
+        return runner
+
+    def load_new(self, name: str, url: str) -> ModelHandler:
+        """Register and load; a model that fails to load is not left registered."""
+        before = self.cache.url(name)
+        self.cache.register(name, url)
+        try:
+            return self.cache.load(name)
+        except BaseException:
+            if before != url:
+                self.cache.unregister(name)
+            raise
+
+    def handler(self, target: str, *, auto: bool) -> ModelHandler:
+        """A model by name; with ``auto``, an unregistered target is taken as a store ref."""
+        if target in self.cache:
+            return self.cache.get(target)
+        if not auto:
+            raise ModelNotFoundError(f"model {target!r} is not loaded on this endpoint")
+        parse_ref(target)  # a bad target is a 400, not a failed load
+        return self.load_new(target, target)
+
+    def describe(self, name: str) -> dict[str, str]:
+        return {"modelName": name, "modelUrl": self.cache.url(name) or ""}
+
+
+def _folder(name: str) -> str:
+    """A safe folder name for any model name or ref."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "model"
+
+
+def _too_large(name: str, size: int, budget: int) -> str:
+    return (
+        f"model {name!r} needs {size} bytes, more than the endpoint's whole memory budget of "
+        f"{budget} bytes"
+    )

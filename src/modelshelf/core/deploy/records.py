@@ -1,0 +1,156 @@
+"""Deployment records in SQLite beside the store's local state, seen by every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.state import connect
+
+STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
+MODES = ("realtime", "multi", "async")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    name TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    refs TEXT NOT NULL,
+    url TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    workers INTEGER NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    leases TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    traceback TEXT,
+    created_at REAL NOT NULL,
+    ready_at REAL,
+    stopped_at REAL
+)
+"""
+
+
+@dataclass
+class DeploymentRecord:
+    """One row of the deployments table."""
+
+    name: str
+    mode: str
+    status: str
+    refs: list[str]
+    url: str
+    folder: str
+    workers: int
+    pid: int | None = None
+    host: str | None = None
+    leases: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    traceback: str | None = None
+    created_at: float = 0.0
+    ready_at: float | None = None
+    stopped_at: float | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status in (STARTING, READY)
+
+
+class DeploymentBook:
+    """The deployments table of one store's local state."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.path)
+            self._conn.execute(_SCHEMA)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def claim(self, record: DeploymentRecord) -> bool:
+        """Insert ``record`` unless a live deployment has its name; True if inserted.
+
+        A stopped or failed deployment's name may be reused: its row is replaced.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            row = db.execute(
+                "SELECT status FROM deployments WHERE name = ?", (record.name,)
+            ).fetchone()
+            if row is not None and row[0] in (STARTING, READY):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO deployments (name, mode, status, refs, url, folder, "
+                "workers, leases, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    record.name,
+                    record.mode,
+                    record.status,
+                    json.dumps(record.refs),
+                    record.url,
+                    record.folder,
+                    record.workers,
+                    json.dumps(record.leases),
+                    record.created_at or time.time(),
+                ),
+            )
+            return True
+        finally:
+            db.execute("COMMIT")
+
+    def update(self, name: str, **fields: Any) -> None:
+        encoded = {k: json.dumps(v) if k in ("refs", "leases") else v for k, v in fields.items()}
+        assignments = ", ".join(f"{key} = ?" for key in encoded)
+        self.db.execute(
+            f"UPDATE deployments SET {assignments} WHERE name = ?", (*encoded.values(), name)
+        )
+
+    def get(self, name: str) -> DeploymentRecord:
+        row = self.db.execute("SELECT * FROM deployments WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise ModelNotFoundError(
+                f"no deployment named {name!r}; `modelshelf deployments` lists them"
+            )
+        return _record(row)
+
+    def list(self, include_stopped: bool = False) -> list[DeploymentRecord]:
+        rows = self.db.execute("SELECT * FROM deployments ORDER BY created_at").fetchall()
+        records = [_record(row) for row in rows]
+        return records if include_stopped else [r for r in records if r.status != STOPPED]
+
+
+def _record(row: tuple) -> DeploymentRecord:
+    (name, mode, status, refs, url, folder, workers, pid, host, leases, error, tb, created,
+     ready, stopped) = row  # fmt: skip
+    return DeploymentRecord(
+        name=name,
+        mode=mode,
+        status=status,
+        refs=json.loads(refs),
+        url=url,
+        folder=folder,
+        workers=workers,
+        pid=pid,
+        host=host,
+        leases=json.loads(leases or "[]"),
+        error=error,
+        traceback=tb,
+        created_at=created,
+        ready_at=ready,
+        stopped_at=stopped,
+    )

@@ -1,0 +1,111 @@
+"""The server process of one deployment: ``python -m modelshelf.core.deploy.serve CONFIG``.
+
+The deployment manager writes CONFIG (JSON) and starts this in a new session. It runs
+uvicorn with the configured number of worker processes; each worker builds its app with
+:func:`build_app` from the same CONFIG (uvicorn's factory mode needs an import string).
+The main process also renews the deployment's store leases while it lives, so a deployed
+version cannot be deleted, and a crashed server's leases simply expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+from typing import Any
+
+CONFIG_ENV = "MODELSHELF_DEPLOY_CONFIG"
+LEASE_TTL = 300.0
+
+
+def read_config(path: str | None = None) -> dict[str, Any]:
+    with open(path or os.environ[CONFIG_ENV]) as fh:
+        return json.load(fh)
+
+
+def _shelf(config: dict[str, Any]):
+    from modelshelf.core.store import Shelf
+
+    return Shelf(config["root"], storage_options=config.get("storage_options") or None)
+
+
+def build_app() -> Any:
+    """The ASGI app of this deployment (called by uvicorn in every worker process)."""
+    from modelshelf.core.deploy.http import ServingSettings
+
+    config = read_config()
+    settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
+    mode = config["mode"]
+    if mode == "realtime":
+        from modelshelf.core.deploy.realtime import create_realtime_app
+
+        return create_realtime_app(
+            config["model_dir"], config["model_name"], settings, version=config.get("version")
+        )
+    if mode == "multi":
+        from modelshelf.core.deploy.multimodel import create_multimodel_app
+
+        return create_multimodel_app(
+            _shelf(config),
+            settings,
+            max_models=config.get("max_models", 0),
+            memory_budget=config.get("memory_budget", 0),
+            models_dir=config["models_dir"],
+        )
+    if mode == "async":
+        from modelshelf.core.deploy.async_app import create_async_app
+
+        return create_async_app(
+            config["model_dir"],
+            config["model_name"],
+            settings,
+            queue_db=config["queue_db"],
+            output_location=config["output_location"],
+            storage_options=config.get("storage_options") or None,
+        )
+    raise ValueError(f"unknown deployment mode {mode!r}")
+
+
+def _renew_leases(config: dict[str, Any], stop: threading.Event) -> None:
+    from modelshelf.core.store import Lease
+
+    if not config.get("leases"):
+        return
+    shelf = _shelf(config)
+    leases = [Lease(**lease) for lease in config["leases"]]
+    while not stop.wait(LEASE_TTL / 3):
+        for lease in leases:
+            with contextlib.suppress(Exception):  # a missed renewal is retried next round
+                shelf.leases.renew(lease, LEASE_TTL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    path = (argv if argv is not None else sys.argv[1:])[0]
+    os.environ[CONFIG_ENV] = os.path.abspath(path)
+    config = read_config(path)
+    stop = threading.Event()
+    threading.Thread(target=_renew_leases, args=(config, stop), daemon=True).start()
+    try:
+        uvicorn.run(
+            "modelshelf.core.deploy.serve:build_app",
+            factory=True,
+            host=config["host"],
+            port=config["port"],
+            workers=config["workers"],
+            log_level="info",
+            access_log=False,  # a line per request costs more than a tiny model's predict
+            ws="none",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        stop.set()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

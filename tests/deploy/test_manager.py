@@ -1,0 +1,164 @@
+"""The deployment manager: real server processes on 127.0.0.1, started, invoked and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from pathlib import Path
+
+import pytest
+
+from modelshelf import ModelInUseError, Shelf
+from modelshelf.core.deploy.client import DeploymentError, http_request
+from modelshelf.core.deploy.manager import DeploymentManager
+from modelshelf.core.store.records import pid_alive
+
+
+def _children(pid: int) -> list[int]:
+    """Every process in the session led by ``pid`` (uvicorn's workers included)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, IndexError):
+                continue
+            if int(fields[3]) == pid and fields[0] != "Z":  # session id
+                found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def shelf(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    store = Shelf(tmp_path / "store")
+    sk = tmp_path / "sk"
+    sk.mkdir()
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])  # y = 2x + 1
+    (sk / "model.pkl").write_bytes(pickle.dumps(model))
+    store.save("linear", sk)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "serve.py").write_text(
+        "def load(model_dir):\n    raise RuntimeError('weights are missing')\n\n"
+        "def predict(model, data):\n    return data\n"
+    )
+    store.save("broken", broken)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def manager(shelf):
+    deployments = DeploymentManager(shelf, ready_timeout=60)
+    yield deployments
+    for deployment in deployments.list():
+        deployment.stop()
+    deployments.close()
+
+
+def test_realtime_deployment_serves_until_stopped(manager, shelf):
+    deployment = manager.deploy("linear", workers=2)
+    assert deployment.status == "ready", deployment.logs()
+    assert deployment.url.startswith("http://127.0.0.1:")
+    answer = deployment.invoke({"instances": [[3.0], [4.0]]})
+    assert [round(x, 6) for x in answer["predictions"]] == [7.0, 9.0]
+    status, _, _ = http_request(deployment.url + "/ping")
+    assert status == 200
+    # Two uvicorn workers and their supervisor share the server's session.
+    processes = _children(deployment.pid)
+    assert len(processes) >= 3
+    # The deployed version is leased: it cannot be deleted while served.
+    with pytest.raises(ModelInUseError, match="deployment linear"):
+        shelf.delete("linear:1")
+    assert [d.name for d in manager.list()] == ["linear"]
+
+    deployment.stop()
+    assert deployment.status == "stopped"
+    assert not any(pid_alive(p) for p in processes)
+    shelf.delete("linear:1")  # the lease went with the deployment
+
+
+def test_a_model_that_cannot_load_fails_with_its_traceback(manager):
+    deployment = manager.deploy("broken")
+    assert deployment.status == "failed"
+    assert "weights are missing" in deployment.error
+    assert "RuntimeError" in deployment.traceback and "serve.py" in deployment.traceback
+    assert not pid_alive(deployment.pid)
+
+
+def test_names_are_unique_while_live_and_bad_input_is_clear(manager):
+    manager.deploy("linear", name="api")
+    with pytest.raises(DeploymentError, match="already running"):
+        manager.deploy("linear", name="api")
+    with pytest.raises(DeploymentError, match="unknown mode"):
+        manager.deploy("linear", mode="serverless")
+    with pytest.raises(DeploymentError, match="exactly one"):
+        manager.deploy(["linear", "broken"], mode="realtime")
+    manager.stop("api")
+    assert manager.deploy("linear", name="api").status == "ready"
+
+
+def test_other_processes_see_the_deployment_and_a_dead_server_is_failed(manager, shelf):
+    deployment = manager.deploy("linear", name="seen")
+    other = DeploymentManager(Shelf(shelf.backend.url))
+    assert other.get("seen").url == deployment.url
+    os.killpg(deployment.pid, 9)
+    deadline = time.monotonic() + 10
+    while pid_alive(deployment.pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert other.get("seen").status == "failed"
+    assert "died" in other.get("seen").error
+    other.close()
+
+
+def test_multi_model_endpoint_loads_models_on_demand(manager, shelf, tmp_path):
+    deployment = manager.deploy([], mode="multi", name="mme", max_models=1)
+    assert deployment.status == "ready", deployment.logs()
+    first = deployment.invoke([[2.0]], model="linear:1")
+    assert [round(x, 6) for x in first] == [5.0]
+    status, body, _ = http_request(deployment.url + "/models")
+    assert status == 200 and json.loads(body)["models"][0]["modelUrl"] == "linear:1"
+
+
+def test_async_deployment_writes_results(manager, tmp_path):
+    deployment = manager.deploy("linear", mode="async", name="batchy")
+    accepted = deployment.invoke({"instances": [[10.0]]})
+    output = Path(accepted["output_location"])
+    deadline = time.monotonic() + 30
+    while True:
+        _, body, _ = http_request(
+            f"{deployment.url}/async/requests/{accepted['inference_id']}"
+        )
+        state = json.loads(body)["status"]
+        if state in ("completed", "failed"):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert state == "completed"
+    assert [round(x, 6) for x in json.loads(output.read_bytes())["predictions"]] == [21.0]
+
+
+def test_serve_py_helpers_and_dataclasses_stay_per_model(tmp_path):
+    from modelshelf.core.deploy.handlers import load_handler
+    from modelshelf.core.deploy.payloads import decode
+
+    handlers = []
+    for value in (1, 2):
+        folder = tmp_path / f"m{value}"
+        folder.mkdir()
+        (folder / "helpers.py").write_text(f"VALUE = {value}\n")
+        (folder / "serve.py").write_text(
+            "from __future__ import annotations\n"
+            "import dataclasses\nimport helpers\n\n"
+            "@dataclasses.dataclass\nclass Model:\n    value: int\n\n"
+            "def load(model_dir):\n    return Model(helpers.VALUE)\n\n"
+            "def predict(model, data):\n    return model.value\n"
+        )
+        handlers.append(load_handler(str(folder), f"m{value}"))
+    assert [h.predict(decode(b"null", None)) for h in handlers] == [1, 2]

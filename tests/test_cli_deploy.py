@@ -1,0 +1,81 @@
+"""The deployment commands, run through the CLI against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+from modelshelf import Shelf
+from modelshelf.cli import main
+
+
+@pytest.fixture
+def root(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    folder = tmp_path / "linear"
+    folder.mkdir()
+    model = LinearRegression().fit([[0.0], [1.0], [2.0]], [1.0, 3.0, 5.0])  # y = 2x + 1
+    (folder / "model.pkl").write_bytes(pickle.dumps(model))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "serve.py").write_text(
+        "def load(model_dir):\n    raise RuntimeError('weights are missing')\n\n"
+        "def predict(model, data):\n    return data\n"
+    )
+    with Shelf(tmp_path / "store") as shelf:
+        shelf.save("linear", folder)
+        shelf.save("broken", broken)
+    store = str(tmp_path / "store")
+    yield store
+    main(["--root", store, "undeploy", "linear"])
+
+
+def test_deploy_invoke_list_undeploy(root, capsys):
+    assert main(["--root", root, "deploy", "linear", "--token", "s3cret"]) == 0
+    out = capsys.readouterr().out
+    assert "linear [realtime] ready at http://127.0.0.1:" in out
+
+    assert main(["--root", root, "--json", "deployments"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["status"] == "ready" and listed["refs"] == ["linear:1"]
+
+    assert main(["--root", root, "invoke", "linear", '{"instances": [[3.0]]}']) == 1
+    assert "401" in capsys.readouterr().err  # the token is required
+    args = ["--root", root, "invoke", "linear", '{"instances": [[3.0]]}', "--token", "s3cret"]
+    assert main(args) == 0
+    assert [round(x, 6) for x in json.loads(capsys.readouterr().out)["predictions"]] == [7.0]
+
+    assert main(["--root", root, "undeploy", "linear"]) == 0
+    assert "stopped" in capsys.readouterr().out
+    assert main(["--root", root, "deployments"]) == 0
+    assert "no deployments" in capsys.readouterr().out
+
+
+def test_failed_deploy_prints_the_serving_traceback(root, capsys):
+    assert main(["--root", root, "deploy", "broken"]) == 1
+    out = capsys.readouterr().out
+    assert "broken [realtime] failed" in out and "weights are missing" in out
+    assert "serve.py" in out and "RuntimeError" in out
+
+
+def test_bad_deploy_input_is_one_line(root, capsys):
+    assert main(["--root", root, "deploy", "ghost"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("modelshelf: error:") and "ghost" in err and "Traceback" not in err
+    assert main(["--root", root, "deploy", "linear", "--mode", "lambda"]) == 2
+    assert main(["--root", root, "invoke", "nobody", "{}"]) == 1
+
+
+def test_batch_runs_as_a_job(root, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.json").write_text('{"instances": [[1.0]]}')
+    (inputs / "b.json").write_text('{"instances": [[2.0]]}')
+    out = tmp_path / "out"
+    assert main(["--root", root, "batch", "linear", str(inputs), str(out), "--wait"]) == 0
+    assert "succeeded" in capsys.readouterr().out
+    answer = json.loads((out / "b.json.out").read_text())
+    assert [round(x, 6) for x in answer["predictions"]] == [5.0]
