@@ -19,7 +19,14 @@ from modelshelf.core import __all__ as _core_all
 if TYPE_CHECKING:
     from modelshelf.core import *  # noqa: F403
 
-__all__ = ["__version__", *_core_all]
+__all__ = ["__version__", "load_ipython_extension", *_core_all]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext modelshelf``: register the %model, %job, %deploy and %shelf magics."""
+    from modelshelf.magics import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __getattr__(name: str) -> Any:

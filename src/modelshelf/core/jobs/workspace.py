@@ -13,6 +13,7 @@ One worker works directly in the workspace; several get a ``worker-<n>`` folder 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -78,6 +79,7 @@ def job_environment(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str,
             "artifacts_directory": paths.artifacts,
             # The %model magic records the running job as lineage when it sees these.
             "MODELSHELF_JOB_ID": job_id,
+            "MODELSHELF_JOB_PARAMETERS": json.dumps(spec.parameters),
         }
     )
     # A job must not inherit the launching kernel's identity (it would confuse ipykernel).
