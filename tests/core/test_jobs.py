@@ -13,7 +13,7 @@ from store_helpers import make_model
 
 from modelshelf import ModelInUseError, ModelNotFoundError, Shelf, SourceError
 from modelshelf.core.jobs import JobError, JobManager, ParameterError
-from modelshelf.core.store.records import pid_alive
+from modelshelf.core.processes import pid_alive
 
 DATA = Path(__file__).parent.parent / "data"
 TRAIN, FAILS, SLEEPS = DATA / "train.ipynb", DATA / "fails.ipynb", DATA / "sleeps.ipynb"

@@ -13,7 +13,7 @@ import pytest
 from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import DeploymentError, http_request
 from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.store.records import pid_alive
+from modelshelf.core.processes import pid_alive
 
 
 def _children(pid: int) -> list[int]:
@@ -132,9 +132,7 @@ def test_async_deployment_writes_results(manager, tmp_path):
     output = Path(accepted["output_location"])
     deadline = time.monotonic() + 30
     while True:
-        _, body, _ = http_request(
-            f"{deployment.url}/async/requests/{accepted['inference_id']}"
-        )
+        _, body, _ = http_request(f"{deployment.url}/async/requests/{accepted['inference_id']}")
         state = json.loads(body)["status"]
         if state in ("completed", "failed"):
             break

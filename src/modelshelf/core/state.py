@@ -34,3 +34,29 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+class SqliteBook:
+    """A table (or a few) in a SQLite file shared by processes, opened on first use.
+
+    Subclasses set ``SCHEMA`` (statements run once per connection, ``IF NOT EXISTS``).
+    """
+
+    SCHEMA = ""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.path)
+            self._conn.executescript(self.SCHEMA)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -22,8 +22,9 @@ import uuid
 from dataclasses import dataclass, replace
 
 from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.processes import pid_alive
 from modelshelf.core.state import connect
-from modelshelf.core.store.records import HOST, pid_alive
+from modelshelf.core.store.records import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
 INLINE_LIMIT = 1 << 20

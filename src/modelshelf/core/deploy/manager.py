@@ -6,9 +6,7 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -29,20 +27,12 @@ from modelshelf.core.deploy.records import (
     DeploymentRecord,
 )
 from modelshelf.core.names import validate_name
+from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
 from modelshelf.core.store import Shelf
-from modelshelf.core.store.records import HOST, pid_alive
+from modelshelf.core.store.records import HOST
 
 _POLL = 0.05
-# Starts the server in a new session and exits at once: the server is nobody's child, so it
-# outlives the kernel that deployed it, and stopping its session stops all its workers.
-_LAUNCHER = (
-    "import subprocess, sys\n"
-    "log = open(sys.argv[1], 'ab')\n"
-    "p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,"
-    " start_new_session=True)\n"
-    "print(p.pid)\n"
-)
 
 
 class DeploymentManager(Configurable):
@@ -161,13 +151,8 @@ class DeploymentManager(Configurable):
             json.dump(config, fh)
         os.chmod(config_path, 0o600)  # it may hold the bearer token and storage options
         server = [sys.executable, "-m", "modelshelf.core.deploy.serve", config_path]
-        out = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, os.path.join(record.folder, "server.log"), *server],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.book.update(record.name, pid=int(out.stdout.strip()), host=HOST)
+        pid = launch_detached(server, os.path.join(record.folder, "server.log"))
+        self.book.update(record.name, pid=pid, host=HOST)
 
     # ---- watching -------------------------------------------------------------------------
 
@@ -228,7 +213,7 @@ class DeploymentManager(Configurable):
         """Stop the server (every worker process) and release the deployment's leases."""
         record = self.book.get(name)
         if record.pid and record.host == HOST:
-            _stop_session(record.pid)
+            stop_session(record.pid)
         self._end(name, status, **why)
         return self.get(name)
 
@@ -240,16 +225,6 @@ class DeploymentManager(Configurable):
             with contextlib.suppress(Exception):
                 self.shelf.leases.release(Lease(**lease))
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
-
-
-def _stop_session(pid: int, grace: float = 10.0) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(_POLL)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)  # uvicorn workers that ignored SIGTERM, if any
 
 
 def _free_port(host: str) -> int:

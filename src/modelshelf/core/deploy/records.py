@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.state import connect
+from modelshelf.core.state import SqliteBook
 
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 MODES = ("realtime", "multi", "async")
@@ -61,25 +59,10 @@ class DeploymentRecord:
         return self.status in (STARTING, READY)
 
 
-class DeploymentBook:
+class DeploymentBook(SqliteBook):
     """The deployments table of one store's local state."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.path)
-            self._conn.execute(_SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    SCHEMA = _SCHEMA
 
     def claim(self, record: DeploymentRecord) -> bool:
         """Insert ``record`` unless a live deployment has its name; True if inserted.

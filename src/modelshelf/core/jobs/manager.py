@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from typing import Any
@@ -34,25 +33,15 @@ from modelshelf.core.jobs.records import (
 )
 from modelshelf.core.jobs.spec import EXECUTORS, JobSpec
 from modelshelf.core.names import validate_name
+from modelshelf.core.processes import launch_detached, pid_alive
 from modelshelf.core.sizes import parse_duration
 from modelshelf.core.source_tree import URL_PATTERN, expand_local
 from modelshelf.core.store import Shelf
-from modelshelf.core.store.records import HOST, pid_alive
+from modelshelf.core.store.records import HOST
 
 
 class JobError(ModelshelfError):
     """A job cannot be submitted as asked (bad notebook, executor, workers, ...)."""
-
-
-# Starts the runner in a new session and exits at once, so the runner is nobody's child:
-# it survives the launching kernel and is reaped by init, never left a zombie.
-_LAUNCHER = (
-    "import subprocess, sys\n"
-    "log = open(sys.argv[1], 'ab')\n"
-    "p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,"
-    " start_new_session=True)\n"
-    "print(p.pid)\n"
-)
 
 
 class JobManager(Configurable):
@@ -173,14 +162,8 @@ class JobManager(Configurable):
             "MODELSHELF_MAX_CONCURRENT_JOBS": str(self.max_concurrent_jobs),
         }
         runner = [sys.executable, "-m", "modelshelf.core.jobs.runner", self.book.path, job_id]
-        out = subprocess.run(
-            [sys.executable, "-c", _LAUNCHER, os.path.join(workspace, "runner.log"), *runner],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.book.set_runner(job_id, int(out.stdout.strip()), HOST)
+        pid = launch_detached(runner, os.path.join(workspace, "runner.log"), env)
+        self.book.set_runner(job_id, pid, HOST)
 
     def _check_dask(self, scheduler: str | None) -> None:
         from modelshelf.core.jobs.dask_executor import dask_available

@@ -8,15 +8,13 @@ conditional updates, so two processes can never both move a job out of the same 
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.state import connect
+from modelshelf.core.state import SqliteBook
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -76,25 +74,10 @@ def new_job_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
-class JobBook:
+class JobBook(SqliteBook):
     """The jobs table of one store's local state."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
-
-    @property
-    def db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.path)
-            self._conn.executescript(_SCHEMA)
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    SCHEMA = _SCHEMA
 
     def insert(self, record: JobRecord) -> None:
         self.db.execute(

@@ -8,6 +8,8 @@ import socket
 import time
 from typing import Any
 
+from modelshelf.core.processes import pid_alive
+
 HOST = socket.gethostname()
 
 
@@ -42,21 +44,3 @@ def is_live(record: dict[str, Any], check_pid: bool, now: float | None = None) -
     if check_pid and record.get("host") == HOST:
         return pid_alive(int(record.get("pid", 0)))
     return True
-
-
-def pid_alive(pid: int) -> bool:
-    """True if process ``pid`` runs on this host (a zombie, already dead, counts as gone)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            # The state follows the parenthesised command name, which may contain spaces.
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return True  # no /proc (macOS): kill(0) is all we know

@@ -1,0 +1,62 @@
+"""Detached processes: started so they outlive their launcher, stopped with all they started."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+# Starts the command in a new session and exits at once: the process is nobody's child, so
+# it outlives the kernel that started it (and init reaps it), and stopping its session
+# stops everything it started (uvicorn's workers, papermill's executors).
+_LAUNCHER = (
+    "import subprocess, sys\n"
+    "log = open(sys.argv[1], 'ab')\n"
+    "p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,"
+    " start_new_session=True)\n"
+    "print(p.pid)\n"
+)
+
+
+def launch_detached(command: list[str], log_path: str, env: dict[str, str] | None = None) -> int:
+    """Start ``command`` detached, its output appended to ``log_path``; return its pid."""
+    out = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, log_path, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(out.stdout.strip())
+
+
+def stop_session(pid: int, grace: float = 10.0, poll: float = 0.05) -> None:
+    """SIGTERM the session led by ``pid``, then SIGKILL whatever is left after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(poll)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if process ``pid`` runs on this host (a zombie, already dead, counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # The state follows the parenthesised command name, which may contain spaces.
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True  # no /proc (macOS): kill(0) is all we know
