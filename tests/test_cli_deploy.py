@@ -79,3 +79,11 @@ def test_batch_runs_as_a_job(root, tmp_path, capsys):
     assert "succeeded" in capsys.readouterr().out
     answer = json.loads((out / "b.json.out").read_text())
     assert [round(x, 6) for x in answer["predictions"]] == [5.0]
+
+
+def test_invoke_with_a_payload_that_is_not_json(root, capsys):
+    assert main(["--root", root, "deploy", "linear"]) == 0
+    capsys.readouterr()
+    assert main(["--root", root, "invoke", "linear", "{not json"]) == 1
+    err = capsys.readouterr().err
+    assert "PAYLOAD is not JSON" in err and "Traceback" not in err

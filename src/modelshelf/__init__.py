@@ -19,7 +19,7 @@ from modelshelf.core import __all__ as _core_all
 if TYPE_CHECKING:
     from modelshelf.core import *  # noqa: F403
 
-__all__ = ["__version__", "load_ipython_extension", *_core_all]
+__all__ = ["__version__", "load_ipython_extension", "unload_ipython_extension", *_core_all]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -27,6 +27,13 @@ def load_ipython_extension(ipython: Any) -> None:
     from modelshelf.magics import load_ipython_extension as load
 
     load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext modelshelf``."""
+    from modelshelf.magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def __getattr__(name: str) -> Any:

@@ -113,15 +113,20 @@ def _save(shelf: Shelf, args: argparse.Namespace) -> object:
         source = args.source
     else:
         source = default_output_path() if args.output else default_model_path()
+    # The magics set args.lineage: the kernel's notebook and, inside a job, the job and its
+    # parameters (what the user typed with --param wins over the job's).
+    lineage = getattr(args, "lineage", None)
     return shelf.save(
         args.name,
         source,
         parent=args.parent,
-        params=dict(args.params or ()),
+        params={**(lineage.params if lineage else {}), **dict(args.params or ())},
         metrics=dict(args.metrics or ()),
         tags=args.tags,
         dataset=args.dataset,
         message=args.message,
+        notebook=lineage.notebook if lineage else None,
+        job=lineage.job if lineage else None,
         progress=args.progress,
     )
 

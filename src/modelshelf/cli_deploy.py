@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from modelshelf.cli_render import table
+from modelshelf.core.deploy.client import DeploymentError
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.deploy.records import FAILED, MODES
@@ -27,45 +29,70 @@ class InvokeResult:
     answer: Any
 
 
-def _manager(shelf: Shelf, args: argparse.Namespace) -> DeploymentManager:
-    return getattr(args, "deploy_manager", None) or DeploymentManager(shelf)
+@contextmanager
+def _manager(shelf: Shelf, args: argparse.Namespace) -> Iterator[DeploymentManager]:
+    """``args.deploy_manager`` when the face gave one, else one closed afterwards."""
+    given = getattr(args, "deploy_manager", None)
+    if given is not None:
+        yield given
+        return
+    manager = DeploymentManager(shelf)
+    try:
+        yield manager
+    finally:
+        manager.close()
 
 
 def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
-    return _manager(shelf, args).deploy(
-        args.refs,
-        mode=args.mode,
-        name=args.name,
-        port=args.port,
-        workers=args.workers,
-        token=args.token,
-        max_body=args.max_body,
-        max_models=args.max_models,
-        memory_budget=args.memory_budget,
-        output_location=args.output_location,
-    )
+    with _manager(shelf, args) as manager:
+        return manager.deploy(
+            args.refs,
+            mode=args.mode,
+            name=args.name,
+            port=args.port,
+            workers=args.workers,
+            token=args.token,
+            max_body=args.max_body,
+            max_models=args.max_models,
+            memory_budget=args.memory_budget,
+            output_location=args.output_location,
+        )
 
 
 def _deployments(shelf: Shelf, args: argparse.Namespace) -> list[Deployment]:
-    return _manager(shelf, args).list(include_stopped=args.all)
+    with _manager(shelf, args) as manager:
+        return manager.list(include_stopped=args.all)
 
 
 def _undeploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
-    return _manager(shelf, args).stop(args.name)
+    with _manager(shelf, args) as manager:
+        return manager.stop(args.name)
 
 
 def _invoke(shelf: Shelf, args: argparse.Namespace) -> InvokeResult:
-    deployment = _manager(shelf, args).get(args.name)
-    text = args.payload
+    payload, kind = _payload(args.payload, args.content_type)
+    with _manager(shelf, args) as manager:
+        deployment = manager.get(args.name)
+        answer = deployment.invoke(payload, kind, model=args.model, token=args.token)
+    return InvokeResult(deployment.name, answer)
+
+
+def _payload(text: str, content_type: str | None) -> tuple[Any, str | None]:
+    """PAYLOAD as typed: ``@FILE`` sends the file's bytes; JSON text is parsed."""
     if text.startswith("@"):
         with open(text[1:], "rb") as fh:
-            payload: Any = fh.read()
-        kind = args.content_type or ("application/json" if text.endswith(".json") else None)
-    else:
-        kind = args.content_type or "application/json"
-        payload = json.loads(text) if kind.endswith("json") else text
-    answer = deployment.invoke(payload, kind, model=args.model, token=args.token)
-    return InvokeResult(deployment.name, answer)
+            body = fh.read()
+        return body, content_type or ("application/json" if text.endswith(".json") else None)
+    kind = content_type or "application/json"
+    if not kind.endswith("json"):
+        return text, kind
+    try:
+        return json.loads(text), kind
+    except ValueError as exc:
+        raise DeploymentError(
+            f"PAYLOAD is not JSON ({exc}); pass --content-type for another format, "
+            "or @FILE to send a file"
+        ) from exc
 
 
 def _batch(shelf: Shelf, args: argparse.Namespace) -> Any:

@@ -13,6 +13,7 @@ from modelshelf.core.deploy.client import (
     http_request,
 )
 from modelshelf.core.deploy.records import READY, STARTING, DeploymentRecord
+from modelshelf.core.display import deployment_html
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager
@@ -122,3 +123,6 @@ class Deployment:
     def __repr__(self) -> str:
         error = f" ({self.error})" if self.error else ""
         return f"<Deployment {self.name} [{self.mode}] {self.status} at {self.url}{error}>"
+
+    def _repr_html_(self) -> str:
+        return deployment_html(self)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from modelshelf.core.display import job_html
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs.records import FINISHED, JobRecord
 from modelshelf.core.jobs.spec import JobSpec
@@ -156,3 +157,6 @@ class Job:
         extra = f" -> {', '.join(self.outputs)}" if self.outputs else ""
         error = f" ({self.error})" if self.error and self.status != "succeeded" else ""
         return f"<Job {self.name} {self.id}: {self.status}{error}{extra}>"
+
+    def _repr_html_(self) -> str:
+        return job_html(self)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from modelshelf.core.display import summary_html
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.names import Ref, parse_ref, validate_name
 from modelshelf.core.store import layout
@@ -27,6 +28,9 @@ class ModelSummary:
     latest: int
     versions: int
     updated_at: float | None
+
+    def _repr_html_(self) -> str:
+        return summary_html(self)
 
 
 class Catalog:

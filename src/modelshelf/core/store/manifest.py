@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from modelshelf.core.display import version_html, version_repr
 from modelshelf.core.names import validate_name, validate_relpath
 
 FORMAT = 1
@@ -56,6 +57,13 @@ class ModelVersion:
 
     def file(self, path: str) -> FileEntry | None:
         return next((f for f in self.files if f.path == path), None)
+
+    def __repr__(self) -> str:
+        # The dataclass repr would print every file and the whole environment.
+        return version_repr(self)
+
+    def _repr_html_(self) -> str:
+        return version_html(self)
 
     def to_json(self) -> bytes:
         body = asdict(self)
