@@ -43,8 +43,13 @@ demo: $(VENV)/.test-deps
 	$(BIN)/python examples/tour.py
 
 ## make bench: the benchmarks against their peers; writes BENCHMARKS.md.
+# bench/serve.py loads its servers with wrk (Debian's); without it, with an asyncio client.
 bench: $(VENV)/.bench-deps
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
+		|| echo "wrk not installed: bench/serve.py uses its asyncio load generator"
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

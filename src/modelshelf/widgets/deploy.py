@@ -1,0 +1,289 @@
+"""The Deployments panel: deploy a version, watch it, send it a test payload, stop it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import ipywidgets as w
+
+from modelshelf.core.deploy.deployment import Deployment
+from modelshelf.core.deploy.manager import DeploymentManager
+from modelshelf.core.deploy.records import MODES, READY
+from modelshelf.core.errors import ModelshelfError
+from modelshelf.widgets._common import (
+    Panel,
+    error_text,
+    message_html,
+    pre_html,
+    set_options,
+    table_html,
+)
+
+_WIDE = w.Layout(width="32em")
+_STYLE = {"description_width": "8em"}
+_EXAMPLE = '{"instances": [[1.0]]}'
+
+
+@dataclass
+class _State:
+    deployments: list[tuple[str, str]]
+    selected: str | None
+    details: str
+
+
+def deployment_label(deployment: Deployment) -> str:
+    """One line of the list: name, mode, status and URL."""
+    return f"{deployment.name}  [{deployment.mode}]  {deployment.status}  {deployment.url}"
+
+
+def answer_text(answer: Any) -> str:
+    """An answer as the panel shows it: JSON indented, text as is, bytes described."""
+    if isinstance(answer, bytes):
+        return f"{len(answer)} bytes: {answer[:200]!r}"
+    if isinstance(answer, str):
+        return answer
+    return json.dumps(answer, indent=1, default=str)
+
+
+class DeployPanel(Panel):
+    """Deploy models from the store and try them.
+
+    Parameters
+    ----------
+    deployments:
+        The deployment manager; one on a default :class:`Shelf` if None.
+    auto_refresh:
+        Re-read the deployments every ``interval`` seconds in a background thread
+        (``close()`` stops it); tests pass False and call :meth:`refresh`.
+    """
+
+    def __init__(
+        self,
+        deployments: DeploymentManager | None = None,
+        *,
+        auto_refresh: bool = True,
+        interval: float = 2.0,
+    ) -> None:
+        owned = deployments is None
+        self.deployments = deployments if deployments is not None else DeploymentManager()
+
+        self.ref = w.Combobox(
+            description="Model",
+            placeholder="name, name:3 or name@alias (several for multi)",
+            ensure_option=False,
+            style=_STYLE,
+            layout=_WIDE,
+        )
+        self.mode = w.Dropdown(
+            options=list(MODES), value="realtime", description="Mode", style=_STYLE
+        )
+        self.workers = w.BoundedIntText(
+            value=1, min=1, max=256, description="Workers", style=_STYLE
+        )
+        self.name = w.Text(
+            description="Name",
+            placeholder="default: the model's name",
+            style=_STYLE,
+            layout=_WIDE,
+        )
+        self.deploy_button = w.Button(description="Deploy", icon="rocket", button_style="primary")
+        self.deploy_status = w.HTML("")
+        self.deployment_list = w.Select(
+            options=[], rows=6, description="Deployed", style=_STYLE, layout=w.Layout(width="48em")
+        )
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger")
+        self.status = w.HTML("")
+        self.details = w.HTML("")
+        self.payload = w.Textarea(
+            value=_EXAMPLE,
+            description="Payload",
+            placeholder="JSON",
+            style=_STYLE,
+            layout=w.Layout(width="48em", height="6em"),
+        )
+        self.target = w.Text(
+            description="Target model",
+            placeholder="multi-model endpoints only",
+            style=_STYLE,
+            layout=_WIDE,
+        )
+        self.send_button = w.Button(description="Send", icon="paper-plane")
+        self.answer = w.HTML("")
+
+        super().__init__()
+        self.children = [
+            w.HTML("<b>Deploy a model</b>"),
+            self.ref,
+            w.HBox([self.mode, self.workers]),
+            self.name,
+            self.deploy_button,
+            self.deploy_status,
+            w.HTML("<b>Deployments</b>"),
+            self.deployment_list,
+            w.HBox([self.refresh_button, self.stop_button]),
+            self.status,
+            self.details,
+            w.HTML("<b>Try the selected deployment</b>"),
+            self.payload,
+            self.target,
+            self.send_button,
+            self.answer,
+        ]
+        if owned:
+            self._owned += [self.deployments, self.deployments.shelf]
+
+        self.deploy_button.on_click(lambda _: self.deploy())
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.send_button.on_click(lambda _: self.send())
+        self.deployment_list.observe(self._on_selected, names="value")
+        self._offer_models()
+        self.refresh()
+        self._start_polling(auto_refresh, interval)
+
+    def _offer_models(self) -> None:
+        try:
+            self.ref.options = [s.name for s in self.deployments.shelf.list()]
+        except ModelshelfError:
+            self.ref.options = []
+
+    def selected(self) -> str | None:
+        """The name of the selected deployment."""
+        return self.deployment_list.value
+
+    # ---- deploying -----------------------------------------------------------------------
+
+    def deploy(self) -> None:
+        """Deploy the form's model(s) in a thread; the outcome is shown when it is ready."""
+        refs = [r for r in re.split(r"[,\s]+", self.ref.value) if r]
+        if not refs:
+            self.deploy_status.value = message_html("give a model to deploy", "error")
+            return
+        mode, name = self.mode.value, self.name.value.strip() or None
+        workers = self.workers.value
+        target: str | list[str] = refs if mode == "multi" else refs[0]
+        if mode != "multi" and len(refs) > 1:
+            self.deploy_status.value = message_html(
+                f"a {mode} deployment serves one model; use mode multi for several", "error"
+            )
+            return
+        self.deploy_button.disabled = True
+        self.deploy_status.value = message_html(f"deploying {', '.join(refs)} ...", "busy")
+
+        def work() -> Deployment:
+            return self.deployments.deploy(target, mode, name=name, workers=workers)
+
+        self.tasks.run(work, self._deployed, self._deploy_failed, name="modelshelf-deploy")
+
+    def _deployed(self, deployment: Deployment) -> None:
+        self.deploy_button.disabled = False
+        if deployment.status == READY:
+            text, kind = f"{deployment.name} is ready at {deployment.url}", "ok"
+        else:
+            text = f"{deployment.name} is {deployment.status}: {deployment.error or '?'}"
+            kind = "error"
+        self.deploy_status.value = message_html(text, kind)
+        self.refresh()
+        self.deployment_list.value = deployment.name
+
+    def _deploy_failed(self, exc: BaseException) -> None:
+        self.deploy_button.disabled = False
+        self.deploy_status.value = message_html(error_text(exc), "error")
+        self.refresh()
+
+    # ---- watching ------------------------------------------------------------------------
+
+    def _details(self, deployment: Deployment) -> str:
+        rows = [
+            ("name", deployment.name),
+            ("mode", deployment.mode),
+            ("status", deployment.status),
+            ("url", deployment.url),
+            ("models", ", ".join(deployment.refs)),
+            ("workers", deployment.workers),
+        ]
+        if deployment.error:
+            rows.append(("error", deployment.error))
+        body = table_html(rows)
+        if deployment.traceback:
+            body += pre_html(deployment.traceback)
+        return body
+
+    def _on_selected(self, change: dict[str, Any]) -> None:
+        if not self.is_quiet:
+            self.answer.value = ""
+            self.refresh()
+
+    def _read(self) -> _State:
+        deployments = self.deployments.list(include_stopped=True)
+        selected = self.deployment_list.value
+        current = next((d for d in deployments if d.name == selected), None)
+        details = self._details(current) if current is not None else ""
+        listing = [(deployment_label(d), d.name) for d in deployments]
+        return _State(listing, selected, details)
+
+    def _show(self, state: _State) -> None:
+        set_options(self.deployment_list, state.deployments)
+        if self.deployment_list.value == state.selected:
+            self.details.value = state.details
+        else:
+            self.details.value = ""
+
+    def _refresh_failed(self, exc: BaseException) -> None:
+        self.status.value = message_html(f"cannot read the deployments: {error_text(exc)}", "error")
+
+    # ---- trying and stopping -------------------------------------------------------------
+
+    def send(self) -> None:
+        """Send the payload to the selected deployment in a thread; show its answer."""
+        name = self.selected()
+        if name is None:
+            self.answer.value = message_html("select a deployment", "error")
+            return
+        try:
+            payload = json.loads(self.payload.value)
+        except ValueError as exc:
+            self.answer.value = message_html(f"the payload is not JSON: {exc}", "error")
+            return
+        model = self.target.value.strip() or None
+        self.send_button.disabled = True
+        self.answer.value = message_html(f"sending to {name} ...", "busy")
+
+        def answered(answer: Any) -> None:
+            self.send_button.disabled = False
+            self.answer.value = pre_html(answer_text(answer))
+
+        def failed(exc: BaseException) -> None:
+            self.send_button.disabled = False
+            self.answer.value = message_html(error_text(exc), "error")
+
+        self.tasks.run(
+            lambda: self.deployments.invoke(name, payload, model=model),
+            answered,
+            failed,
+            name="modelshelf-invoke",
+        )
+
+    def stop(self) -> None:
+        """Stop the selected deployment (every server process), in a thread."""
+        name = self.selected()
+        if name is None:
+            self.status.value = message_html("select a deployment to stop", "error")
+            return
+        self.stop_button.disabled = True
+        self.status.value = message_html(f"stopping {name} ...", "busy")
+
+        def stopped(deployment: Deployment) -> None:
+            self.stop_button.disabled = False
+            self.status.value = message_html(f"{deployment.name} is {deployment.status}", "ok")
+            self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            self.stop_button.disabled = False
+            self.status.value = message_html(error_text(exc), "error")
+
+        self.tasks.run(lambda: self.deployments.stop(name), stopped, failed, name="modelshelf-stop")
