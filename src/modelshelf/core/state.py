@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 
 
 def state_dir(root_url: str, is_local: bool) -> str:
@@ -37,9 +38,11 @@ def connect(path: str) -> sqlite3.Connection:
 
 
 class SqliteBook:
-    """A table (or a few) in a SQLite file shared by processes, opened on first use.
+    """A table (or a few) in a SQLite file shared by processes and threads.
 
-    Subclasses set ``SCHEMA`` (statements run once per connection, ``IF NOT EXISTS``).
+    Each thread gets its own connection (opened on first use): a SQLite connection used
+    from several threads at once mixes their transactions. Subclasses set ``SCHEMA``
+    (statements run once per connection, ``IF NOT EXISTS``).
     """
 
     SCHEMA = ""
@@ -47,16 +50,25 @@ class SqliteBook:
     def __init__(self, path: str) -> None:
         self.path = path
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        self._conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
 
     @property
     def db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self.path)
-            self._conn.executescript(self.SCHEMA)
-        return self._conn
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            conn.executescript(self.SCHEMA)
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close every thread's connection (they reopen if the book is used again)."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()

@@ -185,6 +185,9 @@ class Runner:
             self._record(time.perf_counter() - started)
 
     def _record(self, seconds: float) -> None:
+        # Capped: one call preempted for 10 ms must not flip a fast model out of line; a
+        # model that is slow every time still crosses the threshold within a few calls.
+        seconds = min(seconds, 2 * self.INLINE_BELOW)
         self.average = 0.8 * self.average + 0.2 * seconds
         self.inline = self.average < self.INLINE_BELOW
 

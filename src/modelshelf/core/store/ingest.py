@@ -39,13 +39,14 @@ def ingest_files(
     read nor copied. Any other file is hashed and copied in one pass.
     """
 
-    if cache is not None:
-        cache.preload([f.local_path for f in files if f.local_path is not None])
+    preloaded = (
+        cache.preload([f.local_path for f in files if f.local_path is not None]) if cache else {}
+    )
 
     def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
         st = os.stat(src.local_path) if src.local_path is not None else None
         if st is not None and cache is not None:
-            known = cache.lookup(src.local_path, st)
+            known = cache.lookup(src.local_path, st, preloaded)
             if known is not None and blobs.has(known):
                 tracker.advance(st.st_size, 1)
                 return FileEntry(src.relpath, st.st_size, known, src.mode), None
@@ -70,13 +71,14 @@ def hash_files(
 ) -> list[FileEntry]:
     """Hash files without storing them (for dataset fingerprints)."""
 
-    if cache is not None:
-        cache.preload([f.local_path for f in files if f.local_path is not None])
+    preloaded = (
+        cache.preload([f.local_path for f in files if f.local_path is not None]) if cache else {}
+    )
 
     def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
         st = os.stat(src.local_path) if src.local_path is not None else None
         if st is not None and cache is not None:
-            known = cache.lookup(src.local_path, st)
+            known = cache.lookup(src.local_path, st, preloaded)
             if known is not None:
                 return FileEntry(src.relpath, st.st_size, known, src.mode), None
         hashed_at = now_ns()

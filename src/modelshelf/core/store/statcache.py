@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 
-from modelshelf.core.state import connect
+from modelshelf.core.state import SqliteBook
 
 _RACY_MARGIN_NS = 2_000_000_000
 
@@ -27,22 +27,20 @@ CREATE TABLE IF NOT EXISTS files (
 """
 
 
-class StatCache:
+class StatCache(SqliteBook):
     """A small SQLite table of path -> (stat fingerprint, sha256). Failures never matter."""
 
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._rows: dict[str, tuple] | None = None
+    SCHEMA = _SCHEMA
 
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = connect(self._path)
-            self._conn.execute(_SCHEMA)
-        return self._conn
+        return self.db
 
-    def preload(self, paths: list[str]) -> None:
-        """Fetch the rows of many paths in a few queries (one per path costs ~40 us)."""
+    def preload(self, paths: list[str]) -> dict[str, tuple]:
+        """The rows of many paths, fetched in a few queries (one per path costs ~40 us).
+
+        Pass the result to :meth:`lookup`; it belongs to the caller, so saves running at
+        once through one Shelf keep their own.
+        """
         rows: dict[str, tuple] = {}
         try:
             db = self._db()
@@ -53,12 +51,14 @@ class StatCache:
                     rows[row[0]] = row[1:]
         except sqlite3.Error:
             rows = {}
-        self._rows = rows
+        return rows
 
-    def lookup(self, path: str, st: os.stat_result) -> str | None:
+    def lookup(
+        self, path: str, st: os.stat_result, preloaded: dict[str, tuple] | None = None
+    ) -> str | None:
         """The remembered digest of ``path`` if its stat still matches, else None."""
-        if self._rows is not None and path in self._rows:
-            row = self._rows[path]
+        if preloaded is not None and path in preloaded:
+            row = preloaded[path]
         else:
             try:
                 found = self._db().execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
@@ -87,17 +87,11 @@ class StatCache:
             (p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, at)
             for p, st, digest, at in rows
         ]
-        self._rows = None
         with contextlib.suppress(sqlite3.Error):
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
             db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", values)
             db.execute("COMMIT")
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def now_ns() -> int:
