@@ -25,8 +25,9 @@ $(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
 	touch $@
 
 ## make test: install the test extras and run the linter and every test.
+# tests/test_notebooks.py runs each notebook of notebooks/ with `pytest --nbval-lax`.
 test: $(VENV)/.test-deps
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench notebooks examples
 	$(BIN)/pytest
 
 lint: $(VENV)/.test-deps
@@ -38,7 +39,7 @@ lab: $(VENV)/.lab-deps
 	mkdir -p notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(ROOT_FLAG)
 
-## make demo: the example tour, headless, in a throw-away store.
+## make demo: the example notebooks, run headless in a throw-away store, cell by cell.
 demo: $(VENV)/.test-deps
 	$(BIN)/python examples/tour.py
 

@@ -477,3 +477,10 @@ def test_entry_point_end_to_end(root: Path, model_dir: Path, tmp_path: Path) -> 
     done = _run(sys.executable, "-m", "modelshelf", "frobnicate")
     assert done.returncode == 2
     assert_one_line_error(done.stderr)
+
+
+def test_python_spellings_of_constants_are_values():
+    from modelshelf.cli import parse_value
+
+    assert [parse_value(t) for t in ("True", "False", "None", "true")] == [True, False, None, True]
+    assert parse_value("NaN") == "NaN" and parse_value("yes") == "yes"

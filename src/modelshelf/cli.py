@@ -84,11 +84,18 @@ def _no_constants(name: str) -> Any:
 
 
 def parse_value(text: str) -> Any:
-    """``1`` -> 1, ``0.5`` -> 0.5, ``true`` -> True, ``[1,2]`` -> [1, 2]; else the string."""
+    """``1`` -> 1, ``0.5`` -> 0.5, ``true``/``True`` -> True, ``[1,2]`` -> [1, 2]; else the
+    string. Python's spellings count too: in a notebook people write ``True`` and ``None``."""
     try:
         return json.loads(text, parse_constant=_no_constants)
     except ValueError:
-        return text
+        pass
+    if text in _PYTHON_CONSTANTS:
+        return _PYTHON_CONSTANTS[text]
+    return text
+
+
+_PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
 
 
 def parse_key_value(text: str) -> tuple[str, Any]:
