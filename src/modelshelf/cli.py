@@ -294,9 +294,11 @@ def build_parser(prog: str = "modelshelf") -> CommandParser:
 class TqdmProgress:
     """A ProgressCallback drawing one tqdm bar per phase (``save``, ``load``) on stderr."""
 
-    def __init__(self, file: Any = None, **options: Any) -> None:
-        """``options`` go to each tqdm bar (e.g. ``mininterval``)."""
+    def __init__(self, file: Any = None, bar_class: Any = None, **options: Any) -> None:
+        """``options`` go to each tqdm bar (e.g. ``mininterval``); ``bar_class`` replaces
+        tqdm (the magics pass tqdm.auto's, a widget in Jupyter)."""
         self._file = file
+        self._bar_class = bar_class or tqdm
         self._options = options
         self._bar: tqdm | None = None
         self._phase = ""
@@ -305,7 +307,7 @@ class TqdmProgress:
         if self._bar is None or progress.phase != self._phase:
             self.close()
             self._phase = progress.phase
-            self._bar = tqdm(
+            self._bar = self._bar_class(
                 total=progress.total_bytes,
                 desc=progress.phase,
                 unit="B",

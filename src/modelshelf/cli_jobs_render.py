@@ -9,21 +9,9 @@ from typing import Any
 from modelshelf.cli_jobs import JobLog, JobRun, PrunedJobs
 from modelshelf.cli_render import mapping_text, plural, table
 from modelshelf.core.jobs import CANCELLED, FAILED, Job
+from modelshelf.core.sizes import format_duration as duration_text
 
 # ---- views ------------------------------------------------------------------------------------
-
-
-def duration_text(seconds: float | None) -> str:
-    """``2.3s``, ``4m 05s``, ``1h 02m``; ``-`` before a job starts."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _flat(text: str) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from modelshelf.core.sizes import format_size
+from modelshelf.core.sizes import format_time as when
 from modelshelf.core.store import (
     AliasMove,
     FsckReport,
@@ -40,23 +40,6 @@ class VersionListing:
 
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def when(value: str | float | None) -> str:
-    """An ISO timestamp or epoch seconds as ``2025-01-31 12:00:00Z`` (UTC)."""
-    if value is None or value == "":
-        return "-"
-    try:
-        if isinstance(value, (int, float)):
-            moment = datetime.fromtimestamp(value, timezone.utc)
-        else:
-            # Python 3.10's fromisoformat does not accept a trailing "Z".
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def value_text(value: Any) -> str:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from modelshelf.core.sizes import format_size
+from modelshelf.core.sizes import format_duration, format_size, format_time
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.deployment import Deployment
@@ -60,33 +59,6 @@ def escape(value: Any) -> str:
 
 
 # ---- plain formatting (the CLI face has its own; the core may not import it) -------------------
-
-
-def _when(value: str | float | None) -> str:
-    if value is None or value == "":
-        return "-"
-    try:
-        if isinstance(value, (int, float)):
-            moment = datetime.fromtimestamp(value, timezone.utc)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError):
-        return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def _files(count: int) -> str:
@@ -193,7 +165,7 @@ def version_html(version: ModelVersion) -> Markup:
     """One version: what it holds and its lineage (parent, dataset, job, notebook, params)."""
     fields: list[tuple[str, Any]] = [
         ("version", version.ref),
-        ("created", _when(version.created_at)),
+        ("created", format_time(version.created_at)),
         ("size", f"{format_size(version.size)} ({_files(version.file_count)})"),
         ("source", version.source or None),
     ]
@@ -227,7 +199,7 @@ def versions_html(
     rows = [
         (
             v.version,
-            _when(v.created_at),
+            format_time(v.created_at),
             format_size(v.size),
             v.file_count,
             _mapping(v.metrics),
@@ -251,7 +223,7 @@ def models_html(models: Sequence[ModelSummary], max_rows: int | None = None) -> 
     if not models:
         return text_html("no models yet")
     shown, more = _limited(models, max_rows)
-    rows = [(m.name, m.latest, m.versions, _when(m.updated_at)) for m in shown]
+    rows = [(m.name, m.latest, m.versions, format_time(m.updated_at)) for m in shown]
     return table_html(("name", "latest", "versions", "updated"), rows, more=more)
 
 
@@ -264,7 +236,7 @@ def job_html(job: Job) -> Markup:
     fields: list[tuple[str, Any]] = [
         ("job", f"{job.name} ({job.id})"),
         ("status", job.status),
-        ("elapsed", _duration(job.elapsed)),
+        ("elapsed", format_duration(job.elapsed)),
         ("notebook", spec.notebook),
         ("parameters", _mapping(spec.parameters) if spec.parameters else None),
     ]
@@ -285,7 +257,8 @@ def jobs_html(jobs: Sequence[Job], max_rows: int | None = None) -> Markup:
         return text_html("no jobs")
     shown, more = _limited(jobs, max_rows)
     rows = [
-        (j.id, j.name, j.status, _duration(j.elapsed), ", ".join(j.outputs) or "-") for j in shown
+        (j.id, j.name, j.status, format_duration(j.elapsed), ", ".join(j.outputs) or "-")
+        for j in shown
     ]
     return table_html(("id", "name", "status", "elapsed", "outputs"), rows, more=more)
 

@@ -1,8 +1,9 @@
-"""Human sizes and durations: ``50GB``, ``1.5 GiB`` <-> bytes; ``90s``, ``7d`` -> seconds."""
+"""Human sizes, durations and times: parsed from what people type, formatted for them to read."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from modelshelf.core.errors import ModelshelfError
 
@@ -61,3 +62,33 @@ def parse_duration(value: float | int | str) -> float:
     if not match or unit not in _SECONDS:
         raise ModelshelfError(f"cannot read duration {value!r}: write e.g. 90s, 15m, 2h or 7d")
     return float(match.group(1)) * _SECONDS[unit]
+
+
+def format_duration(seconds: float | None) -> str:
+    """``2.3s``, ``4m 05s``, ``1h 02m``; ``-`` when there is none yet."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m {secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def format_time(value: str | float | None) -> str:
+    """An ISO timestamp or epoch seconds as ``2025-01-31 12:00:00Z`` (UTC)."""
+    if value is None or value == "":
+        return "-"
+    try:
+        if isinstance(value, (int, float)):
+            moment = datetime.fromtimestamp(value, timezone.utc)
+        else:
+            # Python 3.10's fromisoformat does not accept a trailing "Z".
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
