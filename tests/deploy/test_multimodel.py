@@ -260,8 +260,9 @@ def test_a_thousand_warm_requests_over_ten_connections(mme):
 
 
 def test_tritonclient_drives_the_repository(mme):
-    np = pytest.importorskip("numpy")
-    triton = pytest.importorskip("tritonclient.http")
+    import numpy as np
+    import tritonclient.http as triton
+
     url, _ = mme()
     client = triton.InferenceServerClient(url=url.removeprefix("http://"))
     try:

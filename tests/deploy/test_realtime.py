@@ -227,8 +227,9 @@ def test_a_thousand_requests_over_ten_connections(serve, models):
 
 
 def test_a_real_v2_client_tritonclient(serve, models):
-    np = pytest.importorskip("numpy")
-    triton = pytest.importorskip("tritonclient.http")
+    import numpy as np
+    import tritonclient.http as triton
+
     url = serve(realtime(models.linear, "linear"))
     wait_ready(url)
     client = triton.InferenceServerClient(url=url.removeprefix("http://"))

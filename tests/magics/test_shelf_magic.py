@@ -18,7 +18,6 @@ def test_shelf_without_the_widgets_says_what_to_install(ip, monkeypatch) -> None
 
 
 def test_shelf_shows_the_panels_on_the_magics_store(ip, folder) -> None:
-    pytest.importorskip("ipywidgets")
     ip.run_line_magic("model", f"save churn --from {folder}")
     panels = ip.run_line_magic("shelf", "")
     try:
