@@ -42,6 +42,21 @@ def stop_session(pid: int, grace: float = 10.0, poll: float = 0.05) -> None:
         time.sleep(poll)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+    # The leader may be gone while its workers are still dying: return only once the whole
+    # group is (killpg with signal 0 fails when no process is left in it).
+    deadline = time.monotonic() + grace
+    while _group_alive(pid) and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pid_alive(pid: int) -> bool:
