@@ -54,20 +54,6 @@ def table_html(rows: Iterable[tuple[str, Any]]) -> str:
     return f"<table>{cells}</table>"
 
 
-def duration_text(seconds: float | None) -> str:
-    """``75.2`` -> ``"1m 15s"``; None (not started) -> ``"-"``."""
-    if seconds is None:
-        return "-"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(whole, 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def set_options(select: w.Select | w.Dropdown, options: Sequence[tuple[str, Any]]) -> bool:
     """Give a selection new options, keeping the selected value if it is still offered.
 
@@ -239,6 +225,36 @@ class Panel(w.VBox):
         self._owned: list[Any] = []
         self._local = threading.local()
         self._poller: Poller | None = None
+
+    def run_task(
+        self,
+        button: w.Button,
+        output: w.HTML,
+        busy: str,
+        work: Callable[[], Any],
+        done: Callable[[Any], None],
+        name: str,
+    ) -> None:
+        """Run ``work`` (a call into the core) off the kernel's thread.
+
+        ``button`` is disabled meanwhile and ``busy`` shows in ``output``; then ``done``
+        gets the result (after a refresh, so it may select what the work made), or
+        ``output`` shows the error.
+        """
+        button.disabled = True
+        output.value = message_html(busy, "busy")
+
+        def finished(result: Any) -> None:
+            button.disabled = False
+            self.refresh()
+            done(result)
+
+        def failed(exc: BaseException) -> None:
+            button.disabled = False
+            output.value = message_html(error_text(exc), "error")
+            self.refresh()
+
+        self.tasks.run(work, finished, failed, name=name)
 
     def _start_polling(self, auto_refresh: bool, interval: float) -> None:
         """Start the periodic refresh; subclasses call it last, once the panel is drawn."""

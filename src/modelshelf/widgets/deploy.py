@@ -171,29 +171,23 @@ class DeployPanel(Panel):
                 f"a {mode} deployment serves one model; use mode multi for several", "error"
             )
             return
-        self.deploy_button.disabled = True
-        self.deploy_status.value = message_html(f"deploying {', '.join(refs)} ...", "busy")
-
-        def work() -> Deployment:
-            return self.deployments.deploy(target, mode, name=name, workers=workers)
-
-        self.tasks.run(work, self._deployed, self._deploy_failed, name="modelshelf-deploy")
+        self.run_task(
+            self.deploy_button,
+            self.deploy_status,
+            f"deploying {', '.join(refs)} ...",
+            lambda: self.deployments.deploy(target, mode, name=name, workers=workers),
+            self._deployed,
+            name="modelshelf-deploy",
+        )
 
     def _deployed(self, deployment: Deployment) -> None:
-        self.deploy_button.disabled = False
         if deployment.status == READY:
             text, kind = f"{deployment.name} is ready at {deployment.url}", "ok"
         else:
             text = f"{deployment.name} is {deployment.status}: {deployment.error or '?'}"
             kind = "error"
         self.deploy_status.value = message_html(text, kind)
-        self.refresh()
         self.deployment_list.value = deployment.name
-
-    def _deploy_failed(self, exc: BaseException) -> None:
-        self.deploy_button.disabled = False
-        self.deploy_status.value = message_html(error_text(exc), "error")
-        self.refresh()
 
     # ---- watching ------------------------------------------------------------------------
 
@@ -250,21 +244,12 @@ class DeployPanel(Panel):
             self.answer.value = message_html(f"the payload is not JSON: {exc}", "error")
             return
         model = self.target.value.strip() or None
-        self.send_button.disabled = True
-        self.answer.value = message_html(f"sending to {name} ...", "busy")
-
-        def answered(answer: Any) -> None:
-            self.send_button.disabled = False
-            self.answer.value = pre_html(answer_text(answer))
-
-        def failed(exc: BaseException) -> None:
-            self.send_button.disabled = False
-            self.answer.value = message_html(error_text(exc), "error")
-
-        self.tasks.run(
+        self.run_task(
+            self.send_button,
+            self.answer,
+            f"sending to {name} ...",
             lambda: self.deployments.invoke(name, payload, model=model),
-            answered,
-            failed,
+            lambda answer: setattr(self.answer, "value", pre_html(answer_text(answer))),
             name="modelshelf-invoke",
         )
 
@@ -274,16 +259,15 @@ class DeployPanel(Panel):
         if name is None:
             self.status.value = message_html("select a deployment to stop", "error")
             return
-        self.stop_button.disabled = True
-        self.status.value = message_html(f"stopping {name} ...", "busy")
 
         def stopped(deployment: Deployment) -> None:
-            self.stop_button.disabled = False
             self.status.value = message_html(f"{deployment.name} is {deployment.status}", "ok")
-            self.refresh()
 
-        def failed(exc: BaseException) -> None:
-            self.stop_button.disabled = False
-            self.status.value = message_html(error_text(exc), "error")
-
-        self.tasks.run(lambda: self.deployments.stop(name), stopped, failed, name="modelshelf-stop")
+        self.run_task(
+            self.stop_button,
+            self.status,
+            f"stopping {name} ...",
+            lambda: self.deployments.stop(name),
+            stopped,
+            name="modelshelf-stop",
+        )

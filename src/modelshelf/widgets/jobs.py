@@ -12,9 +12,9 @@ from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.jobs.parameters import notebook_parameters
+from modelshelf.core.sizes import format_duration
 from modelshelf.widgets._common import (
     Panel,
-    duration_text,
     error_text,
     message_html,
     pre_html,
@@ -37,7 +37,7 @@ class _State:
 
 def job_label(job: Job) -> str:
     """One line of the job list: name, status, elapsed time and id."""
-    return f"{job.name}  {job.status}  {duration_text(job.elapsed)}  ({job.id})"
+    return f"{job.name}  {job.status}  {format_duration(job.elapsed)}  ({job.id})"
 
 
 def tail(text: str, lines: int) -> str:
@@ -217,7 +217,7 @@ class JobPanel(Panel):
         rows: list[tuple[str, Any]] = [
             ("job", f"{job.name} ({job.id})"),
             ("status", job.status),
-            ("elapsed", duration_text(job.elapsed)),
+            ("elapsed", format_duration(job.elapsed)),
             ("notebook", spec.notebook),
             ("parameters", value_text(spec.parameters)),
             ("workers", spec.workers),
@@ -259,16 +259,15 @@ class JobPanel(Panel):
         if job_id is None:
             self.status.value = message_html("select a job to cancel", "error")
             return
-        self.cancel_button.disabled = True
-        self.status.value = message_html(f"cancelling {job_id} ...", "busy")
 
         def done(job: Job) -> None:
-            self.cancel_button.disabled = False
             self.status.value = message_html(f"{job.name} ({job.id}) is {job.status}", "ok")
-            self.refresh()
 
-        def failed(exc: BaseException) -> None:
-            self.cancel_button.disabled = False
-            self.status.value = message_html(error_text(exc), "error")
-
-        self.tasks.run(lambda: self.jobs.cancel(job_id), done, failed, name="modelshelf-cancel")
+        self.run_task(
+            self.cancel_button,
+            self.status,
+            f"cancelling {job_id} ...",
+            lambda: self.jobs.cancel(job_id),
+            done,
+            name="modelshelf-cancel",
+        )
