@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from modelshelf.cli_jobs import job_manager, managed
 from modelshelf.cli_render import table
 from modelshelf.core.deploy.client import DeploymentError
 from modelshelf.core.deploy.deployment import Deployment
@@ -29,18 +30,9 @@ class InvokeResult:
     answer: Any
 
 
-@contextmanager
-def _manager(shelf: Shelf, args: argparse.Namespace) -> Iterator[DeploymentManager]:
+def _manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManager[DeploymentManager]:
     """``args.deploy_manager`` when the face gave one, else one closed afterwards."""
-    given = getattr(args, "deploy_manager", None)
-    if given is not None:
-        yield given
-        return
-    manager = DeploymentManager(shelf)
-    try:
-        yield manager
-    finally:
-        manager.close()
+    return managed(getattr(args, "deploy_manager", None), lambda: DeploymentManager(shelf))
 
 
 def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
@@ -96,7 +88,7 @@ def _payload(text: str, content_type: str | None) -> tuple[Any, str | None]:
 
 
 def _batch(shelf: Shelf, args: argparse.Namespace) -> Any:
-    from modelshelf.cli_jobs import JobRun, job_manager
+    from modelshelf.cli_jobs import JobRun
     from modelshelf.core.deploy.batch import submit_batch_job
 
     with job_manager(shelf, args) as jobs:

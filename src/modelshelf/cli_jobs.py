@@ -22,9 +22,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs import (
@@ -49,6 +49,8 @@ __all__ = [
     "job_manager",
     "log_printer",
 ]
+
+_M = TypeVar("_M", bound=Any)
 
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 
@@ -120,14 +122,19 @@ def _output_target(text: str) -> str | None:
 # ---- handlers: (shelf, args) -> core object; they never print -----------------------------
 
 
-@contextmanager
-def job_manager(shelf: Shelf, args: argparse.Namespace) -> Iterator[JobManager]:
+def job_manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManager[JobManager]:
     """``args.job_manager`` when the face gave one, else a JobManager closed afterwards."""
-    given = getattr(args, "job_manager", None)
+    return managed(getattr(args, "job_manager", None), lambda: JobManager(shelf))
+
+
+@contextmanager
+def managed(given: _M | None, make: Callable[[], _M]) -> Iterator[_M]:
+    """The manager a face keeps (a magic's, for the life of its kernel), or a new one that
+    is closed when the command ends (the CLI's)."""
     if given is not None:
         yield given
         return
-    manager = JobManager(shelf)
+    manager = make()
     try:
         yield manager
     finally:
