@@ -160,3 +160,20 @@ def test_serve_py_helpers_and_dataclasses_stay_per_model(tmp_path):
         )
         handlers.append(load_handler(str(folder), f"m{value}"))
     assert [h.predict(decode(b"null", None)) for h in handlers] == [1, 2]
+
+
+def test_a_port_taken_before_the_server_binds_it_is_replaced(manager, monkeypatch):
+    import socket
+
+    from modelshelf.core.deploy import manager as manager_module
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy])
+        real = manager_module._free_port
+        monkeypatch.setattr(manager_module, "_free_port", lambda host: next(picks, 0) or real(host))
+        deployment = manager.deploy("linear", name="race")
+    assert deployment.status == "ready", deployment.error
+    assert deployment.url != f"http://127.0.0.1:{busy}"

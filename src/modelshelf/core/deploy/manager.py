@@ -88,7 +88,7 @@ class DeploymentManager(Configurable):
             raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
-        port = port or _free_port(self.host)
+        chosen_port, port = port, port or _free_port(self.host)
         folder = os.path.join(self.deployments_root, name)
         record = DeploymentRecord(
             name=name,
@@ -112,7 +112,17 @@ class DeploymentManager(Configurable):
             self._end(name, FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
         deployment = self.get(name)
-        return deployment.wait_ready(self.ready_timeout) if wait else deployment
+        if not wait:
+            return deployment
+        deployment = deployment.wait_ready(self.ready_timeout)
+        if chosen_port is None and _lost_port_race(deployment):
+            # The free port we picked was taken before the server bound it: pick another.
+            return self.deploy(
+                refs, mode, name=name, workers=workers, token=token, max_body=max_body,
+                max_models=max_models, memory_budget=memory_budget,
+                output_location=output_location, wait=wait,
+            )  # fmt: skip
+        return deployment
 
     def _prepare(self, record, versions, port, token, max_body, max_models, memory_budget,
                  output_location, leases) -> dict[str, Any]:  # fmt: skip
@@ -225,6 +235,11 @@ class DeploymentManager(Configurable):
             with contextlib.suppress(Exception):
                 self.shelf.leases.release(Lease(**lease))
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
+
+
+def _lost_port_race(deployment: Deployment) -> bool:
+    """True when the server died at start because its port was already in use."""
+    return deployment.status == FAILED and "address already in use" in (deployment.traceback or "")
 
 
 def _free_port(host: str) -> int:
