@@ -36,6 +36,18 @@ def unload_ipython_extension(ipython: Any) -> None:
     unload(ipython)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    """Where jupyter_server finds the ``modelshelf`` server extension (REST for the sidebar)."""
+    from modelshelf.server.app import extension_points
+
+    return extension_points()
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where JupyterLab finds the prebuilt sidebar (also in editable installs)."""
+    return [{"src": "labextension", "dest": "modelshelf"}]
+
+
 def __getattr__(name: str) -> Any:
     if name in _core_all:
         import modelshelf.core

@@ -20,29 +20,7 @@ def _flat(text: str) -> str:
 
 def job_json(job: Job) -> dict[str, Any]:
     """Plain JSON data for one job."""
-    spec = job.spec
-    return {
-        "id": job.id,
-        "name": job.name,
-        "status": job.status,
-        "elapsed": job.elapsed,
-        "notebook": spec.notebook,
-        "parameters": spec.parameters,
-        "inputs": {"model": spec.model, "data": spec.data},
-        "output": spec.output,
-        "workers": spec.workers,
-        "executor": spec.executor,
-        "scheduler": spec.scheduler,
-        "kernel": spec.kernel,
-        "timeout": spec.timeout,
-        "env": spec.env,
-        "save_training_data": spec.save_training_data,
-        "rerun_of": spec.rerun_of,
-        "error": job.error,
-        "outputs": job.outputs,
-        "workspace": job.workspace,
-        "results": job.results,
-    }
+    return job.describe()
 
 
 def _title(job: Job) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
+from modelshelf.core.jsonable import VersionListing, to_jsonable
 from modelshelf.core.sizes import format_size
 from modelshelf.core.sizes import format_time as when
 from modelshelf.core.store import (
@@ -21,19 +21,6 @@ from modelshelf.core.store import (
     ModelSummary,
     ModelVersion,
 )
-
-
-@dataclass(frozen=True)
-class VersionListing:
-    """The result of ``versions NAME``: the live versions and the aliases pointing at them."""
-
-    name: str
-    versions: list[ModelVersion]
-    aliases: dict[str, int]
-
-    def aliases_of(self, version: int) -> list[str]:
-        return sorted(a for a, v in self.aliases.items() if v == version)
-
 
 # ---- small formatting helpers ---------------------------------------------------------------
 
@@ -71,39 +58,6 @@ def mapping_text(values: dict[str, Any]) -> str:
 
 
 # ---- JSON -----------------------------------------------------------------------------------
-
-
-def _pairs_json(pairs: dict[str, tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
-    return {key: {"a": a, "b": b} for key, (a, b) in pairs.items()}
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON data for any result a command returns."""
-    if isinstance(obj, ModelVersion):
-        return json.loads(obj.to_json())
-    if isinstance(obj, VersionListing):
-        return {
-            "name": obj.name,
-            "aliases": dict(sorted(obj.aliases.items())),
-            "versions": [
-                {**v.summary(), "version": v.version, "aliases": obj.aliases_of(v.version)}
-                for v in obj.versions
-            ],
-        }
-    if isinstance(obj, ModelDiff):
-        return {
-            **asdict(obj),
-            "params": _pairs_json(obj.params),
-            "metrics": _pairs_json(obj.metrics),
-            "same_files": obj.same_files,
-        }
-    if isinstance(obj, FsckReport):
-        return {**asdict(obj), "ok": obj.ok}
-    if is_dataclass(obj) and not isinstance(obj, type):
-        return asdict(obj)
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(item) for item in obj]
-    return obj
 
 
 # ---- text, one function per command ---------------------------------------------------------

@@ -34,6 +34,11 @@ class SizeLimitError(ModelshelfError):
 class ModelInUseError(ModelshelfError):
     """A version cannot be deleted while leases or aliases hold it."""
 
+    def __init__(self, message: str, holders: list[str] | None = None) -> None:
+        super().__init__(message)
+        #: Who holds the version: lease owners, or ``alias <name>`` for aliases.
+        self.holders = list(holders or [])
+
 
 class IntegrityError(ModelshelfError):
     """Stored bytes do not match their recorded sha256: the blob is damaged."""

@@ -127,31 +127,69 @@ class Job:
         """
         if follow:
             return self._follow(poll)
+        return self.read_log()[0]
+
+    def read_log(self, cursor: list[int] | None = None) -> tuple[str, list[int]]:
+        """The whole lines written since ``cursor``, and the cursor to pass next time.
+
+        A cursor is one byte offset per log file (the job's, then each worker's), so a reader
+        polling it (the server extension, ``follow``) never sees a line twice or half of one.
+        """
+        files = self._log_files()
+        offsets = list(cursor or []) + [0] * (len(files) - len(cursor or []))
         parts = []
-        for prefix, path in self._log_files():
+        for index, (prefix, path) in enumerate(files):
             try:
-                with open(path, errors="replace") as fh:
-                    parts.extend(prefix + line for line in fh)
+                with open(path, "rb") as fh:
+                    fh.seek(offsets[index])
+                    chunk = fh.read()
             except FileNotFoundError:
                 continue
-        return "".join(parts)
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            offsets[index] += len(complete)
+            text = complete.decode(errors="replace")
+            parts.extend(prefix + line for line in text.splitlines(keepends=True))
+        return "".join(parts), offsets[: len(files)]
 
     def _follow(self, poll: float) -> Iterator[str]:
-        offsets: dict[str, int] = {}
+        cursor: list[int] = []
         while True:
             finished = self.refresh().finished
-            for prefix, path in self._log_files():
-                try:
-                    with open(path, errors="replace") as fh:
-                        fh.seek(offsets.get(path, 0))
-                        while (line := fh.readline()).endswith("\n"):
-                            yield prefix + line
-                        offsets[path] = fh.tell() - len(line.encode())
-                except FileNotFoundError:
-                    continue
+            text, cursor = self.read_log(cursor)
+            yield from text.splitlines(keepends=True)
             if finished:
                 return
             time.sleep(poll)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything known about the job, as plain JSON data."""
+        spec = self.spec
+        record = self._record
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "created_at": record.created_at,
+            "started_at": record.started_at,
+            "ended_at": record.ended_at,
+            "elapsed": self.elapsed,
+            "notebook": spec.notebook,
+            "parameters": spec.parameters,
+            "inputs": {"model": spec.model, "data": spec.data},
+            "output": spec.output,
+            "workers": spec.workers,
+            "executor": spec.executor,
+            "scheduler": spec.scheduler,
+            "kernel": spec.kernel,
+            "timeout": spec.timeout,
+            "env": spec.env,
+            "save_training_data": spec.save_training_data,
+            "rerun_of": spec.rerun_of,
+            "error": self.error,
+            "outputs": self.outputs,
+            "workspace": self.workspace,
+            "results": self.results,
+        }
 
     def __repr__(self) -> str:
         extra = f" -> {', '.join(self.outputs)}" if self.outputs else ""

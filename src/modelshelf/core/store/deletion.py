@@ -43,11 +43,13 @@ def refuse_if_held(catalog: Catalog, leases: LeaseBook, name: str, version: int)
     if holders:
         raise ModelInUseError(
             f"{name}:{version} is in use by {', '.join(sorted(holders))}; stop them first "
-            "(leases expire on their own if their holder crashed)"
+            "(leases expire on their own if their holder crashed)",
+            holders=sorted(holders),
         )
     aliases = [a for a, v in catalog.aliases.of_model(name).items() if v == version]
     if aliases:
         raise ModelInUseError(
             f"{name}:{version} is the target of alias {', '.join(sorted(aliases))}; move or "
-            "remove the alias first"
+            "remove the alias first",
+            holders=[f"alias {alias}" for alias in sorted(aliases)],
         )

@@ -1,0 +1,108 @@
+"""REST over deployments: list, deploy (a task: it waits for the health check), get, stop,
+logs, and a proxied test request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado.web import authenticated
+
+from modelshelf.core.names import validate_name
+from modelshelf.server.base import ModelshelfHandler
+from modelshelf.server.bodies import DeployRequest, InvokeRequest
+from modelshelf.server.tasks import TaskFailed
+
+
+class DeploymentsHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self) -> None:
+        include_stopped = self.get_query_argument("all", "false").lower() in ("1", "true", "yes")
+        found = await self.call(self.app.deployments.list, include_stopped)
+        self.reply({"deployments": [d.describe() for d in found]})
+
+    @authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.body(DeployRequest)
+        name = validate_name(request.name) if request.name else None
+        manager = self.app.deployments
+        # Fail fast on what can be checked at once (unknown refs are a 404, not a task).
+        for ref in request.refs:
+            await self.call(self.app.shelf.resolve, ref)
+
+        def deploy(progress: Any) -> dict[str, Any]:
+            refs = request.refs if request.mode == "multi" else request.refs[0]
+            deployment = manager.deploy(refs, request.mode, name=name, workers=request.workers)
+            if deployment.status == "failed":
+                raise TaskFailed(deployment.error or "the deployment failed", deployment.describe())
+            return deployment.describe()
+
+        what = name or ", ".join(request.refs)
+        task = self.app.tasks.start("deploy", f"deploy {what} ({request.mode})", deploy)
+        self.reply(task.to_json(), status=202)
+
+
+class DeploymentHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(await self.call(self.app.deployments.describe, name))
+
+
+class DeploymentStopHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        self.reply((await self.call(self.app.deployments.stop, name)).describe())
+
+
+class DeploymentLogsHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply({"text": await self.call(self.app.deployments.logs, name)})
+
+
+class DeploymentInvokeHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        request = self.body(InvokeRequest)
+        answer = await self.call(
+            self.app.deployments.invoke,
+            name,
+            request.payload,
+            request.content_type,
+            model=request.model,
+        )
+        if isinstance(answer, bytes):
+            answer = answer.decode("utf-8", errors="replace")
+        self.reply({"answer": answer})
+
+
+class TasksHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"tasks": [task.to_json() for task in self.app.tasks.list()]})
+
+
+class TaskHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, task_id: str) -> None:
+        self.reply(self.app.tasks.get(task_id).to_json())
+
+
+_DEPLOYMENT = r"(?P<name>[^/]+)"
+ROUTES = [
+    (r"/deployments", DeploymentsHandler),
+    (rf"/deployments/{_DEPLOYMENT}", DeploymentHandler),
+    (rf"/deployments/{_DEPLOYMENT}/stop", DeploymentStopHandler),
+    (rf"/deployments/{_DEPLOYMENT}/logs", DeploymentLogsHandler),
+    (rf"/deployments/{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
+    (r"/tasks", TasksHandler),
+    (r"/tasks/(?P<task_id>[^/]+)", TaskHandler),
+]

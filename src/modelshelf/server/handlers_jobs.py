@@ -1,0 +1,129 @@
+"""REST over jobs: list, submit, get, cancel, incremental logs, the executed notebook, and the
+parameters a notebook declares (for the sidebar's "Run notebook as job" dialog)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from jupyter_server.auth.decorator import authorized
+from tornado.web import HTTPError, authenticated
+
+from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.jobs.parameters import notebook_parameters
+from modelshelf.server.base import ModelshelfHandler
+from modelshelf.server.bodies import JobRequest
+from modelshelf.server.paths import is_remote, notebook_path, source_or_url
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def _cursor(text: str) -> list[int]:
+    try:
+        cursor = [int(part) for part in text.split(",")] if text else []
+    except ValueError:
+        raise HTTPError(400, f"a log cursor is what the last answer gave, not {text!r}") from None
+    if any(offset < 0 for offset in cursor):
+        raise HTTPError(400, f"a log cursor is what the last answer gave, not {text!r}")
+    return cursor
+
+
+class JobsHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self) -> None:
+        status = self.get_query_argument("status", None) or None
+        if status is not None and status not in JOB_STATUSES:
+            raise HTTPError(400, f"status is one of {', '.join(JOB_STATUSES)}, not {status!r}")
+        limit = self.int_argument("limit", 200, low=1, high=1000)
+        jobs = await self.call(self.app.jobs.list, limit, status)
+        self.reply({"jobs": [job.describe() for job in jobs]})
+
+    @authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.body(JobRequest)
+        app = self.app
+        notebook = notebook_path(request.notebook, app.root_dir)
+        data = source_or_url(request.data, app.root_dir, app.source_roots) if request.data else None
+        if request.output not in (None, "model") and not is_remote(request.output):
+            raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
+        job = await self.call(
+            app.jobs.submit,
+            notebook,
+            name=request.name or None,
+            parameters=request.parameters,
+            model=request.model or None,
+            data=data,
+            output=request.output,
+            executor=app.executor,
+            timeout=request.timeout,
+        )
+        self.reply(job.describe(), status=201)
+
+
+class JobHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.reply((await self.call(self.app.jobs.get, job_id)).describe())
+
+
+class JobCancelHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.reply((await self.call(self.app.jobs.cancel, job_id)).describe())
+
+
+class JobLogsHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        cursor = _cursor(self.get_query_argument("cursor", ""))
+        job = await self.call(self.app.jobs.get, job_id)
+        # Read the status first: a job seen finished has written all of its log.
+        finished = job.finished
+        text, cursor = await self.call(job.read_log, cursor)
+        self.reply({"text": text, "cursor": ",".join(str(n) for n in cursor), "finished": finished})
+
+
+class JobNotebookHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job = await self.call(self.app.jobs.get, job_id)
+        worker = self.int_argument("worker", 1, low=1, high=job.spec.workers)
+        path = job.executed_notebook(worker)
+
+        def read() -> dict:
+            try:
+                with open(path, encoding="utf-8") as fh:
+                    return json.load(fh)
+            except FileNotFoundError:
+                raise ModelNotFoundError(
+                    f"job {job.name} ({job.id}) has no executed notebook yet: it is {job.status}"
+                ) from None
+
+        self.reply(await self.call(read))
+
+
+class NotebookParametersHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self) -> None:
+        text = self.get_query_argument("path", "")
+        path = notebook_path(text, self.app.root_dir)
+        declared = await self.call(notebook_parameters, path)
+        self.reply({"path": text, "parameters": [asdict(p) for p in declared.values()]})
+
+
+_JOB = r"(?P<job_id>[^/]+)"
+ROUTES = [
+    (r"/jobs", JobsHandler),
+    (rf"/jobs/{_JOB}", JobHandler),
+    (rf"/jobs/{_JOB}/cancel", JobCancelHandler),
+    (rf"/jobs/{_JOB}/logs", JobLogsHandler),
+    (rf"/jobs/{_JOB}/notebook", JobNotebookHandler),
+    (r"/notebook-parameters", NotebookParametersHandler),
+]

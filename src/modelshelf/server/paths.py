@@ -1,0 +1,92 @@
+"""Which server-side paths and URLs a REST client may name.
+
+A browser user can ask the server to read a folder (a save's source, a job's data) or a
+notebook. They may name: paths under the server's root (as Jupyter's file browser shows
+them), absolute paths under the configured source roots (``/opt/ml/models`` ...), and remote
+URLs of the object stores and protocols modelshelf ingests. Everything else, including
+``..`` tricks, symlinks out of a root, ``file://`` and fsspec chains such as
+``simplecache::file:///etc``, is refused with a 400.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+from modelshelf.core.errors import InvalidNameError, ModelNotFoundError
+
+REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "ftp")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class ServerPathError(InvalidNameError):
+    """A path or URL a REST client is not allowed to make the server read."""
+
+
+def is_remote(text: str) -> bool:
+    """True for URLs modelshelf fetches over the network (never the server's own files)."""
+    if "::" in text:
+        return False
+    if text.startswith("git+") or text.startswith("kaggle:"):
+        return True
+    match = _SCHEME.match(text)
+    return bool(match) and match.group(1).lower() in REMOTE_SCHEMES
+
+
+def _inside(path: str, roots: Iterable[str]) -> bool:
+    for root in roots:
+        base = os.path.realpath(root)
+        if path == base or path.startswith(base.rstrip(os.sep) + os.sep):
+            return True
+    return False
+
+
+def _checked_text(text: str, what: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ServerPathError(f"the {what} is empty: give a path or a URL")
+    if "\x00" in text or "\\" in text or "::" in text:
+        raise ServerPathError(f"the {what} {text!r} contains characters paths here cannot have")
+    return text
+
+
+def local_path(
+    text: str, root_dir: str, extra_roots: Iterable[str] = (), what: str = "path"
+) -> str:
+    """The real path that ``text`` names, if it is under ``root_dir`` or an extra root.
+
+    ``text`` is relative to ``root_dir`` (as Jupyter's contents API writes paths), or absolute;
+    symlinks are resolved before the check, so a link out of a root is refused too.
+    """
+    text = _checked_text(text, what)
+    if text.lower().startswith("file://"):
+        text = unquote(text[len("file://") :])
+    if _SCHEME.match(text):
+        raise ServerPathError(f"the {what} {text!r} is a URL this server does not read")
+    roots = [root_dir, *extra_roots]
+    joined = text if os.path.isabs(text) else os.path.join(root_dir, text)
+    real = os.path.realpath(joined)
+    if not _inside(real, roots):
+        raise ServerPathError(
+            f"the {what} {text!r} is outside the folders this server may read "
+            f"({', '.join(roots)}); set c.ModelshelfApp.source_roots to allow more"
+        )
+    return real
+
+
+def source_or_url(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
+    """A save's source or a job's data: a remote URL as given, or a checked local path."""
+    text = _checked_text(text, "source")
+    return text if is_remote(text) else local_path(text, root_dir, extra_roots, "source")
+
+
+def notebook_path(text: str, root_dir: str) -> str:
+    """A notebook named by its path under the server's root; it must exist."""
+    path = local_path(text, root_dir, (), "notebook")
+    if not path.endswith(".ipynb"):
+        raise ServerPathError(f"{text!r} is not a notebook (.ipynb)")
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"no notebook {text!r} under the server's root")
+    return path
