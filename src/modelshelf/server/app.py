@@ -12,11 +12,16 @@ from traitlets import Dict, Enum, Integer, List, Unicode, default
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.store import Shelf
-from modelshelf.server import handlers_deploy, handlers_jobs, handlers_models
+from modelshelf.server import handlers_deploy, handlers_jobs, handlers_models, handlers_tasks
 from modelshelf.server.tasks import TaskRunner
 
 API_PREFIX = "/modelshelf/api"
-ROUTES = [*handlers_models.ROUTES, *handlers_jobs.ROUTES, *handlers_deploy.ROUTES]
+ROUTES = [
+    *handlers_models.ROUTES,
+    *handlers_jobs.ROUTES,
+    *handlers_deploy.ROUTES,
+    *handlers_tasks.ROUTES,
+]
 
 
 class ModelshelfApp(ExtensionApp):

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable
+from http.client import responses
 from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
@@ -50,7 +51,12 @@ def status_of(exc: BaseException) -> int:
 def error_body(exc: BaseException, status: int) -> dict[str, Any]:
     """The JSON body of an error answer: a message a person can act on."""
     if isinstance(exc, HTTPError):
-        return {"message": exc.log_message or exc.reason or "error", "reason": exc.reason}
+        reason = exc.reason or responses.get(status, "Error")
+        if status == 403 and not exc.log_message:
+            # What @authenticated and @authorized raise, with nothing to say why.
+            return {"message": f"{reason}: log in to Jupyter or send its token, and check that "
+                    "this user may use modelshelf", "reason": reason}  # fmt: skip
+        return {"message": exc.log_message or reason, "reason": reason}
     if isinstance(exc, ValidationError):
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"

@@ -32,7 +32,7 @@ class DeploymentsHandler(ModelshelfHandler):
         for ref in request.refs:
             await self.call(self.app.shelf.resolve, ref)
 
-        def deploy(progress: Any) -> dict[str, Any]:
+        def deploy(_progress: Any) -> dict[str, Any]:
             refs = request.refs if request.mode == "multi" else request.refs[0]
             deployment = manager.deploy(refs, request.mode, name=name, workers=request.workers)
             if deployment.status == "failed":
@@ -82,20 +82,6 @@ class DeploymentInvokeHandler(ModelshelfHandler):
         self.reply({"answer": answer})
 
 
-class TasksHandler(ModelshelfHandler):
-    @authenticated
-    @authorized
-    async def get(self) -> None:
-        self.reply({"tasks": [task.to_json() for task in self.app.tasks.list()]})
-
-
-class TaskHandler(ModelshelfHandler):
-    @authenticated
-    @authorized
-    async def get(self, task_id: str) -> None:
-        self.reply(self.app.tasks.get(task_id).to_json())
-
-
 _DEPLOYMENT = r"(?P<name>[^/]+)"
 ROUTES = [
     (r"/deployments", DeploymentsHandler),
@@ -103,6 +89,4 @@ ROUTES = [
     (rf"/deployments/{_DEPLOYMENT}/stop", DeploymentStopHandler),
     (rf"/deployments/{_DEPLOYMENT}/logs", DeploymentLogsHandler),
     (rf"/deployments/{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
-    (r"/tasks", TasksHandler),
-    (r"/tasks/(?P<task_id>[^/]+)", TaskHandler),
 ]
