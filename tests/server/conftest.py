@@ -49,16 +49,25 @@ def store_root(tmp_path) -> Path:
     return tmp_path / "store"
 
 
-@pytest.fixture
-def jp_server_config(store_root):
+def extension_config(root: str, storage_options: dict | None = None, **server: Any) -> dict:
+    """Server config enabling modelshelf over ``root``, refusing anonymous requests."""
+    app: dict[str, Any] = {"root": root}
+    if storage_options is not None:
+        app["storage_options"] = storage_options
     return {
         "ServerApp": {
             "jpserver_extensions": {"modelshelf": True, "jupyter_server_terminals": False},
             # Handlers without auth decorators would be reachable anonymously otherwise.
             "allow_unauthenticated_access": False,
+            **server,
         },
-        "ModelshelfApp": {"root": str(store_root)},
+        "ModelshelfApp": app,
     }
+
+
+@pytest.fixture
+def jp_server_config(store_root):
+    return extension_config(str(store_root))
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from jupyter_server.auth.authorizer import Authorizer
+
+from conftest import extension_config
 
 
 class ReadOnlyModelshelf(Authorizer):
@@ -25,16 +28,6 @@ def test_config_uses_this_authorizer(jp_serverapp):
     assert isinstance(jp_serverapp.authorizer, ReadOnlyModelshelf)
 
 
-import pytest  # noqa: E402
-
-
 @pytest.fixture
 def jp_server_config(store_root):
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"modelshelf": True, "jupyter_server_terminals": False},
-            "allow_unauthenticated_access": False,
-            "authorizer_class": ReadOnlyModelshelf,
-        },
-        "ModelshelfApp": {"root": str(store_root)},
-    }
+    return extension_config(str(store_root), authorizer_class=ReadOnlyModelshelf)

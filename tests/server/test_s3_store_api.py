@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import extension_config
+
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
 def jp_server_config(s3_bucket):
     bucket, options, _ = s3_bucket
-    return {
-        "ServerApp": {
-            "jpserver_extensions": {"modelshelf": True, "jupyter_server_terminals": False},
-            "allow_unauthenticated_access": False,
-        },
-        "ModelshelfApp": {"root": f"s3://{bucket}/store", "storage_options": options},
-    }  # fmt: skip
+    return extension_config(f"s3://{bucket}/store", options)
 
 
 async def test_save_from_an_s3_prefix_into_an_s3_store(api, s3_bucket, model_folder, wait_for):
