@@ -14,6 +14,7 @@ from openapi_spec_validator import validate
 from tornado.httpclient import HTTPClientError
 
 import modelshelf.server
+from modelshelf.server import schemas
 from modelshelf.server.app import ROUTES
 
 SERVER = Path(modelshelf.server.__file__).parent
@@ -89,3 +90,17 @@ async def test_every_route_refuses_unauthenticated_requests(http_server_client, 
                     url, method=verb.upper(), body=body, headers={"Authorization": ""}
                 )
             assert refused.value.code == 403, f"{verb.upper()} {template}"
+
+
+@pytest.mark.parametrize("model", [*schemas.REQUESTS, *schemas.RESPONSES], ids=lambda m: m.__name__)
+def test_the_spec_describes_each_body_as_the_server_validates_it(model):
+    documented = SPEC["components"]["schemas"][model.__name__]
+    assert set(documented["properties"]) == set(model.model_fields)
+    if issubclass(model, schemas.Body):
+        required = {name for name, field in model.model_fields.items() if field.is_required()}
+        assert set(documented.get("required", [])) == required
+
+
+def test_every_schema_in_the_spec_is_a_body_of_the_server():
+    models = {m.__name__ for m in (*schemas.REQUESTS, *schemas.RESPONSES)}
+    assert set(SPEC["components"]["schemas"]) - models == {"Error", "InUse"}

@@ -23,6 +23,7 @@ from modelshelf.core.errors import (
     StorageError,
     StoreBusyError,
 )
+from modelshelf.server.schemas import Answer
 
 BodyT = TypeVar("BodyT", bound=BaseModel)
 T = TypeVar("T")
@@ -114,10 +115,19 @@ class ModelshelfHandler(ExtensionHandlerMixin, APIHandler):
         server's event loop (other users' requests, kernels' websockets)."""
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
-    def reply(self, data: Any, status: int = 200) -> None:
+    def reply(self, answer: type[Answer] | None, data: Any, status: int = 200) -> None:
+        """Send ``data`` shaped by the ``answer`` schema (None: JSON passed on as it is, such
+        as an executed notebook)."""
+        if answer is None:
+            text = json.dumps(data, default=str)
+        else:
+            try:
+                text = answer.model_validate(data).model_dump_json()
+            except ValidationError as exc:  # the server's bug, not the client's: a 500
+                raise RuntimeError(f"answer does not fit {answer.__name__}: {exc}") from None
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data, default=str))
+        self.finish(text)
 
     # ---- errors, mapped once ------------------------------------------------------------
 

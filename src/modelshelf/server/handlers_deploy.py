@@ -9,8 +9,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado.web import authenticated
 
 from modelshelf.core.names import validate_name
+from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.bodies import DeployRequest, InvokeRequest
+from modelshelf.server.schemas import DeployRequest, InvokeRequest
 from modelshelf.server.tasks import TaskFailed
 
 
@@ -20,7 +21,7 @@ class DeploymentsHandler(ModelshelfHandler):
     async def get(self) -> None:
         include_stopped = self.get_query_argument("all", "false").lower() in ("1", "true", "yes")
         found = await self.call(self.app.deployments.list, include_stopped)
-        self.reply({"deployments": [d.describe() for d in found]})
+        self.reply(schemas.DeploymentList, {"deployments": [d.describe() for d in found]})
 
     @authenticated
     @authorized
@@ -41,28 +42,32 @@ class DeploymentsHandler(ModelshelfHandler):
 
         what = name or ", ".join(request.refs)
         task = self.app.tasks.start("deploy", f"deploy {what} ({request.mode})", deploy)
-        self.reply(task.to_json(), status=202)
+        self.reply(schemas.Task, task.to_json(), status=202)
 
 
 class DeploymentHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(await self.call(self.app.deployments.describe, name))
+        self.reply(schemas.Deployment, await self.call(self.app.deployments.describe, name))
 
 
 class DeploymentStopHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def post(self, name: str) -> None:
-        self.reply((await self.call(self.app.deployments.stop, name)).describe())
+        self.reply(
+            schemas.Deployment, (await self.call(self.app.deployments.stop, name)).describe()
+        )
 
 
 class DeploymentLogsHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply({"text": await self.call(self.app.deployments.logs, name)})
+        self.reply(
+            schemas.DeploymentLogs, {"text": await self.call(self.app.deployments.logs, name)}
+        )
 
 
 class DeploymentInvokeHandler(ModelshelfHandler):
@@ -79,7 +84,7 @@ class DeploymentInvokeHandler(ModelshelfHandler):
         )
         if isinstance(answer, bytes):
             answer = answer.decode("utf-8", errors="replace")
-        self.reply({"answer": answer})
+        self.reply(schemas.InvokeAnswer, {"answer": answer})
 
 
 _DEPLOYMENT = r"(?P<name>[^/]+)"

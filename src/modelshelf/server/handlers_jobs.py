@@ -11,9 +11,10 @@ from tornado.web import HTTPError, authenticated
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.jobs.parameters import notebook_parameters
+from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.bodies import JobRequest
 from modelshelf.server.paths import is_remote, notebook_path, source_or_url
+from modelshelf.server.schemas import JobRequest
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
@@ -37,7 +38,7 @@ class JobsHandler(ModelshelfHandler):
             raise HTTPError(400, f"status is one of {', '.join(JOB_STATUSES)}, not {status!r}")
         limit = self.int_argument("limit", 200, low=1, high=1000)
         jobs = await self.call(self.app.jobs.list, limit, status)
-        self.reply({"jobs": [job.describe() for job in jobs]})
+        self.reply(schemas.JobList, {"jobs": [job.describe() for job in jobs]})
 
     @authenticated
     @authorized
@@ -59,21 +60,21 @@ class JobsHandler(ModelshelfHandler):
             executor=app.executor,
             timeout=request.timeout,
         )
-        self.reply(job.describe(), status=201)
+        self.reply(schemas.Job, job.describe(), status=201)
 
 
 class JobHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.reply((await self.call(self.app.jobs.get, job_id)).describe())
+        self.reply(schemas.Job, (await self.call(self.app.jobs.get, job_id)).describe())
 
 
 class JobCancelHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def post(self, job_id: str) -> None:
-        self.reply((await self.call(self.app.jobs.cancel, job_id)).describe())
+        self.reply(schemas.Job, (await self.call(self.app.jobs.cancel, job_id)).describe())
 
 
 class JobLogsHandler(ModelshelfHandler):
@@ -85,7 +86,8 @@ class JobLogsHandler(ModelshelfHandler):
         # Read the status first: a job seen finished has written all of its log.
         finished = job.finished
         text, cursor = await self.call(job.read_log, cursor)
-        self.reply({"text": text, "cursor": ",".join(str(n) for n in cursor), "finished": finished})
+        logs = {"text": text, "cursor": ",".join(map(str, cursor)), "finished": finished}
+        self.reply(schemas.JobLogs, logs)
 
 
 class JobNotebookHandler(ModelshelfHandler):
@@ -105,7 +107,7 @@ class JobNotebookHandler(ModelshelfHandler):
                     f"job {job.name} ({job.id}) has no executed notebook yet: it is {job.status}"
                 ) from None
 
-        self.reply(await self.call(read))
+        self.reply(None, await self.call(read))
 
 
 class NotebookParametersHandler(ModelshelfHandler):
@@ -115,7 +117,8 @@ class NotebookParametersHandler(ModelshelfHandler):
         text = self.get_query_argument("path", "")
         path = notebook_path(text, self.app.root_dir)
         declared = await self.call(notebook_parameters, path)
-        self.reply({"path": text, "parameters": [asdict(p) for p in declared.values()]})
+        parameters = [asdict(p) for p in declared.values()]
+        self.reply(schemas.NotebookParameters, {"path": text, "parameters": parameters})
 
 
 _JOB = r"(?P<job_id>[^/]+)"

@@ -12,9 +12,10 @@ from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.jsonable import VersionListing, to_jsonable
 from modelshelf.core.names import validate_alias, validate_name, validate_relpath
 from modelshelf.core.store import ModelSummary, Shelf
+from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.bodies import AliasRequest, SaveRequest
 from modelshelf.server.paths import source_or_url
+from modelshelf.server.schemas import AliasRequest, SaveRequest
 
 #: Bytes per chunk when streaming a file: big enough to be cheap, small enough to interleave.
 CHUNK = 1 << 20
@@ -66,7 +67,7 @@ class ModelsHandler(ModelshelfHandler):
             self.int_argument("offset", 0),
             self.int_argument("limit", 100, low=1, high=1000),
         )
-        self.reply(page)
+        self.reply(schemas.ModelPage, page)
 
     @authenticated
     @authorized
@@ -96,7 +97,7 @@ class ModelsHandler(ModelshelfHandler):
             return to_jsonable(version)
 
         task = self.app.tasks.start("save", f"save {request.source} as {name}", save)
-        self.reply(task.to_json(), status=202)
+        self.reply(schemas.Task, task.to_json(), status=202)
 
 
 class ModelHandler(ModelshelfHandler):
@@ -112,19 +113,21 @@ class ModelHandler(ModelshelfHandler):
                 raise ModelNotFoundError(f"no model named {name!r}")
             return VersionListing(name, versions, shelf.aliases.of_model(name))
 
-        self.reply(to_jsonable(await self.call(listing)))
+        self.reply(schemas.VersionListing, to_jsonable(await self.call(listing)))
 
 
 class VersionHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, name: str, version: str) -> None:
-        self.reply(to_jsonable(await self.call(self.app.shelf.show, _ref(name, version))))
+        found = await self.call(self.app.shelf.show, _ref(name, version))
+        self.reply(schemas.ModelVersion, to_jsonable(found))
 
     @authenticated
     @authorized
     async def delete(self, name: str, version: str) -> None:
-        self.reply(to_jsonable(await self.call(self.app.shelf.delete, _ref(name, version))))
+        deleted = await self.call(self.app.shelf.delete, _ref(name, version))
+        self.reply(schemas.ModelVersion, to_jsonable(deleted))
 
 
 class FileHandler(ModelshelfHandler):
@@ -158,7 +161,7 @@ class AliasesHandler(ModelshelfHandler):
     @authorized
     async def get(self, name: str) -> None:
         aliases = await self.call(self.app.shelf.aliases.of_model, validate_name(name))
-        self.reply({"name": name, "aliases": dict(sorted(aliases.items()))})
+        self.reply(schemas.Aliases, {"name": name, "aliases": dict(sorted(aliases.items()))})
 
 
 class AliasHandler(ModelshelfHandler):
@@ -169,7 +172,7 @@ class AliasHandler(ModelshelfHandler):
         move = await self.call(
             self.app.shelf.set_alias, validate_name(name), validate_alias(alias), request.version
         )
-        self.reply(to_jsonable(move))
+        self.reply(schemas.AliasMove, to_jsonable(move))
 
     @authenticated
     @authorized
@@ -177,7 +180,7 @@ class AliasHandler(ModelshelfHandler):
         move = await self.call(
             self.app.shelf.remove_alias, validate_name(name), validate_alias(alias)
         )
-        self.reply(to_jsonable(move))
+        self.reply(schemas.AliasMove, to_jsonable(move))
 
 
 class DiffHandler(ModelshelfHandler):
@@ -187,7 +190,7 @@ class DiffHandler(ModelshelfHandler):
         a, b = self.get_query_argument("a", ""), self.get_query_argument("b", "")
         if not a or not b:
             raise HTTPError(400, "give the two versions to compare as ?a=name:1&b=name:2")
-        self.reply(to_jsonable(await self.call(self.app.shelf.diff, a, b)))
+        self.reply(schemas.ModelDiff, to_jsonable(await self.call(self.app.shelf.diff, a, b)))
 
 
 _NAME = r"(?P<name>[^/]+)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado.web import authenticated
 
+from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
 
 
@@ -12,14 +13,14 @@ class TasksHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self) -> None:
-        self.reply({"tasks": [task.to_json() for task in self.app.tasks.list()]})
+        self.reply(schemas.TaskList, {"tasks": [t.to_json() for t in self.app.tasks.list()]})
 
 
 class TaskHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, task_id: str) -> None:
-        self.reply(self.app.tasks.get(task_id).to_json())
+        self.reply(schemas.Task, self.app.tasks.get(task_id).to_json())
 
 
 ROUTES = [

@@ -1,0 +1,249 @@
+"""The REST API's bodies as pydantic models: requests are validated (unknown fields are a
+client's mistake, 400), responses are shaped (only documented fields leave the server).
+
+tests/server/test_auth_and_spec.py checks these models against openapi.yaml, so the
+description cannot drift from what the server really accepts and answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# ---- requests -----------------------------------------------------------------------------
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SaveRequest(Body):
+    name: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    parent: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    dataset: str | None = None
+    message: str | None = None
+
+
+class AliasRequest(Body):
+    version: int = Field(ge=1)
+
+
+class JobRequest(Body):
+    notebook: str = Field(min_length=1)
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    data: str | None = None
+    output: str | None = "model"
+    timeout: float | None = Field(default=None, gt=0)
+
+
+class DeployRequest(Body):
+    refs: list[str] = Field(min_length=1)
+    mode: Literal["realtime", "multi", "async"] = "realtime"
+    name: str | None = None
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class InvokeRequest(Body):
+    payload: Any
+    content_type: str | None = None
+    model: str | None = None
+
+
+REQUESTS: tuple[type[Body], ...] = (
+    SaveRequest, AliasRequest, JobRequest, DeployRequest, InvokeRequest,
+)  # fmt: skip
+
+# ---- responses ----------------------------------------------------------------------------
+
+
+class Answer(BaseModel):
+    # Fields the core adds later stay inside the server until they are documented here.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ModelSummary(Answer):
+    name: str
+    latest: int
+    versions: int
+    updated_at: float | None
+    tags: list[str]
+
+
+class ModelPage(Answer):
+    models: list[ModelSummary]
+    total: int
+    offset: int
+    limit: int
+
+
+class VersionSummary(Answer):
+    version: int
+    ref: str
+    created_at: str
+    size: int
+    file_count: int
+    source: str
+    parent: str | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    tags: list[str]
+    dataset: dict[str, Any] | None
+    message: str | None
+    job: dict[str, Any] | None
+    notebook: str | None
+    aliases: list[str]
+
+
+class VersionListing(Answer):
+    name: str
+    aliases: dict[str, int]
+    versions: list[VersionSummary]
+
+
+class FileEntry(Answer):
+    path: str
+    size: int
+    sha256: str
+    mode: int
+
+
+class ModelVersion(Answer):
+    name: str
+    version: int
+    created_at: str
+    source: str
+    size: int
+    file_count: int
+    files: list[FileEntry]
+    parent: str | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    tags: list[str]
+    dataset: dict[str, Any] | None
+    message: str | None
+    job: dict[str, Any] | None
+    notebook: str | None
+    environment: dict[str, Any]
+
+
+class Aliases(Answer):
+    name: str
+    aliases: dict[str, int]
+
+
+class AliasMove(Answer):
+    name: str
+    alias: str
+    seq: int
+    version: int | None
+    moved_at: str
+    moved_by: str
+
+
+class ModelDiff(Answer):
+    a: str
+    b: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    params: dict[str, dict[str, Any]]
+    metrics: dict[str, dict[str, Any]]
+    same_files: bool
+
+
+class Task(Answer):
+    id: str
+    kind: Literal["save", "deploy"]
+    description: str
+    status: Literal["running", "succeeded", "failed"]
+    progress: dict[str, Any] | None
+    result: Any
+    error: str | None
+    started_at: float
+    ended_at: float | None
+
+
+class TaskList(Answer):
+    tasks: list[Task]
+
+
+class NotebookParameter(Answer):
+    name: str
+    type: str
+    default: Any
+    default_source: str
+    help: str
+
+
+class NotebookParameters(Answer):
+    path: str
+    parameters: list[NotebookParameter]
+
+
+class Job(Answer):
+    id: str
+    name: str
+    status: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    elapsed: float | None
+    notebook: str
+    parameters: dict[str, Any]
+    inputs: dict[str, Any]
+    output: str | None
+    workers: int
+    executor: str
+    error: str | None
+    outputs: list[str]
+    results: dict[str, Any] | None
+
+
+class JobList(Answer):
+    jobs: list[Job]
+
+
+class JobLogs(Answer):
+    text: str
+    cursor: str
+    finished: bool
+
+
+class Deployment(Answer):
+    name: str
+    mode: str
+    status: Literal["starting", "ready", "failed", "stopped"]
+    url: str
+    refs: list[str]
+    workers: int
+    error: str | None
+    traceback: str | None
+    created_at: float
+    ready_at: float | None
+    stopped_at: float | None
+
+
+class DeploymentList(Answer):
+    deployments: list[Deployment]
+
+
+class DeploymentLogs(Answer):
+    text: str
+
+
+class InvokeAnswer(Answer):
+    answer: Any
+
+
+RESPONSES: tuple[type[Answer], ...] = (
+    ModelSummary, ModelPage, VersionSummary, VersionListing, FileEntry, ModelVersion, Aliases,
+    AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job, JobList,
+    JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer,
+)  # fmt: skip
