@@ -8,15 +8,20 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: test lab demo bench lint clean
 
+# The sidebar's sources: `pip install -e` rebuilds the labextension, so a change here
+# reinstalls like a change of pyproject.toml does.
+LABEXT_SRC := labextension/package.json labextension/package-lock.json \
+	$(wildcard labextension/src/*) $(wildcard labextension/style/*)
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
+$(VENV)/.test-deps: pyproject.toml $(LABEXT_SRC) | $(BIN)/python
 	$(PIP) install -e '.[test]'
 	touch $@
 
-$(VENV)/.lab-deps: pyproject.toml | $(BIN)/python
+$(VENV)/.lab-deps: pyproject.toml $(LABEXT_SRC) | $(BIN)/python
 	$(PIP) install -e '.[lab]'
 	touch $@
 
@@ -26,7 +31,9 @@ $(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
 
 ## make test: install the test extras and run the linter and every test.
 # tests/test_notebooks.py runs each notebook of notebooks/ with `pytest --nbval-lax`.
+# tests/ui drives JupyterLab in Debian's Chromium (Playwright cannot download its own here).
 test: $(VENV)/.test-deps
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/ruff check src tests bench notebooks examples
 	$(BIN)/pytest
 
@@ -34,7 +41,8 @@ lint: $(VENV)/.test-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-## make lab: JupyterLab on notebooks/ over the embedded local store (~/.modelshelf).
+## make lab: JupyterLab on notebooks/ over the embedded local store (~/.modelshelf),
+# with the "Models" sidebar (built into the package by `pip install -e`).
 lab: $(VENV)/.lab-deps
 	mkdir -p notebooks
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(ROOT_FLAG)

@@ -1,0 +1,207 @@
+/**
+ * The Deployments section: status and URL of each deployment, "Stop", and a small box
+ * that sends one JSON payload through `POST /deployments/{name}/invoke` and shows the
+ * answer, to try a model without leaving JupyterLab.
+ */
+import * as React from 'react';
+import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Poll } from '@lumino/polling';
+
+import { errorMessage, requestAPI } from './api';
+import { formatTime } from './format';
+import { IDeployment } from './types';
+
+interface IAnswer {
+  ok: boolean;
+  text: string;
+}
+
+export class DeploymentsSection extends ReactWidget {
+  constructor() {
+    super();
+    this.addClass('jp-modelshelf-section');
+    this.id = 'modelshelf-deployments-section';
+    this.title.label = 'Deployments';
+    // Deployments change less often than jobs: a slower poll, same standby rules.
+    this._poll = new Poll({
+      factory: () => this.refresh(true),
+      frequency: { interval: 5000, backoff: true, max: 60 * 1000 },
+      standby: () => !this.isVisible || 'when-hidden',
+      name: 'modelshelf:deployments'
+    });
+  }
+
+  async refresh(rethrow = false): Promise<void> {
+    try {
+      const answer = await requestAPI<{ deployments: IDeployment[] }>('deployments');
+      this._deployments = answer.deployments;
+      this._error = null;
+    } catch (error) {
+      this._error = errorMessage(error);
+      if (rethrow) {
+        throw error;
+      }
+    } finally {
+      this.update();
+    }
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(): void {
+    void this._poll.refresh();
+  }
+
+  private async _stop(deployment: IDeployment): Promise<void> {
+    const answer = await showDialog({
+      title: `Stop ${deployment.name}?`,
+      body: `Its server at ${deployment.url} stops answering and its models are released.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Stop' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await requestAPI(`deployments/${encodeURIComponent(deployment.name)}/stop`, {
+        method: 'POST'
+      });
+    } catch (error) {
+      await showErrorMessage(`Could not stop ${deployment.name}`, errorMessage(error));
+    }
+    await this.refresh();
+  }
+
+  private async _send(deployment: IDeployment): Promise<void> {
+    const draft = this._drafts.get(deployment.name) ?? '';
+    let payload: unknown;
+    try {
+      payload = JSON.parse(draft);
+    } catch (error) {
+      this._answers.set(deployment.name, { ok: false, text: `Not JSON: ${errorMessage(error)}` });
+      this.update();
+      return;
+    }
+    this._answers.set(deployment.name, { ok: true, text: 'Sending…' });
+    this.update();
+    try {
+      const answer = await requestAPI<{ answer: unknown }>(
+        `deployments/${encodeURIComponent(deployment.name)}/invoke`,
+        { method: 'POST', body: { payload } }
+      );
+      const text =
+        typeof answer.answer === 'string' ? answer.answer : JSON.stringify(answer.answer, null, 2);
+      this._answers.set(deployment.name, { ok: true, text });
+    } catch (error) {
+      this._answers.set(deployment.name, { ok: false, text: errorMessage(error) });
+    }
+    this.update();
+  }
+
+  private _renderDeployment(d: IDeployment): JSX.Element {
+    const answer = this._answers.get(d.name);
+    const live = d.status === 'ready' || d.status === 'starting';
+    return (
+      <li
+        key={d.name}
+        className="jp-modelshelf-deployment"
+        data-testid="modelshelf-deployment"
+        data-name={d.name}
+        data-status={d.status}
+      >
+        <div
+          className="jp-modelshelf-row"
+          title={`${d.mode} · ${d.refs.join(', ')} · since ${formatTime(d.created_at)}`}
+        >
+          <span className="jp-modelshelf-name">{d.name}</span>
+          <span className={`jp-modelshelf-status jp-modelshelf-status-${d.status}`}>
+            {d.status}
+          </span>
+          <span className="jp-modelshelf-meta">{d.mode}</span>
+        </div>
+        <div className="jp-modelshelf-indent jp-modelshelf-meta">
+          {d.url && (
+            <a href={d.url} target="_blank" rel="noopener noreferrer">
+              {d.url}
+            </a>
+          )}{' '}
+          {d.refs.join(', ')}
+        </div>
+        {d.error && <div className="jp-modelshelf-error">{d.error}</div>}
+        <div className="jp-modelshelf-invoke">
+          <textarea
+            className="jp-mod-styled"
+            data-testid="modelshelf-invoke-payload"
+            rows={2}
+            placeholder='JSON payload, e.g. {"inputs": [[5.1, 3.5, 1.4, 0.2]]}'
+            value={this._drafts.get(d.name) ?? ''}
+            onChange={event => {
+              this._drafts.set(d.name, event.target.value);
+              this.update();
+            }}
+          />
+          <div className="jp-modelshelf-actions">
+            <button
+              className="jp-modelshelf-button jp-mod-primary"
+              data-testid="modelshelf-invoke-send"
+              disabled={d.status !== 'ready'}
+              onClick={() => void this._send(d)}
+            >
+              Send
+            </button>
+            {live && (
+              <button
+                className="jp-modelshelf-button jp-mod-danger"
+                data-testid="modelshelf-deployment-stop"
+                onClick={() => void this._stop(d)}
+              >
+                Stop
+              </button>
+            )}
+          </div>
+          {answer && (
+            <pre
+              className={`jp-modelshelf-answer${answer.ok ? '' : ' jp-modelshelf-error'}`}
+              data-testid="modelshelf-invoke-answer"
+            >
+              {answer.text}
+            </pre>
+          )}
+        </div>
+      </li>
+    );
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <div className="jp-modelshelf-deployments" data-testid="modelshelf-deployments">
+        {this._error && (
+          <div
+            className="jp-modelshelf-error"
+            role="alert"
+            data-testid="modelshelf-deployments-error"
+          >
+            {this._error}
+          </div>
+        )}
+        <ul className="jp-modelshelf-list">
+          {this._deployments.map(d => this._renderDeployment(d))}
+        </ul>
+        {this._deployments.length === 0 && !this._error && (
+          <div className="jp-modelshelf-empty">
+            No deployments running: start one with %deploy or `modelshelf deploy`.
+          </div>
+        )}
+      </div>
+    );
+  }
+
+  private _poll: Poll;
+  private _deployments: IDeployment[] = [];
+  private _error: string | null = null;
+  private _drafts = new Map<string, string>();
+  private _answers = new Map<string, IAnswer>();
+}

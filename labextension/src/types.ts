@@ -1,0 +1,138 @@
+/**
+ * The REST shapes of the modelshelf server extension, as written in
+ * src/modelshelf/server/openapi.yaml. Only the fields the sidebar reads are typed.
+ */
+
+export type JSONObject = { [key: string]: unknown };
+
+export interface IModelSummary {
+  name: string;
+  latest: number;
+  versions: number;
+  updated_at?: number | null;
+  tags: string[];
+}
+
+export interface IModelPage {
+  models: IModelSummary[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+export interface IVersionSummary {
+  version: number;
+  ref: string;
+  created_at: string;
+  size: number;
+  file_count: number;
+  source: string;
+  parent?: string | null;
+  params: JSONObject;
+  metrics: JSONObject;
+  tags: string[];
+  aliases: string[];
+}
+
+export interface IVersionListing {
+  name: string;
+  aliases: { [alias: string]: number };
+  versions: IVersionSummary[];
+}
+
+export interface IFileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+  mode?: number;
+}
+
+export interface IModelVersion {
+  name: string;
+  version: number;
+  created_at: string;
+  source: string;
+  size: number;
+  file_count: number;
+  files: IFileEntry[];
+  parent?: string | null;
+  params: JSONObject;
+  metrics: JSONObject;
+  tags: string[];
+  dataset?: { uri?: string; sha256?: string; [key: string]: unknown } | null;
+  message?: string | null;
+  job?: { id?: string; name?: string; [key: string]: unknown } | null;
+  notebook?: string | null;
+  environment?: JSONObject;
+}
+
+export interface ITaskProgress {
+  phase?: string;
+  done_bytes?: number;
+  total_bytes?: number;
+  done_files?: number;
+  total_files?: number;
+}
+
+export interface ITask {
+  id: string;
+  kind: 'save' | 'deploy';
+  description: string;
+  status: 'running' | 'succeeded' | 'failed';
+  progress?: ITaskProgress | null;
+  result?: unknown;
+  error?: string | null;
+  started_at: number;
+  ended_at?: number | null;
+}
+
+export interface INotebookParameter {
+  name: string;
+  type: string;
+  default?: unknown;
+  default_source?: string;
+  help?: string;
+}
+
+export interface INotebookParameters {
+  path: string;
+  parameters: INotebookParameter[];
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface IJob {
+  id: string;
+  name: string;
+  status: JobStatus | string;
+  created_at: number;
+  started_at?: number | null;
+  ended_at?: number | null;
+  elapsed?: number | null;
+  notebook: string;
+  parameters: JSONObject;
+  output?: string | null;
+  workers?: number;
+  executor?: string;
+  error?: string | null;
+  outputs?: string[];
+}
+
+export interface IJobLogs {
+  text: string;
+  cursor: string;
+  finished: boolean;
+}
+
+export interface IDeployment {
+  name: string;
+  mode: string;
+  status: 'starting' | 'ready' | 'failed' | 'stopped' | string;
+  url: string;
+  refs: string[];
+  workers?: number;
+  error?: string | null;
+  created_at: number;
+  ready_at?: number | null;
+  stopped_at?: number | null;
+}

@@ -1,0 +1,356 @@
+"""The JupyterLab sidebar in a real browser: Debian's Chromium, driven by Playwright.
+
+A real ``jupyter lab`` (the installed prebuilt labextension and the modelshelf server
+extension) runs on 127.0.0.1 over a temporary store holding a model with two versions, and a
+server root holding a notebook with a ``parameters`` cell. The test opens the "Models"
+sidebar, looks at the model, its versions and one version's details, runs the notebook as a
+job from the file browser's context menu, waits for the job to succeed and its output model
+to appear, follows its log and opens its executed notebook; it also saves a folder from the
+command palette, and tries a deployment: a test request, a refused delete of the version it
+holds, and "Stop". Screenshots of each step go to a folder the test prints
+(``MODELSHELF_UI_SCREENSHOTS`` if set).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin
+
+import nbformat
+import pytest
+
+from modelshelf import Shelf
+from modelshelf.core.deploy.manager import DeploymentManager
+from modelshelf.core.jobs import JobManager
+
+pytestmark = pytest.mark.timeout(240)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "modelshelf-ui-test-token"
+MODEL = "iris-classifier"
+JOB = "ui-train"
+SERVED = "adder"  # a model with a serve.py, deployed as DEPLOYMENT
+DEPLOYMENT = "adder-api"
+# Generous: a cold JupyterLab on 2 busy cores, and a job that starts a kernel.
+START_TIMEOUT = 90
+JOB_TIMEOUT_MS = 150_000
+UI_TIMEOUT_MS = 30_000
+
+TRAIN = """\
+import os, pathlib
+out = pathlib.Path(os.environ["ML_OUTPUT_PATH"])
+out.mkdir(parents=True, exist_ok=True)
+(out / "weights.txt").write_text(f"epochs={epochs} lr={lr}")
+print("trained for", epochs, "epochs")
+"""
+
+ADDER = """\
+def load(model_dir):
+    return 10
+
+def predict(model, data):
+    return [sum(row) + model for row in data]
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _write_notebook(path: Path) -> None:
+    parameters = nbformat.v4.new_code_cell("epochs = 2\nlr = 0.1")
+    parameters.metadata["tags"] = ["parameters"]
+    book = nbformat.v4.new_notebook(
+        cells=[parameters, nbformat.v4.new_code_cell(TRAIN)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}},
+    )  # fmt: skip
+    nbformat.write(book, str(path))
+
+
+def _save_models(store: Path, tmp_path: Path) -> None:
+    """Two versions of MODEL, with a file in a subfolder (download links encode per segment),
+    and SERVED, a model that can be deployed."""
+    folder = tmp_path / "model-src"
+    (folder / "sub").mkdir(parents=True)
+    served = tmp_path / "served-src"
+    served.mkdir()
+    (served / "serve.py").write_text(ADDER)
+    with Shelf(str(store)) as shelf:
+        for version, c in ((1, 1.0), (2, 0.5)):
+            (folder / "model.txt").write_text(f"weights of version {version}")
+            (folder / "sub" / "config.json").write_text(json.dumps({"C": c}))
+            shelf.save(MODEL, folder, params={"C": c}, metrics={"accuracy": 0.9 + version / 100})
+        shelf.save(SERVED, served)
+
+
+def _stop_leftovers(store: Path) -> None:
+    """Deployments and jobs outlive the server on purpose: stop what a failure left running."""
+    with Shelf(str(store)) as shelf:
+        deployments, jobs = DeploymentManager(shelf), JobManager(shelf)
+        try:
+            for deployment in deployments.list():
+                deployment.stop()
+            for job in jobs.list():
+                if not job.finished:
+                    job.cancel()
+        finally:
+            jobs.close()
+            deployments.close()
+
+
+def _api(base: str, method: str, route: str, body: object = None) -> dict:
+    """Call the REST API as a script would (token header), for setup the UI does not cover."""
+    request = urllib.request.Request(
+        f"{base}/modelshelf/api/{route}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"jupyter lab did not answer within {START_TIMEOUT}s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch) -> Iterator[str]:
+    """A running ``jupyter lab`` over a temporary store; yields its base URL."""
+    store, state, root = tmp_path / "store", tmp_path / "state", tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("MODELSHELF_STATE_DIR", str(state))
+    monkeypatch.setenv("MODELSHELF_ROOT", str(store))
+    _save_models(store, tmp_path)
+    _write_notebook(root / "train.ipynb")
+    (root / "exports").mkdir()
+    (root / "exports" / "model.bin").write_bytes(b"saved from the palette")
+
+    # Config, runtime, settings and workspaces in tmp; JUPYTER_PATH and the data dirs stay,
+    # so the labextension installed in this environment is found.
+    config = tmp_path / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    # No "would you like news?" toast over the UI, and no attempt to fetch any.
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+    ]  # fmt: skip
+    if os.getuid() == 0:
+        command.append("--allow-root")
+    log = tmp_path / "jupyter-lab.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(f"{base}/api/status?token={TOKEN}", process, log)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            _stop_leftovers(store)
+    print(f"jupyter lab log: {log}")
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    folder = Path(os.environ.get("MODELSHELF_UI_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of the sidebar test: {folder}")
+    return folder
+
+
+@pytest.fixture
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium); "
+            "install it with `apt-get update && apt-get install -y chromium`"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _browse_models(page, context, lab: str, shots: Path) -> None:
+    """The model, expanded to both versions; one version's params, metrics and files."""
+    page.click('.jp-SideBar [data-id="modelshelf-sidebar"]')
+    sidebar = page.locator("#modelshelf-sidebar")
+    model = sidebar.locator(f'[data-model="{MODEL}"]')
+    model.locator('[data-testid="modelshelf-model-row"]').click()
+    for version in (1, 2):
+        model.locator(f'[data-ref="{MODEL}:{version}"]').wait_for()
+    page.screenshot(path=str(shots / "1-sidebar-models.png"))
+
+    model.locator(f'[data-ref="{MODEL}:1"] [data-testid="modelshelf-version-row"]').click()
+    details = sidebar.locator('[data-testid="modelshelf-version-details"]')
+    params = details.locator('[data-testid="modelshelf-version-params"]')
+    assert re.search(r"C\s*1(\.0)?\b", params.inner_text()), params.inner_text()
+    assert "accuracy" in details.locator('[data-testid="modelshelf-version-metrics"]').inner_text()
+    # A file link downloads through the API with the session's cookie.
+    link = details.locator('[data-testid="modelshelf-version-files"] a', has_text="sub/config.json")
+    download = context.request.get(urljoin(lab, link.get_attribute("href")))
+    assert download.ok and json.loads(download.body()) == {"C": 1.0}, download.status
+    page.screenshot(path=str(shots / "2-version-details.png"))
+
+
+def _run_job(page, shots: Path, root: Path) -> None:
+    """Run train.ipynb from the file browser's context menu; see it succeed, its output model,
+    its log and its executed notebook."""
+    page.click('.jp-SideBar [data-id="filebrowser"]')
+    page.locator(".jp-DirListing-item", has_text="train.ipynb").click(button="right")
+    page.locator(".lm-Menu-item", has_text="Run notebook as job…").click()
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-job-form"]')
+    form.locator('[data-testid="modelshelf-param-epochs"]').fill("3")
+    form.locator('[data-testid="modelshelf-job-name"]').fill(JOB)
+    page.screenshot(path=str(shots / "3-job-dialog.png"))
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+
+    # The sidebar comes forward; the job runs and ends.
+    sidebar = page.locator("#modelshelf-sidebar")
+    job = sidebar.locator(f'[data-testid="modelshelf-job"][data-job-name="{JOB}"]')
+    ended = ":is([data-status=succeeded], [data-status=failed], [data-status=cancelled])"
+    sidebar.locator(f'[data-testid="modelshelf-job"][data-job-name="{JOB}"]{ended}').wait_for(
+        timeout=JOB_TIMEOUT_MS
+    )
+    assert job.get_attribute("data-status") == "succeeded", job.inner_text()
+    page.screenshot(path=str(shots / "4-job-succeeded.png"))
+
+    # Its output model is listed once the Models section refreshes.
+    sidebar.locator('[data-testid="modelshelf-refresh"]').click()
+    sidebar.locator(f'[data-model="Job - {JOB}"]').wait_for()
+    # The search box filters by name on the server (?q=).
+    search = sidebar.locator('[data-testid="modelshelf-model-search"]')
+    search.fill("iris")
+    sidebar.locator(f'[data-model="Job - {JOB}"]').wait_for(state="detached")
+    assert sidebar.locator(f'[data-model="{MODEL}"]').count() == 1
+    search.fill("")
+
+    job.locator('[data-testid="modelshelf-job-logs"]').click()
+    logs = page.locator(".jp-modelshelf-logs")
+    logs.locator('[data-testid="modelshelf-logs-text"]', has_text="trained for 3 epochs").wait_for()
+    job.locator('[data-testid="modelshelf-job-open"]').click()
+    page.locator(".jp-NotebookPanel .jp-Cell", has_text="trained for 3 epochs").first.wait_for()
+    executed = list((root / "modelshelf-jobs").glob(f"{JOB}-*.ipynb"))
+    assert len(executed) == 1, executed
+    page.screenshot(path=str(shots / "5-logs-and-executed-notebook.png"))
+
+
+def _save_from_palette(page) -> None:
+    """Save a folder from the palette ("Save /opt/ml/output as model…", another folder)."""
+    page.keyboard.press("Control+Shift+C")
+    page.locator(".lm-CommandPalette-input").fill("Save /opt/ml/output")
+    page.locator(".lm-CommandPalette-item", has_text="Save /opt/ml/output as model…").click()
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-save-form"]')
+    form.locator('[data-testid="modelshelf-save-source"]').fill("exports")
+    form.locator('[data-testid="modelshelf-save-name"]').fill("from-ui")
+    form.locator('[data-testid="modelshelf-save-tags"]').fill("ui, palette")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.locator('#modelshelf-sidebar [data-model="from-ui"]').wait_for()
+
+
+def _try_deployment(page, shots: Path) -> None:
+    """A ready deployment: a test request, the refused delete of its version, then Stop."""
+    sidebar = page.locator("#modelshelf-sidebar")
+    ready = f'[data-testid="modelshelf-deployment"][data-name="{DEPLOYMENT}"][data-status="ready"]'
+    deployment = sidebar.locator(ready)
+    deployment.wait_for()
+    deployment.locator('[data-testid="modelshelf-invoke-payload"]').fill("[[1, 2], [3, 4]]")
+    deployment.locator('[data-testid="modelshelf-invoke-send"]').click()
+    answer = deployment.locator('[data-testid="modelshelf-invoke-answer"]')
+    answer.filter(has_text="13").wait_for()
+    assert json.loads(answer.inner_text()) == [13, 17], answer.inner_text()
+
+    # Deleting the deployed version is refused; the dialog names the deployment holding it.
+    served = sidebar.locator(f'[data-model="{SERVED}"]')
+    served.locator('[data-testid="modelshelf-model-row"]').click()
+    served.locator(f'[data-ref="{SERVED}:1"] [data-testid="modelshelf-version-row"]').click()
+    served.locator('[data-testid="modelshelf-delete-version"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Delete").click()
+    refusal = page.locator(".jp-Dialog", has_text="is in use")
+    assert DEPLOYMENT in refusal.inner_text(), refusal.inner_text()
+    page.screenshot(path=str(shots / "6-deployment-and-refused-delete.png"))
+    refusal.locator(".jp-mod-reject").click()
+
+    deployment.locator('[data-testid="modelshelf-deployment-stop"]').click()
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Stop").click()
+    sidebar.locator(f'[data-testid="modelshelf-deployment"][data-name="{DEPLOYMENT}"]').wait_for(
+        state="detached"
+    )
+
+
+def test_sidebar_shows_models_runs_a_job_and_tries_a_deployment(lab, browser, shots, tmp_path):
+    # Deploy over REST first: it starts while the browser loads (the UI does not deploy).
+    task = _api(lab, "POST", "deployments", {"refs": [SERVED], "name": DEPLOYMENT})
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{lab}/lab?token={TOKEN}")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=START_TIMEOUT * 1000)
+
+    _browse_models(page, context, lab, shots)
+    _run_job(page, shots, tmp_path / "root")
+    _save_from_palette(page)
+    task = _api(lab, "GET", f"tasks/{task['id']}")
+    assert task["status"] in ("running", "succeeded"), task
+    _try_deployment(page, shots)
+
+    sidebar = page.locator("#modelshelf-sidebar")
+    assert sidebar.locator(".jp-modelshelf-error").count() == 0, sidebar.inner_text()
+    assert not [e for e in errors if "modelshelf" in e.lower()], errors
+    context.close()
