@@ -17,15 +17,22 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
+# `pip install -e .` builds the sidebar with npm (hatch-jupyter-builder); Debian's nodejs
+# and npm are enough when the machine has none.
+NEED_NPM := command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+
 $(VENV)/.test-deps: pyproject.toml $(LABEXT_SRC) | $(BIN)/python
+	$(NEED_NPM)
 	$(PIP) install -e '.[test]'
 	touch $@
 
 $(VENV)/.lab-deps: pyproject.toml $(LABEXT_SRC) | $(BIN)/python
+	$(NEED_NPM)
 	$(PIP) install -e '.[lab]'
 	touch $@
 
 $(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
+	$(NEED_NPM)
 	$(PIP) install -e '.[bench]'
 	touch $@
 
