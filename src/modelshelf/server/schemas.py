@@ -83,9 +83,10 @@ class ModelPage(Answer):
     limit: int
 
 
-class VersionSummary(Answer):
+class Lineage(Answer):
+    """What every view of a version carries: its numbers, where it came from, and how."""
+
     version: int
-    ref: str
     created_at: str
     size: int
     file_count: int
@@ -98,6 +99,10 @@ class VersionSummary(Answer):
     message: str | None
     job: dict[str, Any] | None
     notebook: str | None
+
+
+class VersionSummary(Lineage):
+    ref: str
     aliases: list[str]
 
 
@@ -114,22 +119,9 @@ class FileEntry(Answer):
     mode: int
 
 
-class ModelVersion(Answer):
+class ModelVersion(Lineage):
     name: str
-    version: int
-    created_at: str
-    source: str
-    size: int
-    file_count: int
     files: list[FileEntry]
-    parent: str | None
-    params: dict[str, Any]
-    metrics: dict[str, Any]
-    tags: list[str]
-    dataset: dict[str, Any] | None
-    message: str | None
-    job: dict[str, Any] | None
-    notebook: str | None
     environment: dict[str, Any]
 
 
