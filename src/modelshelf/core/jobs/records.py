@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.processes import pid_alive
 from modelshelf.core.state import SqliteBook
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
@@ -110,19 +111,29 @@ class JobBook(SqliteBook):
     def claim_slot(self, job_id: str, limit: int, pid: int, host: str) -> str | None:
         """Move a queued job to running if fewer than ``limit`` jobs run; return its status.
 
+        Slots go first come, first served: a job waits while older queued jobs (whose runners
+        are alive) would fill the free slots, so a queue drains in the order it was filled.
         Returns ``RUNNING`` when the slot was taken, ``QUEUED`` when it must wait, or the
         job's final status if it was cancelled while queued.
         """
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            (status,) = db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            status, created_at = db.execute(
+                "SELECT status, created_at FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
             if status != QUEUED:
                 return status
             (running,) = db.execute(
                 "SELECT COUNT(*) FROM jobs WHERE status = ?", (RUNNING,)
             ).fetchone()
-            if limit > 0 and running >= limit:
+            older = db.execute(
+                "SELECT runner_pid, runner_host FROM jobs WHERE status = ? AND created_at < ?",
+                (QUEUED, created_at),
+            ).fetchall()
+            # A queued job whose runner died never claims its slot: it must not block the rest.
+            waiting = sum(1 for p, h in older if not (h == host and p and not pid_alive(p)))
+            if limit > 0 and running + waiting >= limit:
                 return QUEUED
             db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, runner_pid = ?, runner_host = ? "
