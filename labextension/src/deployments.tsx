@@ -5,11 +5,10 @@
  */
 import * as React from 'react';
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Poll } from '@lumino/polling';
 
 import { errorMessage, requestAPI } from './api';
 import { formatTime } from './format';
+import { PolledSection } from './polledSection';
 import { IDeployment } from './types';
 
 interface IAnswer {
@@ -17,43 +16,21 @@ interface IAnswer {
   text: string;
 }
 
-export class DeploymentsSection extends ReactWidget {
+export class DeploymentsSection extends PolledSection<IDeployment> {
   constructor() {
-    super();
-    this.addClass('jp-modelshelf-section');
-    this.id = 'modelshelf-deployments-section';
-    this.title.label = 'Deployments';
     // Deployments change less often than jobs: a slower poll, same standby rules.
-    this._poll = new Poll({
-      factory: () => this.refresh(true),
-      frequency: { interval: 5000, backoff: true, max: 60 * 1000 },
-      standby: () => !this.isVisible || 'when-hidden',
-      name: 'modelshelf:deployments'
+    super({
+      id: 'modelshelf-deployments-section',
+      label: 'Deployments',
+      fetch: async () =>
+        (await requestAPI<{ deployments: IDeployment[] }>('deployments')).deployments,
+      interval: 5000,
+      max: 60 * 1000,
+      pollName: 'modelshelf:deployments',
+      className: 'jp-modelshelf-deployments',
+      testid: 'modelshelf-deployments',
+      empty: 'No deployments running: start one with %deploy or `modelshelf deploy`.'
     });
-  }
-
-  async refresh(rethrow = false): Promise<void> {
-    try {
-      const answer = await requestAPI<{ deployments: IDeployment[] }>('deployments');
-      this._deployments = answer.deployments;
-      this._error = null;
-    } catch (error) {
-      this._error = errorMessage(error);
-      if (rethrow) {
-        throw error;
-      }
-    } finally {
-      this.update();
-    }
-  }
-
-  dispose(): void {
-    this._poll.dispose();
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    void this._poll.refresh();
   }
 
   private async _stop(deployment: IDeployment): Promise<void> {
@@ -101,7 +78,7 @@ export class DeploymentsSection extends ReactWidget {
     this.update();
   }
 
-  private _renderDeployment(d: IDeployment): JSX.Element {
+  protected renderItem(d: IDeployment): JSX.Element {
     const answer = this._answers.get(d.name);
     const live = d.status === 'ready' || d.status === 'starting';
     return (
@@ -175,33 +152,6 @@ export class DeploymentsSection extends ReactWidget {
     );
   }
 
-  protected render(): JSX.Element {
-    return (
-      <div className="jp-modelshelf-deployments" data-testid="modelshelf-deployments">
-        {this._error && (
-          <div
-            className="jp-modelshelf-error"
-            role="alert"
-            data-testid="modelshelf-deployments-error"
-          >
-            {this._error}
-          </div>
-        )}
-        <ul className="jp-modelshelf-list">
-          {this._deployments.map(d => this._renderDeployment(d))}
-        </ul>
-        {this._deployments.length === 0 && !this._error && (
-          <div className="jp-modelshelf-empty">
-            No deployments running: start one with %deploy or `modelshelf deploy`.
-          </div>
-        )}
-      </div>
-    );
-  }
-
-  private _poll: Poll;
-  private _deployments: IDeployment[] = [];
-  private _error: string | null = null;
   private _drafts = new Map<string, string>();
   private _answers = new Map<string, IAnswer>();
 }

@@ -5,12 +5,11 @@
  */
 import * as React from 'react';
 import { showErrorMessage } from '@jupyterlab/apputils';
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { errorMessage, requestAPI } from './api';
 import { formatDuration, formatTime, jobElapsed } from './format';
+import { PolledSection } from './polledSection';
 import { IJob } from './types';
 
 /** What a job row's buttons do; provided by the plugin, which owns the app. */
@@ -21,19 +20,18 @@ export interface IJobActions {
 
 const ACTIVE = new Set(['queued', 'running']);
 
-export class JobsSection extends ReactWidget {
+export class JobsSection extends PolledSection<IJob> {
   constructor(private readonly _actions: IJobActions) {
-    super();
-    this.addClass('jp-modelshelf-section');
-    this.id = 'modelshelf-jobs-section';
-    this.title.label = 'Jobs';
-    this._poll = new Poll({
-      factory: () => this.refresh(true),
-      frequency: { interval: 2000, backoff: true, max: 30 * 1000 },
-      // Stand by while the section is collapsed or the sidebar closed; 'when-hidden'
-      // also pauses it while the browser tab is in the background.
-      standby: () => !this.isVisible || 'when-hidden',
-      name: 'modelshelf:jobs'
+    super({
+      id: 'modelshelf-jobs-section',
+      label: 'Jobs',
+      fetch: async () => (await requestAPI<{ jobs: IJob[] }>('jobs')).jobs,
+      interval: 2000,
+      max: 30 * 1000,
+      pollName: 'modelshelf:jobs',
+      className: 'jp-modelshelf-jobs',
+      testid: 'modelshelf-jobs',
+      empty: 'No jobs yet: right-click a notebook and choose "Run notebook as job…".'
     });
   }
 
@@ -42,38 +40,9 @@ export class JobsSection extends ReactWidget {
     return this._jobsSucceeded;
   }
 
-  /**
-   * Fetch the jobs. From the poll (`rethrow`), a failure is rethrown as well as shown,
-   * so that the poll backs off instead of hammering a server that is down.
-   */
-  async refresh(rethrow = false): Promise<void> {
-    try {
-      const answer = await requestAPI<{ jobs: IJob[] }>('jobs');
-      this._noteFinished(answer.jobs);
-      this._jobs = answer.jobs;
-      this._error = null;
-    } catch (error) {
-      this._error = errorMessage(error);
-      if (rethrow) {
-        throw error;
-      }
-    } finally {
-      this.update();
-    }
-  }
-
-  /** Refresh now (e.g. right after a job was submitted) rather than at the next tick. */
-  refreshSoon(): void {
-    void this._poll.refresh();
-  }
-
-  dispose(): void {
-    this._poll.dispose();
-    super.dispose();
-  }
-
-  protected onAfterShow(): void {
-    void this._poll.refresh();
+  /** Before the shown list is replaced: its statuses tell which jobs just finished. */
+  protected onFetched(jobs: IJob[]): void {
+    this._noteFinished(jobs);
   }
 
   private _noteFinished(jobs: IJob[]): void {
@@ -103,7 +72,7 @@ export class JobsSection extends ReactWidget {
     }
   }
 
-  private _renderJob(job: IJob): JSX.Element {
+  protected renderItem(job: IJob): JSX.Element {
     const elapsed = jobElapsed(job);
     return (
       <li
@@ -163,27 +132,6 @@ export class JobsSection extends ReactWidget {
     );
   }
 
-  protected render(): JSX.Element {
-    return (
-      <div className="jp-modelshelf-jobs" data-testid="modelshelf-jobs">
-        {this._error && (
-          <div className="jp-modelshelf-error" role="alert" data-testid="modelshelf-jobs-error">
-            {this._error}
-          </div>
-        )}
-        <ul className="jp-modelshelf-list">{this._jobs.map(job => this._renderJob(job))}</ul>
-        {this._jobs.length === 0 && !this._error && (
-          <div className="jp-modelshelf-empty">
-            No jobs yet: right-click a notebook and choose "Run notebook as job…".
-          </div>
-        )}
-      </div>
-    );
-  }
-
-  private _poll: Poll;
-  private _jobs: IJob[] = [];
-  private _error: string | null = null;
   private _lastStatus = new Map<string, string>();
   private _jobsSucceeded = new Signal<this, IJob[]>(this);
 }

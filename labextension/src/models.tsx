@@ -13,10 +13,11 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
-import { caretDownIcon, caretRightIcon, ReactWidget } from '@jupyterlab/ui-components';
+import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
 
 import { APIError, errorMessage, requestAPI } from './api';
 import { formatBytes, formatTime } from './format';
+import { renderError, Section } from './section';
 import { IModelPage, IModelVersion, IVersionListing } from './types';
 import { VersionDetails } from './versionDetails';
 
@@ -30,12 +31,9 @@ interface ISelection {
   version: number;
 }
 
-export class ModelsSection extends ReactWidget {
+export class ModelsSection extends Section {
   constructor() {
-    super();
-    this.addClass('jp-modelshelf-section');
-    this.id = 'modelshelf-models-section';
-    this.title.label = 'Models';
+    super('modelshelf-models-section', 'Models');
   }
 
   /** Reload the names, the open version lists and the selected version. */
@@ -184,11 +182,7 @@ export class ModelsSection extends ReactWidget {
     const listing = this._listings.get(name);
     const error = this._listingErrors.get(name);
     if (error) {
-      return (
-        <div className="jp-modelshelf-error" role="alert">
-          {error}
-        </div>
-      );
+      return renderError(error);
     }
     if (!listing) {
       return <div className="jp-modelshelf-meta jp-modelshelf-indent">Loading…</div>;
@@ -227,11 +221,7 @@ export class ModelsSection extends ReactWidget {
 
   private _renderDetail(aliases: string[]): JSX.Element {
     if (this._detailError) {
-      return (
-        <div className="jp-modelshelf-error" role="alert">
-          {this._detailError}
-        </div>
-      );
+      return renderError(this._detailError);
     }
     if (!this._detail) {
       return <div className="jp-modelshelf-meta jp-modelshelf-indent">Loading…</div>;
@@ -259,11 +249,7 @@ export class ModelsSection extends ReactWidget {
           value={this._query}
           onChange={event => this._onQuery(event.target.value)}
         />
-        {this._error && (
-          <div className="jp-modelshelf-error" role="alert" data-testid="modelshelf-models-error">
-            {this._error}
-          </div>
-        )}
+        {renderError(this._error, 'modelshelf-models-error')}
         <ul className="jp-modelshelf-list">
           {models.map(model => {
             const open = this._expanded.has(model.name);

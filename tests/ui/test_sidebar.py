@@ -6,7 +6,7 @@ server root holding a notebook with a ``parameters`` cell. The test opens the "M
 sidebar, looks at the model, its versions and one version's details, runs the notebook as a
 job from the file browser's context menu, waits for the job to succeed and its output model
 to appear, follows its log and opens its executed notebook; it also saves a folder from the
-command palette, and tries a deployment: a test request, a refused delete of the version it
+"Models" menu, and tries a deployment: a test request, a refused delete of the version it
 holds, and "Stop". Screenshots of each step go to a folder the test prints
 (``MODELSHELF_UI_SCREENSHOTS`` if set).
 """
@@ -28,6 +28,7 @@ from urllib.parse import urljoin
 
 import nbformat
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from modelshelf import Shelf
 from modelshelf.core.deploy.manager import DeploymentManager
@@ -155,7 +156,7 @@ def lab(tmp_path, monkeypatch) -> Iterator[str]:
     _save_models(store, tmp_path)
     _write_notebook(root / "train.ipynb")
     (root / "exports").mkdir()
-    (root / "exports" / "model.bin").write_bytes(b"saved from the palette")
+    (root / "exports" / "model.bin").write_bytes(b"saved from the menu")
 
     # Config, runtime, settings and workspaces in tmp; JUPYTER_PATH and the data dirs stay,
     # so the labextension installed in this environment is found.
@@ -288,15 +289,38 @@ def _run_job(page, shots: Path, root: Path) -> None:
     page.screenshot(path=str(shots / "5-logs-and-executed-notebook.png"))
 
 
-def _save_from_palette(page) -> None:
-    """Save a folder from the palette ("Save /opt/ml/output as model…", another folder)."""
-    page.keyboard.press("Control+Shift+C")
-    page.locator(".lm-CommandPalette-input").fill("Save /opt/ml/output")
-    page.locator(".lm-CommandPalette-item", has_text="Save /opt/ml/output as model…").click()
+def _find_in_palette(page, search: str, labels: list[str]) -> None:
+    """The commands are in the palette too. The modal palette hides when it loses the focus,
+    which the menu that opened it can take back as it closes (Lumino restores the focus), so
+    an attempt that saw it vanish opens it again."""
+    for attempt in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+        page.locator(".lm-Menu-itemLabel", has_text="Activate Command Palette").click()
+        try:
+            page.locator(".lm-CommandPalette-input").fill(search, timeout=5000)
+            for label in labels:
+                page.locator(".lm-CommandPalette-item", has_text=label).wait_for(timeout=5000)
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            continue
+        page.keyboard.press("Escape")
+        return
+
+
+def _save_from_menu(page) -> None:
+    """Save a folder from the "Models" menu ("Save /opt/ml/output as model…", another folder).
+
+    From the menu rather than the palette's shortcut, which goes wherever the keyboard focus is.
+    """
+    _find_in_palette(page, "as model", ["Save /opt/ml/models as model…",
+                                        "Save /opt/ml/output as model…"])  # fmt: skip
+    page.locator(".lm-MenuBar-itemLabel", has_text="Models").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Save /opt/ml/output as model…").click()
     form = page.locator('.jp-Dialog [data-testid="modelshelf-save-form"]')
     form.locator('[data-testid="modelshelf-save-source"]').fill("exports")
     form.locator('[data-testid="modelshelf-save-name"]').fill("from-ui")
-    form.locator('[data-testid="modelshelf-save-tags"]').fill("ui, palette")
+    form.locator('[data-testid="modelshelf-save-tags"]').fill("ui, menu")
     page.locator(".jp-Dialog .jp-mod-accept").click()
     page.locator('#modelshelf-sidebar [data-model="from-ui"]').wait_for()
 
@@ -344,8 +368,10 @@ def test_sidebar_shows_models_runs_a_job_and_tries_a_deployment(lab, browser, sh
     page.wait_for_selector("#jp-main-dock-panel", timeout=START_TIMEOUT * 1000)
 
     _browse_models(page, context, lab, shots)
+    # Before the job's executed notebook opens: a notebook taking the keyboard focus while
+    # it starts its kernel closes the command palette.
+    _save_from_menu(page)
     _run_job(page, shots, tmp_path / "root")
-    _save_from_palette(page)
     task = _api(lab, "GET", f"tasks/{task['id']}")
     assert task["status"] in ("running", "succeeded"), task
     _try_deployment(page, shots)
