@@ -40,17 +40,19 @@ def models_page(shelf: Shelf, query: str, tag: str, offset: int, limit: int) -> 
     found = [m for m in shelf.list() if query.lower() in m.name.lower()]
     found.sort(key=lambda m: m.name.lower())
 
-    def with_tags(summary: ModelSummary) -> dict[str, Any]:
-        latest = shelf.show(f"{summary.name}:{summary.latest}")
+    def with_tags(summary: ModelSummary) -> dict[str, Any] | None:
+        try:
+            latest = shelf.show(f"{summary.name}:{summary.latest}")
+        except ModelNotFoundError:  # deleted since the listing: not on this page either
+            return None
         return {**to_jsonable(summary), "tags": list(latest.tags)}
 
     with ThreadPoolExecutor(8) as pool:
         if tag:
-            rows = [row for row in pool.map(with_tags, found) if tag in row["tags"]]
-            page = rows[offset : offset + limit]
-            total = len(rows)
+            rows = [r for r in pool.map(with_tags, found) if r is not None and tag in r["tags"]]
+            page, total = rows[offset : offset + limit], len(rows)
         else:
-            page = list(pool.map(with_tags, found[offset : offset + limit]))
+            page = [r for r in pool.map(with_tags, found[offset : offset + limit]) if r]
             total = len(found)
     return {"models": page, "total": total, "offset": offset, "limit": limit}
 
