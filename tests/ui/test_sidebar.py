@@ -286,6 +286,13 @@ def _run_job(page, shots: Path, root: Path) -> None:
     page.locator(".jp-NotebookPanel .jp-Cell", has_text="trained for 3 epochs").first.wait_for()
     executed = list((root / "modelshelf-jobs").glob(f"{JOB}-*.ipynb"))
     assert len(executed) == 1, executed
+    # The notebook's toolbar has the "Run notebook as job…" button; its dialog reads this
+    # notebook's parameters (the executed copy's injected cell comes after the tagged one).
+    page.locator('.jp-NotebookPanel [data-testid="modelshelf-run-job-button"]').first.click()
+    dialog = page.locator(".jp-Dialog", has_text=executed[0].name)
+    dialog.locator("label", has_text="epochs").wait_for()
+    dialog.locator(".jp-mod-reject").click()
+    dialog.wait_for(state="detached")
     page.screenshot(path=str(shots / "5-logs-and-executed-notebook.png"))
 
 
