@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
@@ -13,25 +12,12 @@ from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.deploy.records import MODES, READY
 from modelshelf.core.errors import ModelshelfError
-from modelshelf.widgets._common import (
-    Panel,
-    error_text,
-    message_html,
-    pre_html,
-    set_options,
-    table_html,
-)
+from modelshelf.widgets._common import message_html, pre_html, table_html
+from modelshelf.widgets.listing import ListingPanel
 
 _WIDE = w.Layout(width="32em")
 _STYLE = {"description_width": "8em"}
 _EXAMPLE = '{"instances": [[1.0]]}'
-
-
-@dataclass
-class _State:
-    deployments: list[tuple[str, str]]
-    selected: str | None
-    details: str
 
 
 def deployment_label(deployment: Deployment) -> str:
@@ -48,7 +34,7 @@ def answer_text(answer: Any) -> str:
     return json.dumps(answer, indent=1, default=str)
 
 
-class DeployPanel(Panel):
+class DeployPanel(ListingPanel[Deployment]):
     """Deploy models from the store and try them.
 
     Parameters
@@ -59,6 +45,8 @@ class DeployPanel(Panel):
         Re-read the deployments every ``interval`` seconds in a background thread
         (``close()`` stops it); tests pass False and call :meth:`refresh`.
     """
+
+    noun = "deployment"
 
     def __init__(
         self,
@@ -96,6 +84,7 @@ class DeployPanel(Panel):
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger")
+        self.listing = self.deployment_list
         self.status = w.HTML("")
         self.details = w.HTML("")
         self.payload = w.Textarea(
@@ -151,9 +140,14 @@ class DeployPanel(Panel):
         except ModelshelfError:
             self.ref.options = []
 
-    def selected(self) -> str | None:
-        """The name of the selected deployment."""
-        return self.deployment_list.value
+    def _items(self) -> list[Deployment]:
+        return self.deployments.list(include_stopped=True)
+
+    def _key(self, deployment: Deployment) -> str:
+        return deployment.name
+
+    def _label(self, deployment: Deployment) -> str:
+        return deployment_label(deployment)
 
     # ---- deploying -----------------------------------------------------------------------
 
@@ -212,24 +206,6 @@ class DeployPanel(Panel):
             self.answer.value = ""
             self.refresh()
 
-    def _read(self) -> _State:
-        deployments = self.deployments.list(include_stopped=True)
-        selected = self.deployment_list.value
-        current = next((d for d in deployments if d.name == selected), None)
-        details = self._details(current) if current is not None else ""
-        listing = [(deployment_label(d), d.name) for d in deployments]
-        return _State(listing, selected, details)
-
-    def _show(self, state: _State) -> None:
-        set_options(self.deployment_list, state.deployments)
-        if self.deployment_list.value == state.selected:
-            self.details.value = state.details
-        else:
-            self.details.value = ""
-
-    def _refresh_failed(self, exc: BaseException) -> None:
-        self.status.value = message_html(f"cannot read the deployments: {error_text(exc)}", "error")
-
     # ---- trying and stopping -------------------------------------------------------------
 
     def send(self) -> None:
@@ -255,19 +231,10 @@ class DeployPanel(Panel):
 
     def stop(self) -> None:
         """Stop the selected deployment (every server process), in a thread."""
-        name = self.selected()
-        if name is None:
-            self.status.value = message_html("select a deployment to stop", "error")
-            return
-
-        def stopped(deployment: Deployment) -> None:
-            self.status.value = message_html(f"{deployment.name} is {deployment.status}", "ok")
-
-        self.run_task(
+        self.act_on_selected(
+            "stop",
             self.stop_button,
-            self.status,
-            f"stopping {name} ...",
-            lambda: self.deployments.stop(name),
-            stopped,
-            name="modelshelf-stop",
+            "stopping {key} ...",
+            self.deployments.stop,
+            lambda deployment: f"{deployment.name} is {deployment.status}",
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as w
@@ -13,26 +12,13 @@ from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.jobs.parameters import notebook_parameters
 from modelshelf.core.sizes import format_duration
-from modelshelf.widgets._common import (
-    Panel,
-    error_text,
-    message_html,
-    pre_html,
-    set_options,
-    table_html,
-)
+from modelshelf.widgets._common import error_text, message_html, pre_html, table_html
+from modelshelf.widgets.listing import ListingPanel
 from modelshelf.widgets.params import ParameterForm
 from modelshelf.widgets.render import value_text
 
 _WIDE = w.Layout(width="32em")
 _STYLE = {"description_width": "10em"}
-
-
-@dataclass
-class _State:
-    jobs: list[tuple[str, str]]
-    selected: str | None
-    details: str
 
 
 def job_label(job: Job) -> str:
@@ -45,7 +31,7 @@ def tail(text: str, lines: int) -> str:
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
-class JobPanel(Panel):
+class JobPanel(ListingPanel[Job]):
     """Launch notebooks as jobs and follow them.
 
     Parameters
@@ -60,6 +46,8 @@ class JobPanel(Panel):
     log_lines:
         How many of the selected job's last log lines are shown.
     """
+
+    noun = "job"
 
     def __init__(
         self,
@@ -113,6 +101,7 @@ class JobPanel(Panel):
         )
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.cancel_button = w.Button(description="Cancel job", icon="stop", button_style="warning")
+        self.listing = self.job_list
         self.status = w.HTML("")
         self.details = w.HTML("")
 
@@ -208,9 +197,14 @@ class JobPanel(Panel):
 
     # ---- watching and cancelling ---------------------------------------------------------
 
-    def selected(self) -> str | None:
-        """The id of the selected job."""
-        return self.job_list.value
+    def _items(self) -> list[Job]:
+        return self.jobs.list(limit=100)
+
+    def _key(self, job: Job) -> str:
+        return job.id
+
+    def _label(self, job: Job) -> str:
+        return job_label(job)
 
     def _details(self, job: Job) -> str:
         spec = job.spec
@@ -235,39 +229,12 @@ class JobPanel(Panel):
         if not self.is_quiet:
             self.refresh()
 
-    def _read(self) -> _State:
-        jobs = self.jobs.list(limit=100)
-        selected = self.job_list.value
-        job = next((j for j in jobs if j.id == selected), None)
-        details = self._details(job) if job is not None else ""
-        return _State([(job_label(j), j.id) for j in jobs], selected, details)
-
-    def _show(self, state: _State) -> None:
-        set_options(self.job_list, state.jobs)
-        if self.job_list.value == state.selected:
-            self.details.value = state.details
-        else:
-            # The user picked another job meanwhile: the next refresh shows it.
-            self.details.value = ""
-
-    def _refresh_failed(self, exc: BaseException) -> None:
-        self.status.value = message_html(f"cannot read the jobs: {error_text(exc)}", "error")
-
     def cancel(self) -> None:
         """Cancel the selected job, in a thread (the core waits for its kernel to stop)."""
-        job_id = self.selected()
-        if job_id is None:
-            self.status.value = message_html("select a job to cancel", "error")
-            return
-
-        def done(job: Job) -> None:
-            self.status.value = message_html(f"{job.name} ({job.id}) is {job.status}", "ok")
-
-        self.run_task(
+        self.act_on_selected(
+            "cancel",
             self.cancel_button,
-            self.status,
-            f"cancelling {job_id} ...",
-            lambda: self.jobs.cancel(job_id),
-            done,
-            name="modelshelf-cancel",
+            "cancelling {key} ...",
+            self.jobs.cancel,
+            lambda job: f"{job.name} ({job.id}) is {job.status}",
         )
