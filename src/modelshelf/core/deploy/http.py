@@ -84,6 +84,15 @@ async def read_body(request: Request, limit: int) -> bytes:
     return await read_asgi_body(request.scope, request.receive, limit)
 
 
+async def read_json(request: Request, limit: int, empty: bytes = b"null") -> Any:
+    """The body parsed as JSON (``empty`` stands for no body); PayloadError (400) if it is not."""
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body or empty)
+    except ValueError:
+        raise PayloadError("the body is not valid JSON") from None
+
+
 async def read_asgi_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """:func:`read_body` for a raw ASGI endpoint."""
     for key, value in scope["headers"]:

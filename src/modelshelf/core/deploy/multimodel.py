@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,6 +35,7 @@ from modelshelf.core.deploy.http import (
     json_response,
     read_asgi_body,
     read_body,
+    read_json,
     send_bytes,
 )
 from modelshelf.core.deploy.model_cache import StoreModels
@@ -128,9 +128,7 @@ def create_multimodel_app(
 
     async def add_model(request: Request) -> Response:
         try:
-            spec = json.loads(await read_body(request, limit) or b"null")
-        except ValueError:
-            return json_error(400, "the body is not valid JSON")
+            spec = await read_json(request, limit)
         except Exception as exc:
             return error_response(exc)
         if not isinstance(spec, dict):
@@ -190,9 +188,7 @@ def create_multimodel_app(
 
     async def repository_index(request: Request) -> Response:
         try:
-            spec = json.loads(await read_body(request, limit) or b"{}")
-        except ValueError:
-            return json_error(400, "the body is not valid JSON")
+            spec = await read_json(request, limit, b"{}")
         except Exception as exc:
             return error_response(exc)
         only_ready = isinstance(spec, dict) and bool(spec.get("ready"))
@@ -235,20 +231,19 @@ def create_multimodel_app(
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(invocations), methods=["POST"]),
         Route("/models/{name}/invoke", Raw(model_invoke), methods=["POST"]),
-        Route("/v2/models/{name}/infer", Raw(infer), methods=["POST"]),
+        *v2.routes(
+            infer=Raw(infer),
+            metadata=metadata,
+            model_ready=model_ready,
+            live=live,
+            ready=ready,
+            server=server,
+        ),
         Route("/ping", ping, methods=["GET"]),
         Route("/models", list_models, methods=["GET"]),
         Route("/models", add_model, methods=["POST"]),
         Route("/models/{name}", get_model, methods=["GET"]),
         Route("/models/{name}", delete_model, methods=["DELETE"]),
-        Route("/v2/models/{name}/versions/{version}/infer", Raw(infer), methods=["POST"]),
-        Route("/v2/health/live", live, methods=["GET"]),
-        Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2", server, methods=["GET"]),
-        Route("/v2/models/{name}", metadata, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}", metadata, methods=["GET"]),
-        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
         Route("/v2/repository/index", repository_index, methods=["POST"]),
         Route("/v2/repository/models/{name}/load", repository_load, methods=["POST"]),
         Route("/v2/repository/models/{name}/unload", repository_unload, methods=["POST"]),

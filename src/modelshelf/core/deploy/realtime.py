@@ -175,15 +175,14 @@ def create_realtime_app(
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(invocations), methods=["POST"]),
         Route("/ping", ping, methods=["GET"]),
-        Route("/v2/models/{name}/infer", Raw(infer), methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", Raw(infer), methods=["POST"]),
-        Route("/v2/health/live", live, methods=["GET"]),
-        Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2", server, methods=["GET"]),
-        Route("/v2/models/{name}", metadata, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}", metadata, methods=["GET"]),
-        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
+        *v2.routes(
+            infer=Raw(infer),
+            metadata=metadata,
+            model_ready=model_ready,
+            live=live,
+            ready=ready,
+            server=server,
+        ),
     ]
     app = build_app(routes, settings, lifespan)
     app.state.model = state

@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from typing import Any
+
+from starlette.routing import Route
 
 from modelshelf._version import __version__
 from modelshelf.core.deploy.handlers import ModelHandler
@@ -44,6 +47,29 @@ DATATYPES = frozenset(FIXED) | {"BYTES"}
 
 class V2Error(PayloadError):
     """A malformed infer request (answered with 400 ``{"error": ...}``)."""
+
+
+def routes(
+    *,
+    infer: Callable,
+    metadata: Callable,
+    model_ready: Callable,
+    live: Callable,
+    ready: Callable,
+    server: Callable,
+) -> list[Route]:
+    """The protocol's HTTP paths, once for every app that speaks it; infer first (hot)."""
+    return [
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+        Route("/v2", server, methods=["GET"]),
+        Route("/v2/models/{name}", metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}", metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
+    ]
 
 
 def server_metadata(extensions: list[str]) -> dict[str, Any]:
