@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from support import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +27,7 @@ def s3_endpoint():
     saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
     os.environ["AWS_ACCESS_KEY_ID"] = "testing"
     os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
@@ -70,3 +65,16 @@ def s3_bucket(s3_endpoint):
         "use_listings_cache": False,
     }
     yield name, options, client
+
+
+@pytest.fixture
+def jobs(shelf):
+    """A job manager on the test's ``shelf``; jobs still running at the end are cancelled."""
+    from modelshelf.core.jobs import JobManager
+
+    manager = JobManager(shelf)
+    yield manager
+    for job in manager.list():
+        if not job.finished:
+            job.cancel()
+    manager.close()

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from modelshelf.cli_jobs import JobLog, JobRun
 from modelshelf.cli_jobs_render import duration_text
 from modelshelf.cli_render import render
 from modelshelf.core.jobs import Job, JobManager
+from support import wait_for
 
 DATA = Path(__file__).parent / "data"
 TRAIN, FAILS, SLEEPS = DATA / "train.ipynb", DATA / "fails.ipynb", DATA / "sleeps.ipynb"
@@ -42,13 +42,6 @@ def assert_one_line_error(err: str) -> None:
     assert err.startswith("modelshelf: error: ")
     assert err.count("\n") == 1
     assert "Traceback" not in err
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from store_helpers import make_model
 from modelshelf import ModelInUseError, ModelNotFoundError, Shelf, SourceError
 from modelshelf.core.jobs import JobError, JobManager, ParameterError
 from modelshelf.core.processes import pid_alive
+from support import wait_for
 
 DATA = Path(__file__).parent.parent / "data"
 TRAIN, FAILS, SLEEPS = DATA / "train.ipynb", DATA / "fails.ipynb", DATA / "sleeps.ipynb"
@@ -23,23 +24,6 @@ TRAIN, FAILS, SLEEPS = DATA / "train.ipynb", DATA / "fails.ipynb", DATA / "sleep
 def shelf(tmp_path):
     with Shelf(tmp_path / "store") as store:
         yield store
-
-
-@pytest.fixture
-def jobs(shelf):
-    manager = JobManager(shelf)
-    yield manager
-    for job in manager.list():
-        if not job.finished:
-            job.cancel()
-    manager.close()
-
-
-def _wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_job_trains_and_its_output_becomes_a_model_with_lineage(jobs, shelf, tmp_path):
@@ -161,12 +145,12 @@ def test_failing_notebook_keeps_its_traceback_and_makes_no_model(jobs, shelf):
 def test_cancel_stops_the_kernel_and_leaves_no_process(jobs):
     job = jobs.submit(SLEEPS, name="sleepy", parameters={"seconds": 120})
     started_flag = Path(job.workspace, "models", "started")
-    _wait_for(started_flag.exists)
+    wait_for(started_flag.exists)
     kernel_pid = int(Path(job.workspace, "kernel.pid").read_text())
     runner_pid = job.refresh()._record.runner_pid
     job.cancel()
     assert job.status == "cancelled"
-    _wait_for(lambda: not pid_alive(kernel_pid) and not pid_alive(runner_pid), timeout=15)
+    wait_for(lambda: not pid_alive(kernel_pid) and not pid_alive(runner_pid), timeout=15)
     assert job.outputs == []
     # The runner, ending after the cancel, still leaves its run summary.
     assert job.refresh().status == "cancelled"
@@ -183,7 +167,7 @@ def test_timeout_fails_the_job(jobs):
 def test_lease_blocks_deleting_the_input_model_while_the_job_runs(jobs, shelf, tmp_path):
     shelf.save("input", make_model(tmp_path / "in", {"model.json": '{"weight": 1}'}))
     job = jobs.submit(SLEEPS, name="holder", parameters={"seconds": 120}, model="input:1")
-    _wait_for(Path(job.workspace, "models", "started").exists)
+    wait_for(Path(job.workspace, "models", "started").exists)
     with pytest.raises(ModelInUseError, match="holder"):
         shelf.delete("input:1")
     job.cancel()
@@ -217,7 +201,7 @@ def test_concurrency_limit_queues_the_rest(shelf):
     manager = JobManager(shelf, max_concurrent_jobs=1)
     first = manager.submit(SLEEPS, name="first", parameters={"seconds": 120})
     second = manager.submit(TRAIN, name="second")
-    _wait_for(lambda: first.refresh().status == "running")
+    wait_for(lambda: first.refresh().status == "running")
     time.sleep(1.0)
     assert second.refresh().status == "queued"
     first.cancel()
@@ -238,11 +222,11 @@ def test_a_queued_job_can_be_cancelled_before_it_starts(shelf):
 
 def test_a_dead_runner_fails_the_job_instead_of_hanging(jobs):
     job = jobs.submit(SLEEPS, name="orphan", parameters={"seconds": 120})
-    _wait_for(Path(job.workspace, "models", "started").exists)
+    wait_for(Path(job.workspace, "models", "started").exists)
     runner = job.refresh()._record.runner_pid
     kernel = int(Path(job.workspace, "kernel.pid").read_text())
     os.kill(runner, 9)
-    _wait_for(lambda: not pid_alive(runner))
+    wait_for(lambda: not pid_alive(runner))
     assert job.refresh().status == "failed"
     assert "died" in job.error
     os.killpg(kernel, 9)  # the runner could not clean up after itself

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pickle
-import socket
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+
+from support import free_port, wait_for
 
 # predict(x) = 2 x + 1, exactly: the expected answers are easy to write down.
 LINEAR_X = [[0.0], [1.0], [2.0], [3.0]]
@@ -56,12 +55,6 @@ def predict(model, data):
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def linear_model(folder: Path) -> Path:
     """A real scikit-learn LinearRegression, pickled as ``model.pkl``."""
     from sklearn.linear_model import LinearRegression
@@ -83,16 +76,6 @@ def rounded(values: Any) -> Any:
     if isinstance(values, list):
         return [rounded(v) for v in values]
     return round(values, 6) if isinstance(values, float) else values
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, poll: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(poll)
 
 
 class ServerThread:

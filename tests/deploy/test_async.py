@@ -15,13 +15,13 @@ from async_batch_helpers import (
     linear_model,
     rounded,
     serve_model,
-    wait_for,
 )
 
 from modelshelf import Shelf
 from modelshelf.core.deploy.async_app import create_async_app
 from modelshelf.core.deploy.async_queue import INLINE_LIMIT, AsyncQueue
 from modelshelf.core.deploy.http import ServingSettings
+from support import wait_for
 
 
 @pytest.fixture

@@ -14,21 +14,7 @@ from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import DeploymentError, http_request
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.processes import pid_alive
-
-
-def _children(pid: int) -> list[int]:
-    """Every process in the session led by ``pid`` (uvicorn's workers included)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, IndexError):
-                continue
-            if int(fields[3]) == pid and fields[0] != "Z":  # session id
-                found.append(int(entry))
-    return found
+from support import session_members
 
 
 @pytest.fixture
@@ -70,7 +56,7 @@ def test_realtime_deployment_serves_until_stopped(manager, shelf):
     status, _, _ = http_request(deployment.url + "/ping")
     assert status == 200
     # Two uvicorn workers and their supervisor share the server's session.
-    processes = _children(deployment.pid)
+    processes = session_members(deployment.pid)
     assert len(processes) >= 3
     # The deployed version is leased: it cannot be deleted while served.
     with pytest.raises(ModelInUseError, match="deployment linear"):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from modelshelf import Shelf
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs import JobManager
+from support import free_port
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -69,12 +69,6 @@ def load(model_dir):
 def predict(model, data):
     return [sum(row) + model for row in data]
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_notebook(path: Path) -> None:
@@ -174,7 +168,7 @@ def lab(tmp_path, monkeypatch) -> Iterator[str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    port = _free_port()
+    port = free_port()
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 
 import pytest
@@ -12,21 +11,7 @@ from widget_helpers import text
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.store.records import pid_alive
 from modelshelf.widgets import DeployPanel
-
-
-def session_members(pid: int) -> list[int]:
-    """Live processes in the session led by ``pid`` (the server and its workers)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, IndexError):
-                continue
-            if int(fields[3]) == pid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
+from support import session_members
 
 
 @pytest.fixture

@@ -8,25 +8,15 @@ from pathlib import Path
 import ipywidgets as w
 import nbformat
 import pytest
-from widget_helpers import text, wait_for
+from widget_helpers import text
 
-from modelshelf.core.jobs import JobManager
 from modelshelf.core.jobs.parameters import notebook_parameters
 from modelshelf.widgets import JobPanel
 from modelshelf.widgets.params import ParameterForm
+from support import wait_for
 
 DATA = Path(__file__).parent.parent / "data"
 TRAIN, SLEEPS = DATA / "train.ipynb", DATA / "sleeps.ipynb"
-
-
-@pytest.fixture
-def jobs(shelf):
-    manager = JobManager(shelf)
-    yield manager
-    for job in manager.list():
-        if not job.finished:
-            job.cancel()
-    manager.close()
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from widget_helpers import threads_named, wait_for
+from widget_helpers import threads_named
 
 from modelshelf.widgets import ModelBrowser
+from support import wait_for
 
 
 def make_folder(path, files: dict[str, str]):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipywidgets as w
-from widget_helpers import threads_named, wait_for
+from widget_helpers import threads_named
 
 from modelshelf import Shelf
 from modelshelf.core.jobs import JobManager
 from modelshelf.core.sizes import format_duration as duration_text
 from modelshelf.widgets import DeployPanel, JobPanel, ModelBrowser, shelf_panels
 from modelshelf.widgets._common import Tasks, set_options
+from support import wait_for
 
 
 def test_shelf_panels_is_a_tab_of_three_panels_on_one_store(shelf):

@@ -5,20 +5,7 @@ from __future__ import annotations
 import html
 import re
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, poll: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(poll)
 
 
 def threads_named(prefix: str) -> list[threading.Thread]:
