@@ -32,7 +32,7 @@ import _loadgen
 from _common import REPO, machine, median, replace_section, revision, row, table, today
 from _loadgen import Load
 from modelshelf import Shelf
-from modelshelf.core.deploy.handlers import load_handler
+from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.manager import DeploymentManager
 
 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")

@@ -183,7 +183,7 @@ def listing(work: Path, models: int, runs: int, res: Results) -> None:
 def cli_ls(store: str, runs: int) -> tuple[list[float] | None, str]:
     """Wall times of ``modelshelf ls --root STORE``, or None and why not."""
     if importlib.util.find_spec("modelshelf.cli") is None:
-        return None, "src/modelshelf/cli.py does not exist yet"
+        return None, "src/modelshelf/cli/ does not exist yet"
     script = Path(sys.executable).with_name("modelshelf")
     base = [str(script)] if script.exists() else [sys.executable, "-m", "modelshelf.cli"]
     env = {**os.environ, "MODELSHELF_ROOT": store}

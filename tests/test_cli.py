@@ -12,15 +12,13 @@ from pathlib import Path
 import pytest
 
 from modelshelf import FsckReport, ModelVersion, Shelf
-from modelshelf.cli import (
-    CommandLineError,
-    TqdmProgress,
-    build_parser,
-    main,
-    parse_key_value,
-    parse_value,
-)
-from modelshelf.cli_render import VersionListing, render
+from modelshelf.cli import main
+from modelshelf.cli.commands import build_parser
+from modelshelf.cli.commands.parsing import parse_key_value, parse_value
+from modelshelf.cli.progress import TqdmProgress
+from modelshelf.cli.views import render
+from modelshelf.core.errors import CommandLineError
+from modelshelf.core.jsonable import VersionListing
 from modelshelf.core.progress import Progress
 
 
@@ -480,7 +478,7 @@ def test_entry_point_end_to_end(root: Path, model_dir: Path, tmp_path: Path) -> 
 
 
 def test_python_spellings_of_constants_are_values():
-    from modelshelf.cli import parse_value
+    from modelshelf.cli.commands.parsing import parse_value
 
     assert [parse_value(t) for t in ("True", "False", "None", "true")] == [True, False, None, True]
     assert parse_value("NaN") == "NaN" and parse_value("yes") == "yes"

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from modelshelf import Shelf
-from modelshelf.cli import build_parser, main
-from modelshelf.cli_jobs import JobLog, JobRun
-from modelshelf.cli_jobs_render import duration_text
-from modelshelf.cli_render import render
+from modelshelf.cli import main
+from modelshelf.cli.commands import build_parser
+from modelshelf.cli.commands.results import JobLog, JobRun
+from modelshelf.cli.views import render
 from modelshelf.core.jobs import Job, JobManager
+from modelshelf.core.sizes import format_duration as duration_text
 from support import wait_for
 
 DATA = Path(__file__).parent / "data"

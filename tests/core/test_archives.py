@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from modelshelf.core.archives import (
+from modelshelf.core.errors import SizeLimitError, SourceError, UnsafeArchiveError
+from modelshelf.core.sources import open_source
+from modelshelf.core.sources.archives import (
     DEFAULT_EXTRACT_LIMIT,
     archive_kind,
     extract_archive,
     temporary_folder,
 )
-from modelshelf.core.errors import SizeLimitError, SourceError, UnsafeArchiveError
-from modelshelf.core.sources import open_source
 
 MB = 1 << 20
 

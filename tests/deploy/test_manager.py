@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from modelshelf import ModelInUseError, Shelf
-from modelshelf.core.deploy.client import DeploymentError, http_request
+from modelshelf.core.deploy.client import http_request
 from modelshelf.core.deploy.manager import DeploymentManager
+from modelshelf.core.errors import DeploymentError
 from modelshelf.core.processes import pid_alive
 from support import session_members
 
@@ -129,7 +130,7 @@ def test_async_deployment_writes_results(manager, tmp_path):
 
 
 def test_serve_py_helpers_and_dataclasses_stay_per_model(tmp_path):
-    from modelshelf.core.deploy.handlers import load_handler
+    from modelshelf.core.deploy.loaders import load_handler
     from modelshelf.core.deploy.payloads import decode
 
     handlers = []

@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from modelshelf import ModelInUseError
-from modelshelf.core.deploy.handlers import ModelHandler
 from modelshelf.core.deploy.http import ServingSettings
-from modelshelf.core.deploy.model_cache import ModelCache, ModelTooLargeError
+from modelshelf.core.deploy.loaders import ModelHandler
+from modelshelf.core.deploy.model_cache import ModelCache
 from modelshelf.core.deploy.multimodel import create_multimodel_app
-from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
 

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from modelshelf.cli import CommandLineError
+from modelshelf.core.errors import CommandLineError
 from modelshelf.magics.grammar import COMMANDS, MagicGrammar
 
 MAPPED = [

@@ -9,7 +9,7 @@ import pytest
 from widget_helpers import text
 
 from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.store.records import pid_alive
+from modelshelf.core.store.expiring import pid_alive
 from modelshelf.widgets import DeployPanel
 from support import session_members
 

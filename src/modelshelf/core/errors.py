@@ -6,6 +6,8 @@ wrong and what to do, so the CLI and the magics can print it as one line.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ModelshelfError(Exception):
     """Base class of every error modelshelf raises on purpose."""
@@ -54,3 +56,63 @@ class StoreBusyError(ModelshelfError):
 
 class MissingDependencyError(ModelshelfError, ImportError):
     """An optional package is needed for this operation and is not installed."""
+
+
+class JobError(ModelshelfError):
+    """A job cannot be submitted as asked (bad notebook, executor, workers, ...)."""
+
+
+class ParameterError(ModelshelfError, ValueError):
+    """A job parameter is unknown to the notebook or of the wrong type."""
+
+
+class JobTimeoutError(ModelshelfError, TimeoutError):
+    """``wait`` gave up before the job ended (the job itself goes on)."""
+
+
+class DeploymentError(ModelshelfError):
+    """A deployment cannot be made, reached or invoked as asked."""
+
+
+class BodyTooLargeError(ModelshelfError):
+    """The request body is over ``ServingSettings.max_body`` (answered with 413)."""
+
+
+class ModelTooLargeError(ModelshelfError):
+    """A model is larger than the endpoint's whole memory budget (answered with 507)."""
+
+
+class HandlerNotFoundError(ModelshelfError):
+    """A model folder has nothing modelshelf knows how to serve."""
+
+
+class ServingError(ModelshelfError):
+    """The model's own code failed (load or predict); carries the user's traceback."""
+
+    def __init__(self, message: str, user_traceback: str = "") -> None:
+        super().__init__(message)
+        self.user_traceback = user_traceback
+
+
+class PayloadError(ModelshelfError, ValueError):
+    """A request body cannot be read as its content type says (answered with 400)."""
+
+
+class V2Error(PayloadError):
+    """A malformed infer request (answered with 400 ``{"error": ...}``)."""
+
+
+class CommandLineError(ModelshelfError):
+    """A command line does not follow the grammar (the magics raise it as a UsageError)."""
+
+
+class ServerPathError(InvalidNameError):
+    """A path or URL a REST client is not allowed to make the server read."""
+
+
+class TaskFailed(ModelshelfError):
+    """Raised by a task's work to end it as failed while still returning a result."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result

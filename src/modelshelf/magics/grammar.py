@@ -1,7 +1,7 @@
 """Magic lines onto the ``modelshelf`` CLI grammar: one definition, two faces.
 
 ``%model ls`` is the CLI's ``ls``, ``%job show ID`` its ``job show ID``, ``%deploy REF`` its
-``deploy REF``. Each magic keeps its own copy of :func:`modelshelf.cli.build_parser`, with
+``deploy REF``. Each magic keeps its own copy of :func:`modelshelf.cli.commands.build_parser`, with
 the sub-parsers' ``prog`` renamed after the magic's words, so that usage lines and errors
 read ``%job show`` rather than ``modelshelf job show``.
 """
@@ -13,7 +13,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from modelshelf.cli import CommandLineError, CommandParser, build_parser
+from modelshelf.cli.commands import CommandParser, build_parser
+from modelshelf.core.errors import CommandLineError
 
 __all__ = ["COMMANDS", "MagicGrammar", "ParsedLine"]
 

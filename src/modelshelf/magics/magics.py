@@ -19,7 +19,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Bool, Dict, Integer, Unicode, observe
 from traitlets.config import Configurable
 
-from modelshelf.cli_jobs import log_printer
+from modelshelf.cli.views.jobs import log_printer
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs import JobManager

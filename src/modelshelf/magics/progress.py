@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from modelshelf.cli import TqdmProgress
+from modelshelf.cli.progress import TqdmProgress
 
 __all__ = ["ProgressBars"]
 

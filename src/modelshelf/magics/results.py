@@ -13,11 +13,13 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from modelshelf.cli_jobs import JobLog, JobRun
-from modelshelf.cli_render import VersionListing, render, when
+from modelshelf.cli.commands.results import JobLog, JobRun
+from modelshelf.cli.views import render
 from modelshelf.core import display
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.jobs import Job
+from modelshelf.core.jsonable import VersionListing
+from modelshelf.core.sizes import format_time as when
 from modelshelf.core.store import AliasMove, ModelVersion
 
 __all__ = ["CommandResult", "Listing", "VersionList", "present"]

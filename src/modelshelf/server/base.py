@@ -15,8 +15,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel, ValidationError
 from tornado.web import HTTPError
 
-from modelshelf.core.deploy.client import DeploymentError
 from modelshelf.core.errors import (
+    DeploymentError,
     IntegrityError,
     ModelInUseError,
     ModelshelfError,

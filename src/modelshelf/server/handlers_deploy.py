@@ -8,11 +8,11 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado.web import authenticated
 
+from modelshelf.core.errors import TaskFailed
 from modelshelf.core.names import validate_name
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
 from modelshelf.server.schemas import DeployRequest, InvokeRequest
-from modelshelf.server.tasks import TaskFailed
 
 
 class DeploymentsHandler(ModelshelfHandler):

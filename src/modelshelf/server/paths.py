@@ -15,14 +15,10 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
-from modelshelf.core.errors import InvalidNameError, ModelNotFoundError
+from modelshelf.core.errors import ModelNotFoundError, ServerPathError
 
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "ftp")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-class ServerPathError(InvalidNameError):
-    """A path or URL a REST client is not allowed to make the server read."""
 
 
 def is_remote(text: str) -> bool:

@@ -17,18 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from modelshelf.core.errors import ModelNotFoundError, ModelshelfError
+from modelshelf.core.errors import ModelNotFoundError, ModelshelfError, TaskFailed
 from modelshelf.core.progress import Progress, ProgressCallback
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-
-
-class TaskFailed(ModelshelfError):
-    """Raised by a task's work to end it as failed while still returning a result."""
-
-    def __init__(self, message: str, result: Any = None) -> None:
-        super().__init__(message)
-        self.result = result
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 import ipywidgets as w
 
 from modelshelf.core.deploy.deployment import Deployment
+from modelshelf.core.deploy.deployment_book import MODES, READY
 from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.deploy.records import MODES, READY
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.widgets._common import message_html, pre_html, table_html
 from modelshelf.widgets.listing import ListingPanel

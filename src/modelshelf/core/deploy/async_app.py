@@ -31,7 +31,6 @@ from starlette.routing import Route
 from modelshelf.core.deploy.async_queue import COMPLETED, FAILED, AsyncQueue, output_url
 from modelshelf.core.deploy.async_queue import Request as Queued
 from modelshelf.core.deploy.batch import content_type_for
-from modelshelf.core.deploy.handlers import ServingError
 from modelshelf.core.deploy.http import (
     ServingSettings,
     build_app,
@@ -42,9 +41,9 @@ from modelshelf.core.deploy.http import (
     read_body,
 )
 from modelshelf.core.deploy.realtime import PING_OK, ModelState
-from modelshelf.core.errors import ModelNotFoundError, ModelshelfError
-from modelshelf.core.source_tree import URL_PATTERN, expand_local, redact_url
-from modelshelf.core.store.records import HOST
+from modelshelf.core.errors import ModelNotFoundError, ModelshelfError, ServingError
+from modelshelf.core.sources.tree import URL_PATTERN, expand_local, redact_url
+from modelshelf.core.store.expiring import HOST
 
 log = logging.getLogger("modelshelf.serve")
 

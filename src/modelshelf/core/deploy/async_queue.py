@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
 from modelshelf.core.state import connect
-from modelshelf.core.store.records import HOST
+from modelshelf.core.store.expiring import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
 INLINE_LIMIT = 1 << 20

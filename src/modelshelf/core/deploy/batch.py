@@ -24,10 +24,10 @@ from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
-from modelshelf.core.deploy.handlers import ModelHandler, ServingError, load_handler
-from modelshelf.core.errors import ModelshelfError, SourceError
+from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.errors import ModelshelfError, ServingError, SourceError
 from modelshelf.core.progress import ProgressCallback, ProgressTracker
-from modelshelf.core.source_tree import URL_PATTERN, expand_local, redact_url
+from modelshelf.core.sources.tree import URL_PATTERN, expand_local, redact_url
 
 if TYPE_CHECKING:
     from modelshelf.core.jobs import Job, JobManager

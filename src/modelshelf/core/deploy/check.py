@@ -6,7 +6,7 @@ import json
 import tempfile
 from typing import Any
 
-from modelshelf.core.deploy.handlers import load_handler
+from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.payloads import decode
 from modelshelf.core.store import Shelf
 
@@ -17,7 +17,7 @@ def test_handler(
     """Load the model ``ref`` and run ``predict`` on ``payload``; return the prediction.
 
     ``payload`` is bytes (sent as ``content_type``) or any JSON-able value. The model's
-    own errors raise :class:`~modelshelf.core.deploy.handlers.ServingError`, whose
+    own errors raise :class:`~modelshelf.core.errors.ServingError`, whose
     ``user_traceback`` shows the failing line of ``serve.py``.
     """
     version = shelf.show(ref)

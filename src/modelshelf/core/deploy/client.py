@@ -7,12 +7,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from modelshelf.core.errors import ModelshelfError
-
-
-class DeploymentError(ModelshelfError):
-    """A deployment cannot be made, reached or invoked as asked."""
-
 
 def http_request(
     url: str,

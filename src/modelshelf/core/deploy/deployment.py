@@ -6,14 +6,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from modelshelf.core.deploy.client import (
-    DeploymentError,
-    decode_answer,
-    encode_payload,
-    http_request,
-)
-from modelshelf.core.deploy.records import READY, STARTING, DeploymentRecord
+from modelshelf.core.deploy.client import decode_answer, encode_payload, http_request
+from modelshelf.core.deploy.deployment_book import READY, STARTING, DeploymentRecord
 from modelshelf.core.display import deployment_html
+from modelshelf.core.errors import DeploymentError
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager

@@ -9,23 +9,26 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelshelf.core.deploy.handlers import HandlerNotFoundError, ServingError
-from modelshelf.core.deploy.model_cache import ModelTooLargeError
-from modelshelf.core.deploy.payloads import PayloadError
-from modelshelf.core.errors import InvalidNameError, ModelNotFoundError
+from modelshelf.core.errors import (
+    BodyTooLargeError,
+    HandlerNotFoundError,
+    InvalidNameError,
+    ModelNotFoundError,
+    ModelTooLargeError,
+    PayloadError,
+    ServingError,
+)
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -40,10 +43,6 @@ class ServingSettings:
 
     token: str | None = None
     max_body: int = 6 * 2**20
-
-
-class BodyTooLargeError(Exception):
-    """The request body is over ``ServingSettings.max_body`` (answered with 413)."""
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -159,46 +158,6 @@ class Raw:
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         return self.fn(scope, receive, send)
-
-
-class Runner:
-    """Call a model inline while it is fast, in the threadpool once it is not.
-
-    A threadpool hop costs tens of microseconds, more than a small scikit-learn predict; a
-    slow predict inline would stall every other request (``/ping`` included). So calls
-    start in the threadpool and move inline once their moving average is under
-    ``INLINE_BELOW``, and back out when it rises.
-    """
-
-    INLINE_BELOW = 0.002
-    __slots__ = ("average", "inline")
-
-    def __init__(self) -> None:
-        self.average = self.INLINE_BELOW * 4
-        self.inline = False
-
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        if self.inline:
-            started = time.perf_counter()
-            try:
-                return fn(*args)
-            finally:
-                self._record(time.perf_counter() - started)
-        return await run_in_threadpool(self._timed, fn, *args)
-
-    def _timed(self, fn: Callable[..., T], *args: Any) -> T:
-        started = time.perf_counter()
-        try:
-            return fn(*args)
-        finally:
-            self._record(time.perf_counter() - started)
-
-    def _record(self, seconds: float) -> None:
-        # Capped: one call preempted for 10 ms must not flip a fast model out of line; a
-        # model that is slow every time still crosses the threshold within a few calls.
-        seconds = min(seconds, 2 * self.INLINE_BELOW)
-        self.average = 0.8 * self.average + 0.2 * seconds
-        self.inline = self.average < self.INLINE_BELOW
 
 
 class BearerAuth:

@@ -15,9 +15,9 @@ from typing import Any
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-from modelshelf.core.deploy.client import DeploymentError, ping
+from modelshelf.core.deploy.client import ping
 from modelshelf.core.deploy.deployment import Deployment
-from modelshelf.core.deploy.records import (
+from modelshelf.core.deploy.deployment_book import (
     FAILED,
     MODES,
     READY,
@@ -26,11 +26,12 @@ from modelshelf.core.deploy.records import (
     DeploymentBook,
     DeploymentRecord,
 )
+from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
 from modelshelf.core.store import Shelf
-from modelshelf.core.store.records import HOST
+from modelshelf.core.store.expiring import HOST
 
 _POLL = 0.05
 

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from modelshelf.core.deploy.handlers import ModelHandler, load_handler
-from modelshelf.core.errors import ModelNotFoundError, ModelshelfError
+from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
+from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
 
 if TYPE_CHECKING:
-    from modelshelf.core.deploy.http import Runner
     from modelshelf.core.store import Lease, Shelf
 
 log = logging.getLogger("modelshelf.serve")
@@ -37,10 +37,6 @@ OWNER = "multi-model endpoint"
 
 Loader = Callable[[str, str], ModelHandler]
 OnUnload = Callable[[str, ModelHandler], None]
-
-
-class ModelTooLargeError(ModelshelfError):
-    """A model is larger than the endpoint's whole memory budget (answered with 507)."""
 
 
 class _Registration:
@@ -258,7 +254,7 @@ class StoreModels:
             on_unload=self._unloaded,
         )
         self.versions: dict[str, str] = {}
-        self.runners: dict[str, Runner] = {}
+        self.runners: dict[str, AdaptiveCaller] = {}
         self._leases: dict[int, Lease] = {}  # by id(handler): a name may be reloading
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -321,13 +317,11 @@ class StoreModels:
 
     # ---- used by the routes -----------------------------------------------------------------
 
-    def runner(self, name: str) -> Runner:
+    def runner(self, name: str) -> AdaptiveCaller:
         """How to call ``name``'s predict (inline or in the threadpool), kept per name."""
         runner = self.runners.get(name)
         if runner is None:
-            from modelshelf.core.deploy.http import Runner  # http imports this module
-
-            runner = self.runners.setdefault(name, Runner())
+            runner = self.runners.setdefault(name, AdaptiveCaller())
         return runner
 
     def load_new(self, name: str, url: str) -> ModelHandler:

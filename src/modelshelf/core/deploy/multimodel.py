@@ -23,7 +23,6 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import v2
-from modelshelf.core.deploy.handlers import ModelHandler
 from modelshelf.core.deploy.http import (
     JSON,
     Raw,
@@ -38,8 +37,9 @@ from modelshelf.core.deploy.http import (
     read_json,
     send_bytes,
 )
+from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import StoreModels
-from modelshelf.core.deploy.payloads import PayloadError
+from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
 from modelshelf.core.store.leases import DEFAULT_TTL

@@ -15,11 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelshelf.core.errors import ModelshelfError
-
-
-class PayloadError(ModelshelfError, ValueError):
-    """A request body cannot be read as its content type says (answered with 400)."""
+from modelshelf.core.errors import PayloadError
 
 
 @dataclass(frozen=True)

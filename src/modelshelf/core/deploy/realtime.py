@@ -23,11 +23,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import v2
-from modelshelf.core.deploy.handlers import ModelHandler, ServingError, load_handler
+from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.http import (
     JSON,
     Raw,
-    Runner,
     ServingSettings,
     build_app,
     error_response,
@@ -37,6 +36,8 @@ from modelshelf.core.deploy.http import (
     read_asgi_body,
     send_bytes,
 )
+from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.errors import ServingError
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -100,7 +101,7 @@ def create_realtime_app(
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name``."""
     state = ModelState(model_dir, name)
-    runner = Runner()
+    runner = AdaptiveCaller()
     limit = settings.max_body
     versions = [str(version)] if version is not None else []
 

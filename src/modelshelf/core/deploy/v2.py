@@ -22,8 +22,9 @@ from typing import Any
 from starlette.routing import Route
 
 from modelshelf._version import __version__
-from modelshelf.core.deploy.handlers import ModelHandler
-from modelshelf.core.deploy.payloads import Payload, PayloadError, jsonable
+from modelshelf.core.deploy.loaders import ModelHandler
+from modelshelf.core.deploy.payloads import Payload, jsonable
+from modelshelf.core.errors import V2Error
 
 PLATFORM = "modelshelf"
 HEADER_LENGTH = "inference-header-content-length"
@@ -43,10 +44,6 @@ FIXED = {
     "FP64": "d",
 }
 DATATYPES = frozenset(FIXED) | {"BYTES"}
-
-
-class V2Error(PayloadError):
-    """A malformed infer request (answered with 400 ``{"error": ...}``)."""
 
 
 def routes(

@@ -25,7 +25,7 @@ from modelshelf.core.jobs.outputs import (
     upload_worker_files,
 )
 from modelshelf.core.jobs.spec import JobSpec
-from modelshelf.core.jobs.supervise import WorkerOutcome, run_worker
+from modelshelf.core.jobs.worker_process import WorkerOutcome, run_worker
 from modelshelf.core.jobs.workspace import job_environment, worker_paths
 from modelshelf.core.store import Shelf, StagedFiles
 

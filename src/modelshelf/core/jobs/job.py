@@ -8,17 +8,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from modelshelf.core.display import job_html
-from modelshelf.core.errors import ModelshelfError
-from modelshelf.core.jobs.records import FINISHED, JobRecord
+from modelshelf.core.errors import JobTimeoutError
+from modelshelf.core.jobs.job_book import FINISHED, JobRecord
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import worker_paths
 
 if TYPE_CHECKING:
     from modelshelf.core.jobs.manager import JobManager
-
-
-class JobTimeoutError(ModelshelfError, TimeoutError):
-    """``wait`` gave up before the job ended (the job itself goes on)."""
 
 
 class Job:

@@ -14,15 +14,9 @@ import fsspec
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-from modelshelf.core.errors import MissingDependencyError, ModelshelfError, SourceError
+from modelshelf.core.errors import JobError, MissingDependencyError, SourceError
 from modelshelf.core.jobs.job import Job
-from modelshelf.core.jobs.outputs import output_model_name, run_key
-from modelshelf.core.jobs.parameters import (
-    check_parameters,
-    effective_parameters,
-    notebook_parameters,
-)
-from modelshelf.core.jobs.records import (
+from modelshelf.core.jobs.job_book import (
     CANCELLED,
     FAILED,
     FINISHED,
@@ -31,17 +25,19 @@ from modelshelf.core.jobs.records import (
     JobRecord,
     new_job_id,
 )
+from modelshelf.core.jobs.outputs import output_model_name, run_key
+from modelshelf.core.jobs.parameters import (
+    check_parameters,
+    effective_parameters,
+    notebook_parameters,
+)
 from modelshelf.core.jobs.spec import EXECUTORS, JobSpec
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import launch_detached, pid_alive
 from modelshelf.core.sizes import parse_duration
-from modelshelf.core.source_tree import URL_PATTERN, expand_local
+from modelshelf.core.sources.tree import URL_PATTERN, expand_local
 from modelshelf.core.store import Shelf
-from modelshelf.core.store.records import HOST
-
-
-class JobError(ModelshelfError):
-    """A job cannot be submitted as asked (bad notebook, executor, workers, ...)."""
+from modelshelf.core.store.expiring import HOST
 
 
 class JobManager(Configurable):
@@ -161,7 +157,7 @@ class JobManager(Configurable):
             "MODELSHELF_STORAGE_OPTIONS": json.dumps(self.shelf.storage_options or {}),
             "MODELSHELF_MAX_CONCURRENT_JOBS": str(self.max_concurrent_jobs),
         }
-        runner = [sys.executable, "-m", "modelshelf.core.jobs.runner", self.book.path, job_id]
+        runner = [sys.executable, "-m", "modelshelf.core.jobs.job_process", self.book.path, job_id]
         pid = launch_detached(runner, os.path.join(workspace, "runner.log"), env)
         self.book.set_runner(job_id, pid, HOST)
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelshelf.core.errors import ModelshelfError
+from modelshelf.core.errors import ParameterError
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
@@ -22,10 +22,6 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "dict": (dict,),
     "tuple": (tuple, list),
 }
-
-
-class ParameterError(ModelshelfError, ValueError):
-    """A job parameter is unknown to the notebook or of the wrong type."""
 
 
 @dataclass(frozen=True)

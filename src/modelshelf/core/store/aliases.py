@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from modelshelf.core.names import validate_alias, validate_name
 from modelshelf.core.store.backend import Backend
+from modelshelf.core.store.expiring import HOST
 from modelshelf.core.store.layout import ALIASES, alias_dir, alias_key
 from modelshelf.core.store.manifest import utcnow_iso
-from modelshelf.core.store.records import HOST
 
 
 @dataclass(frozen=True)

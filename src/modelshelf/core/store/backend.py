@@ -13,7 +13,6 @@ check-then-write race on most filesystems (see shared/notes/pitfalls.md). So:
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -88,15 +87,3 @@ class Backend(ABC):
     def local_path(self, key: str) -> str | None:
         """The key's path on the local disk, when the backend has one."""
         return None
-
-
-def open_backend(url: str, storage_options: dict | None = None, fsync: bool = False) -> Backend:
-    """Return the backend for a store root: local paths get the local backend."""
-    from modelshelf.core.store.fsspec_backend import FsspecBackend
-    from modelshelf.core.store.local_backend import LocalBackend
-
-    if url.startswith("file://"):
-        url = url[len("file://") :]
-    if "://" not in url:
-        return LocalBackend(os.path.expanduser(os.path.expandvars(url)), fsync=fsync)
-    return FsspecBackend(url, storage_options)

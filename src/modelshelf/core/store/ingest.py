@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO, TypeVar
 
 from modelshelf.core.progress import ProgressTracker
-from modelshelf.core.source_tree import SourceFile
+from modelshelf.core.sources.tree import SourceFile
 from modelshelf.core.store.blobs import CHUNK, BlobStore
 from modelshelf.core.store.manifest import FileEntry
 from modelshelf.core.store.statcache import StatCache, now_ns

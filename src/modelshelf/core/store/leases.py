@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.store import records
+from modelshelf.core.store import expiring
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import LEASES, lease_dir, lease_key, tombstone_key
 
@@ -44,17 +44,17 @@ class LeaseBook:
         parties always sees the other.
         """
         lease_id = uuid.uuid4().hex
-        record = records.new_record(owner, ttl)
+        record = expiring.new_record(owner, ttl)
         key = lease_key(name, version, lease_id)
-        self.backend.create(key, records.encode(record))
+        self.backend.create(key, expiring.encode(record))
         if self.backend.exists(tombstone_key(name, version)):
             self.backend.remove(key)
             raise ModelNotFoundError(f"model {name}:{version} was deleted; it cannot be leased")
         return Lease(lease_id, name, version, owner, record["expires_at"])
 
     def renew(self, lease: Lease, ttl: float = DEFAULT_TTL) -> Lease:
-        record = records.new_record(lease.owner, ttl)
-        self.backend.write(lease_key(lease.name, lease.version, lease.id), records.encode(record))
+        record = expiring.new_record(lease.owner, ttl)
+        self.backend.write(lease_key(lease.name, lease.version, lease.id), expiring.encode(record))
         return Lease(lease.id, lease.name, lease.version, lease.owner, record["expires_at"])
 
     def release(self, lease: Lease) -> None:
@@ -74,10 +74,10 @@ class LeaseBook:
             if len(parts) != 4 or not parts[3].endswith(".json") or not parts[2].isdigit():
                 continue
             try:
-                record = records.decode(self.backend.read_bytes(entry.key))
+                record = expiring.decode(self.backend.read_bytes(entry.key))
             except FileNotFoundError:
                 continue
-            if record and records.is_live(record, check_pid=False):
+            if record and expiring.is_live(record, check_pid=False):
                 out.append(
                     Lease(
                         parts[3][:-5],

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 
 from modelshelf.core.errors import StoreBusyError
-from modelshelf.core.store import records
+from modelshelf.core.store import expiring
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import LOCKS, lock_key
 
@@ -47,10 +47,10 @@ class StoreLocks:
         out = []
         for entry in self.backend.list(LOCKS):
             try:
-                record = records.decode(self.backend.read_bytes(entry.key))
+                record = expiring.decode(self.backend.read_bytes(entry.key))
             except FileNotFoundError:
                 continue
-            if record and records.is_live(record, check_pid=True):
+            if record and expiring.is_live(record, check_pid=True):
                 out.append({**record, "id": entry.key.rsplit("/", 1)[-1][: -len(".json")]})
         return out
 
@@ -60,8 +60,8 @@ class StoreLocks:
         key = lock_key(lock_id)
         deadline = time.monotonic() + (self.wait if wait is None else wait)
         while True:
-            record = records.new_record(purpose, self.ttl, exclusive=exclusive)
-            self.backend.create(key, records.encode(record))
+            record = expiring.new_record(purpose, self.ttl, exclusive=exclusive)
+            self.backend.create(key, expiring.encode(record))
             blockers = [
                 h
                 for h in self.holders()
@@ -92,5 +92,6 @@ class StoreLocks:
         while not stop.wait(self.ttl / 3):
             with contextlib.suppress(Exception):
                 self.backend.write(
-                    key, records.encode(records.new_record(purpose, self.ttl, exclusive=exclusive))
+                    key,
+                    expiring.encode(expiring.new_record(purpose, self.ttl, exclusive=exclusive)),
                 )

@@ -28,7 +28,8 @@ from modelshelf.core.sources import open_source
 from modelshelf.core.state import state_dir
 from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook, AliasMove
-from modelshelf.core.store.backend import Backend, open_backend
+from modelshelf.core.store.backend import Backend
+from modelshelf.core.store.backends import open_backend
 from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.catalog import Catalog, ModelSummary
 from modelshelf.core.store.deletion import delete_version

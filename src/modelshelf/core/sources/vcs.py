@@ -11,9 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from modelshelf.core.archives import archive_kind, extract_archive, remove_tree, temporary_folder
 from modelshelf.core.errors import MissingDependencyError, SourceError
-from modelshelf.core.source_tree import (
+from modelshelf.core.sources.archives import (
+    archive_kind,
+    extract_archive,
+    remove_tree,
+    temporary_folder,
+)
+from modelshelf.core.sources.tree import (
     URL_PATTERN,
     SourceTree,
     checked_tree,

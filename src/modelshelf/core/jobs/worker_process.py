@@ -43,7 +43,7 @@ class WorkerProcess:
         command = [
             sys.executable,
             "-m",
-            "modelshelf.core.jobs.execute",
+            "modelshelf.core.jobs.notebook_process",
             paths.notebook,
             paths.executed,
             "--parameters",

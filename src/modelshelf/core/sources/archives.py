@@ -36,7 +36,7 @@ from typing import Any
 
 from modelshelf.core.errors import InvalidNameError, SourceError, UnsafeArchiveError
 from modelshelf.core.names import validate_relpath
-from modelshelf.core.source_tree import check_size
+from modelshelf.core.sources.tree import check_size
 
 DEFAULT_EXTRACT_LIMIT = 50 * 10**9  # 50 GB: what an archive may unpack to when no limit is set
 _CHUNK = 1 << 20

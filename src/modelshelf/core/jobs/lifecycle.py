@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from modelshelf.core.jobs.job_book import CANCELLED, FAILED, SUCCEEDED, JobBook, JobRecord
 from modelshelf.core.jobs.outputs import (
     results_summary,
     run_key,
     save_worker_output,
     upload_worker_files,
 )
-from modelshelf.core.jobs.records import CANCELLED, FAILED, SUCCEEDED, JobBook, JobRecord
 from modelshelf.core.jobs.spec import JobSpec
-from modelshelf.core.jobs.supervise import WorkerOutcome, WorkerProcess
+from modelshelf.core.jobs.worker_process import WorkerOutcome, WorkerProcess
 from modelshelf.core.jobs.workspace import worker_paths
 from modelshelf.core.sources import open_source
 from modelshelf.core.store import Lease, Shelf

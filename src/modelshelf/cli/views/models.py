@@ -1,16 +1,13 @@
-"""Text and JSON rendering of what the ``modelshelf`` commands return.
-
-Handlers return core objects and never print; this module turns them into tables for people
-or JSON for programs. The IPython magics reuse :func:`render` so both faces look the same.
-"""
+"""Text and JSON views of the model commands' results."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from modelshelf.core.jsonable import VersionListing, to_jsonable
+from modelshelf.cli.views.text import mapping_text, one_line, plural, table, value_text
+from modelshelf.core.jsonable import VersionListing
 from modelshelf.core.sizes import format_size
 from modelshelf.core.sizes import format_time as when
 from modelshelf.core.store import (
@@ -21,46 +18,6 @@ from modelshelf.core.store import (
     ModelSummary,
     ModelVersion,
 )
-
-# ---- small formatting helpers ---------------------------------------------------------------
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-def value_text(value: Any) -> str:
-    """A param or metric value as typed: strings bare, everything else as JSON."""
-    if value is None:
-        return "-"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def one_line(text: str | None, width: int = 60) -> str:
-    """The first line of ``text``, cut to ``width`` characters."""
-    if not text:
-        return ""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= width else first[: width - 3] + "..."
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Left-aligned columns separated by two spaces, with a header row."""
-    cells = [list(headers), *([str(c) for c in row] for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
-
-
-def mapping_text(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={value_text(v)}" for k, v in values.items())
-
-
-# ---- JSON -----------------------------------------------------------------------------------
-
-
-# ---- text, one function per command ---------------------------------------------------------
 
 
 def _saved(version: ModelVersion) -> str:
@@ -209,7 +166,7 @@ def _fsck(report: FsckReport) -> str:
     return "\n".join(lines)
 
 
-_TEXT: dict[str, Callable[[Any], str]] = {
+TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
     "save": _saved,
     "ls": _models,
     "versions": _versions,
@@ -222,25 +179,13 @@ _TEXT: dict[str, Callable[[Any], str]] = {
     "fsck": _fsck,
 }
 
+
 # Only where the JSON is not simply the result's data.
-_JSON: dict[str, Callable[[Any], Any]] = {"load": lambda path: {"path": path}}
+JSON_VIEWS: dict[str, Callable[[Any], Any]] = {"load": lambda path: {"path": path}}
 
 
-def _face_views() -> list[Any]:
-    """The modules that render the job and deployment commands (each has TEXT_VIEWS,
-    JSON_VIEWS and view_of); imported late because they build on this module's helpers."""
-    from modelshelf import cli_deploy, cli_jobs_render
-
-    return [cli_jobs_render, cli_deploy]
-
-
-def command_of(result: object) -> str:
-    """The command whose view fits ``result`` when the caller does not say."""
-    for views in _face_views():
-        if (view := views.view_of(result)) is not None:
-            return view
-    if isinstance(result, list) and result:
-        return command_of(result[0])
+def view_of(result: object) -> str | None:
+    """The model view that fits ``result`` when the caller does not say; None if not ours."""
     by_type: list[tuple[type | tuple[type, ...], str]] = [
         (ModelVersion, "show"),
         (VersionListing, "versions"),
@@ -254,20 +199,4 @@ def command_of(result: object) -> str:
     for kind, command in by_type:
         if isinstance(result, kind):
             return command
-    raise TypeError(f"no view for {type(result).__name__}")
-
-
-def render(result: object, as_json: bool, command: str | None = None) -> str:
-    """The text (or JSON with ``as_json``) that ``command`` prints for ``result``.
-
-    ``command`` picks the view where one type serves several commands (``save``, ``show``
-    and ``rm`` all return a ModelVersion); without it the view follows the result's type.
-    """
-    view = command or command_of(result)
-    text, as_data = dict(_TEXT), dict(_JSON)
-    for views in _face_views():
-        text.update(views.TEXT_VIEWS)
-        as_data.update(views.JSON_VIEWS)
-    if as_json:
-        return json.dumps(as_data.get(view, to_jsonable)(result), indent=2)
-    return text[view](result)
+    return None

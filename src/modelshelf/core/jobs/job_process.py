@@ -1,9 +1,10 @@
-"""The runner: one detached process per job that sees it from queued to finished.
+"""The job process: one detached process per job that sees it from queued to finished.
 
-``python -m modelshelf.core.jobs.runner JOBS_DB JOB_ID`` is started by :meth:`JobManager.submit`
-in a new session, so the job outlives the kernel that launched it. The runner waits for a
+``python -m modelshelf.core.jobs.job_process JOBS_DB JOB_ID`` is started by
+:meth:`JobManager.submit` in a new session, so the job outlives the kernel that launched
+it. It waits for a
 slot, starts the workers' executor processes at once (their imports then overlap its own),
-and hands over to :func:`~modelshelf.core.jobs.execution.execute_job`. It imports the store
+and hands over to :func:`~modelshelf.core.jobs.lifecycle.execute_job`. It imports the store
 only after that, to keep the time from submit to the first cell short.
 """
 
@@ -14,7 +15,7 @@ import socket
 import sys
 import time
 
-from modelshelf.core.jobs.records import FAILED, QUEUED, RUNNING, JobBook
+from modelshelf.core.jobs.job_book import FAILED, QUEUED, RUNNING, JobBook
 from modelshelf.core.jobs.spec import JobSpec
 
 _SLOT_POLL = 0.2
@@ -36,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         record = book.get(job_id)
         spec = JobSpec.from_dict(record.spec)
         if spec.executor == "local":
-            from modelshelf.core.jobs.supervise import start_workers
+            from modelshelf.core.jobs.worker_process import start_workers
 
             processes = start_workers(spec, job_id, record.workspace)
-        from modelshelf.core.jobs.execution import execute_job
+        from modelshelf.core.jobs.lifecycle import execute_job
         from modelshelf.core.store import Shelf
 
         shelf = Shelf(os.environ["MODELSHELF_ROOT"])  # storage options come from the env too

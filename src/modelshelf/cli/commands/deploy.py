@@ -1,7 +1,6 @@
-"""The deployment commands of ``modelshelf``: deploy, deployments, undeploy, invoke, batch.
+"""The deployment commands: deploy, deployments, undeploy, invoke, batch.
 
-Same rules as :mod:`modelshelf.cli`: handlers take ``(shelf, args)`` and return core objects
-without printing; the views below turn them into text or JSON.
+Handlers take ``(shelf, args)`` and return core objects without printing.
 """
 
 from __future__ import annotations
@@ -9,34 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
-from modelshelf.cli_jobs import job_manager, managed
-from modelshelf.cli_render import table
-from modelshelf.core.deploy.client import DeploymentError
+from modelshelf.cli.commands.results import InvokeResult, JobRun, deploy_manager, job_manager
+from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
-from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.deploy.records import FAILED, MODES
+from modelshelf.core.deploy.deployment_book import MODES
+from modelshelf.core.errors import DeploymentError
 from modelshelf.core.store import Shelf
 
 
-@dataclass(frozen=True)
-class InvokeResult:
-    """What a deployment answered to ``modelshelf invoke``."""
-
-    deployment: str
-    answer: Any
-
-
-def _manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManager[DeploymentManager]:
-    """``args.deploy_manager`` when the face gave one, else one closed afterwards."""
-    return managed(getattr(args, "deploy_manager", None), lambda: DeploymentManager(shelf))
-
-
 def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
-    with _manager(shelf, args) as manager:
+    with deploy_manager(shelf, args) as manager:
         return manager.deploy(
             args.refs,
             mode=args.mode,
@@ -52,18 +35,18 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
 
 
 def _deployments(shelf: Shelf, args: argparse.Namespace) -> list[Deployment]:
-    with _manager(shelf, args) as manager:
+    with deploy_manager(shelf, args) as manager:
         return manager.list(include_stopped=args.all)
 
 
 def _undeploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
-    with _manager(shelf, args) as manager:
+    with deploy_manager(shelf, args) as manager:
         return manager.stop(args.name)
 
 
 def _invoke(shelf: Shelf, args: argparse.Namespace) -> InvokeResult:
     payload, kind = _payload(args.payload, args.content_type)
-    with _manager(shelf, args) as manager:
+    with deploy_manager(shelf, args) as manager:
         deployment = manager.get(args.name)
         answer = deployment.invoke(payload, kind, model=args.model, token=args.token)
     return InvokeResult(deployment.name, answer)
@@ -88,9 +71,6 @@ def _payload(text: str, content_type: str | None) -> tuple[Any, str | None]:
 
 
 def _batch(shelf: Shelf, args: argparse.Namespace) -> Any:
-    from modelshelf.cli_jobs import JobRun
-    from modelshelf.core.deploy.batch import submit_batch_job
-
     with job_manager(shelf, args) as jobs:
         job = submit_batch_job(
             jobs, args.ref, args.input, args.output, workers=args.workers,
@@ -140,75 +120,3 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     batch.add_argument("--split-lines", action="store_true", help="one request per line")
     batch.add_argument("--wait", action="store_true", help="wait for the job to end")
     batch.set_defaults(job_manager=None, on_log=None)
-
-
-def deploy_exit_code(result: object) -> int:
-    """1 when a deployment failed to start."""
-    return 1 if isinstance(result, Deployment) and result.status == FAILED else 0
-
-
-def _deployment_text(deployment: Deployment) -> str:
-    lines = [f"{deployment.name} [{deployment.mode}] {deployment.status} at {deployment.url}"]
-    if deployment.refs:
-        lines.append(f"serving: {', '.join(deployment.refs)}")
-    if deployment.error:
-        lines.append(f"error: {deployment.error}")
-    if deployment.traceback and deployment.status == FAILED:
-        lines.append(deployment.traceback.rstrip())
-    return "\n".join(lines)
-
-
-def _listing_text(deployments: list[Deployment]) -> str:
-    if not deployments:
-        return "no deployments"
-    rows = [
-        [d.name, d.mode, d.status, d.url, ", ".join(d.refs), str(d.workers)] for d in deployments
-    ]
-    return table(["NAME", "MODE", "STATUS", "URL", "MODELS", "WORKERS"], rows)
-
-
-def _invoke_text(result: InvokeResult) -> str:
-    answer = result.answer
-    if isinstance(answer, bytes):
-        return answer.decode("utf-8", errors="replace")
-    return answer if isinstance(answer, str) else json.dumps(answer)
-
-
-def _batch_text(run: Any) -> str:
-    from modelshelf.cli_jobs_render import TEXT_VIEWS as JOB_VIEWS
-
-    return JOB_VIEWS["run"](run)
-
-
-def _batch_json(run: Any) -> Any:
-    from modelshelf.cli_jobs_render import JSON_VIEWS as JOB_VIEWS
-
-    return JOB_VIEWS["run"](run)
-
-
-TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
-    "batch": _batch_text,
-    "deploy": _deployment_text,
-    "undeploy": _deployment_text,
-    "deployments": _listing_text,
-    "invoke": _invoke_text,
-}
-
-JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
-    "batch": _batch_json,
-    "deploy": lambda d: d.describe(),
-    "undeploy": lambda d: d.describe(),
-    "deployments": lambda ds: [d.describe() for d in ds],
-    "invoke": lambda r: r.answer if not isinstance(r.answer, bytes) else r.answer.decode(),
-}
-
-
-def view_of(result: object) -> str | None:
-    """The view that fits ``result`` when the caller does not say; None if not ours."""
-    if isinstance(result, InvokeResult):
-        return "invoke"
-    if isinstance(result, Deployment):
-        return "deploy"
-    if isinstance(result, list) and result and all(isinstance(d, Deployment) for d in result):
-        return "deployments"
-    return None

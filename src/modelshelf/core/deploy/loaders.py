@@ -29,21 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.deploy.payloads import Payload, decode, encode
-from modelshelf.core.errors import MissingDependencyError, ModelshelfError
+from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError, ServingError
 
 PICKLES = (".joblib", ".pkl", ".pickle")
-
-
-class HandlerNotFoundError(ModelshelfError):
-    """A model folder has nothing modelshelf knows how to serve."""
-
-
-class ServingError(ModelshelfError):
-    """The model's own code failed (load or predict); carries the user's traceback."""
-
-    def __init__(self, message: str, user_traceback: str = "") -> None:
-        super().__init__(message)
-        self.user_traceback = user_traceback
 
 
 @dataclass

@@ -1,13 +1,14 @@
-"""Text and JSON views of the job commands' results (see :mod:`modelshelf.cli_jobs`)."""
+"""Text and JSON views of the job commands' results, and the printer of followed logs."""
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from modelshelf.cli_jobs import JobLog, JobRun, PrunedJobs
-from modelshelf.cli_render import mapping_text, plural, table
+from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs
+from modelshelf.cli.views.text import mapping_text, plural, table
 from modelshelf.core.jobs import CANCELLED, FAILED, Job
 from modelshelf.core.sizes import format_duration as duration_text
 
@@ -159,3 +160,14 @@ def view_of(result: object) -> str | None:
         if isinstance(result, kind):
             return view
     return None
+
+
+def log_printer(to_stderr: bool = False) -> Callable[[str], None]:
+    """An ``on_log`` writing each line at once to stdout (stderr when stdout carries JSON)."""
+
+    def write(line: str) -> None:
+        stream = sys.stderr if to_stderr else sys.stdout  # looked up late: tests redirect
+        stream.write(line)
+        stream.flush()
+
+    return write

@@ -1,144 +1,27 @@
-"""The job commands of ``modelshelf``: run a notebook as a job; list, show, follow, cancel,
-wait for, rerun and prune jobs.
-
-Same rules as :mod:`modelshelf.cli`: every handler takes ``(shelf, args)`` and returns a core
-object (a :class:`~modelshelf.core.jobs.Job`, or one of the small results below) without
-printing; the views at the bottom turn it into text or JSON, and
-:func:`~modelshelf.cli_render.render` picks them up. Two per-invocation objects come from the
-face that calls a handler, and both are optional:
-
-``args.job_manager``
-    the :class:`JobManager` to use (a magic can keep one for the life of its kernel).
-    Without it the handler builds one from the Shelf and closes it when the command ends.
-``args.on_log``
-    a callable given each log line as soon as it is written (``--follow``). Without it
-    ``run --follow`` just waits, and ``job logs --follow`` returns the lines at the end.
-
-This module imports nothing from :mod:`modelshelf.cli`, so the grammar there can import it.
+"""The job commands: run a notebook as a job; list, show, follow, cancel, wait for, rerun and
+prune jobs. Handlers take ``(shelf, args)`` and return results without printing.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from modelshelf.core.errors import ModelshelfError
-from modelshelf.core.jobs import (
-    CANCELLED,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    Job,
-    JobManager,
+from modelshelf.cli.commands.parsing import (
+    checked_duration,
+    duration,
+    env_pair,
+    output_options,
+    output_target,
+    whole_number,
 )
+from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs, job_manager
+from modelshelf.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job
 from modelshelf.core.jobs.spec import EXECUTORS
-from modelshelf.core.sizes import parse_duration
 from modelshelf.core.store import Shelf
 
-__all__ = [
-    "JobLog",
-    "JobRun",
-    "PrunedJobs",
-    "add_job_commands",
-    "job_exit_code",
-    "job_manager",
-    "log_printer",
-]
-
-_M = TypeVar("_M", bound=Any)
-
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
-
-
-# ---- results (beside the core objects) ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JobRun:
-    """A job a command started (``run``, ``job rerun``) or waited for (``job wait``).
-
-    ``waited`` says whether the command saw the job end; only then does its status decide
-    the exit code.
-    """
-
-    job: Job
-    waited: bool
-
-
-@dataclass(frozen=True)
-class JobLog:
-    """The log of a job; ``streamed`` when the lines were already given to ``on_log``."""
-
-    job: Job
-    text: str
-    streamed: bool = False
-
-
-@dataclass(frozen=True)
-class PrunedJobs:
-    """The ids of the jobs ``job prune`` removed, and the age it was given."""
-
-    removed: list[str]
-    older_than: str
-
-
-# ---- argument types ---------------------------------------------------------------------------
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ModelshelfError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _checked_duration(text: str) -> str:
-    _duration(text)
-    return text  # kept as typed, so the result can say "older than 7d"
-
-
-def _whole_number(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
-    return int(text)
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value  # environment values stay strings
-
-
-def _output_target(text: str) -> str | None:
-    return None if text.lower() == "none" else text
-
-
-# ---- handlers: (shelf, args) -> core object; they never print -----------------------------
-
-
-def job_manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManager[JobManager]:
-    """``args.job_manager`` when the face gave one, else a JobManager closed afterwards."""
-    return managed(getattr(args, "job_manager", None), lambda: JobManager(shelf))
-
-
-@contextmanager
-def managed(given: _M | None, make: Callable[[], _M]) -> Iterator[_M]:
-    """The manager a face keeps (a magic's, for the life of its kernel), or a new one that
-    is closed when the command ends (the CLI's)."""
-    if given is not None:
-        yield given
-        return
-    manager = make()
-    try:
-        yield manager
-    finally:
-        manager.close()
 
 
 def _followed_lines(job: Job, args: argparse.Namespace) -> tuple[str, bool]:
@@ -222,9 +105,6 @@ def _job_prune(shelf: Shelf, args: argparse.Namespace) -> PrunedJobs:
         return PrunedJobs(jobs.prune(args.older_than), args.older_than)
 
 
-# ---- the grammar ------------------------------------------------------------------------------
-
-
 def _wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="wait for the job to end (exit 1 unless it succeeded)"
@@ -236,7 +116,6 @@ def _wait_options(parser: argparse.ArgumentParser) -> None:
 
 def add_job_commands(
     command: Callable[[str, Any, str], argparse.ArgumentParser],
-    output_options: Callable[..., None],
 ) -> None:
     """Add ``run``, ``jobs`` and ``job ACTION`` to the grammar of :func:`cli.build_parser`.
 
@@ -260,15 +139,15 @@ def add_job_commands(
     run.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
     run.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
     run.add_argument("--name", metavar="N", help="job name (default: the notebook's name)")
-    run.add_argument("--workers", metavar="K", type=_whole_number, default=1, help="default 1")
+    run.add_argument("--workers", metavar="K", type=whole_number, default=1, help="default 1")
     run.add_argument("--executor", choices=EXECUTORS, default="local", help="default local")
     run.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
     run.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
-    run.add_argument("--timeout", metavar="DURATION", type=_duration, help="e.g. 90s, 30m, 2h")
+    run.add_argument("--timeout", metavar="DURATION", type=duration, help="e.g. 90s, 30m, 2h")
     run.add_argument(
         "--env",
         metavar="K=V",
-        type=_env_pair,
+        type=env_pair,
         action="append",
         help="environment variable for the notebook (repeatable)",
     )
@@ -276,7 +155,7 @@ def add_job_commands(
     run.add_argument(
         "--output",
         metavar="model|none|URL",
-        type=_output_target,
+        type=output_target,
         default="model",
         help="keep ML_MODEL_PATH as model 'Job - NAME' (default), nothing, or copy "
         "ML_OUTPUT_PATH to URL",
@@ -286,7 +165,7 @@ def add_job_commands(
     jobs = command("jobs", _jobs, "list jobs, newest first")
     jobs.set_defaults(**face)
     jobs.add_argument("--status", choices=STATUSES, help="only jobs in this state")
-    jobs.add_argument("--limit", metavar="N", type=_whole_number, default=200, help="default 200")
+    jobs.add_argument("--limit", metavar="N", type=whole_number, default=200, help="default 200")
 
     job = command("job", None, "show, follow, cancel, wait for, rerun or prune jobs")
     actions = job.add_subparsers(
@@ -311,7 +190,7 @@ def add_job_commands(
 
     wait = action("wait", _job_wait, "wait for a job to end (exit 1 unless it succeeded)")
     wait.add_argument("id", metavar="ID")
-    wait.add_argument("--timeout", metavar="SECONDS", type=_duration, help="give up after this")
+    wait.add_argument("--timeout", metavar="SECONDS", type=duration, help="give up after this")
 
     rerun = action("rerun", _job_rerun, "run again the job that produced a model version")
     rerun.add_argument("ref", metavar="MODEL_REF", help="NAME, NAME:N or NAME@ALIAS")
@@ -321,28 +200,7 @@ def add_job_commands(
     prune.add_argument(
         "--older-than",
         metavar="AGE",
-        type=_checked_duration,
+        type=checked_duration,
         default="7d",
         help="jobs that ended longer ago than this (default 7d); their models stay",
     )
-
-
-# ---- the CLI face's pieces --------------------------------------------------------------------
-
-
-def log_printer(to_stderr: bool = False) -> Callable[[str], None]:
-    """An ``on_log`` writing each line at once to stdout (stderr when stdout carries JSON)."""
-
-    def write(line: str) -> None:
-        stream = sys.stderr if to_stderr else sys.stdout  # looked up late: tests redirect
-        stream.write(line)
-        stream.flush()
-
-    return write
-
-
-def job_exit_code(result: object) -> int:
-    """1 for a job the command waited for that did not succeed, else 0."""
-    if isinstance(result, JobRun) and result.waited and result.job.status != SUCCEEDED:
-        return 1
-    return 0

@@ -17,12 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from modelshelf.core.archives import (
-    DEFAULT_EXTRACT_LIMIT,
-    archive_kind,
-    extract_archive,
-    temporary_folder,
-)
 from modelshelf.core.errors import (
     InvalidNameError,
     MissingDependencyError,
@@ -30,7 +24,13 @@ from modelshelf.core.errors import (
     SourceError,
 )
 from modelshelf.core.names import validate_relpath
-from modelshelf.core.source_tree import (
+from modelshelf.core.sources.archives import (
+    DEFAULT_EXTRACT_LIMIT,
+    archive_kind,
+    extract_archive,
+    temporary_folder,
+)
+from modelshelf.core.sources.tree import (
     URL_PATTERN,
     SourceFile,
     SourceTree,
@@ -41,7 +41,7 @@ from modelshelf.core.source_tree import (
     scrub_userinfo,
     walk_local_folder,
 )
-from modelshelf.core.source_vcs import git_source, git_spec, kaggle_source
+from modelshelf.core.sources.vcs import git_source, git_spec, kaggle_source
 
 __all__ = [
     "SourceFile",

@@ -1,6 +1,6 @@
 """The process that executes one worker's notebook with papermill.
 
-Run as ``python -m modelshelf.core.jobs.execute``; the supervisor gives it the ``ML_*``
+Run as ``python -m modelshelf.core.jobs.notebook_process``; the supervisor gives it the ``ML_*``
 environment and reads what it leaves behind: the executed notebook, the log (cell progress
 and outputs), ``error.json`` on failure and ``kernel.pid`` so that a cancel or a timeout can
 stop the kernel itself, not only this process.

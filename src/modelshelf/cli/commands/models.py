@@ -1,0 +1,144 @@
+"""The model commands: save, ls, versions, show, load, rm, alias, diff, gc, fsck.
+
+Every handler takes ``(shelf, args)`` and returns a core object without printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from modelshelf.cli.commands.parsing import parse_key_value, version_number
+from modelshelf.core.errors import CommandLineError
+from modelshelf.core.jsonable import VersionListing
+from modelshelf.core.names import parse_ref
+from modelshelf.core.store import AliasMove, Shelf, default_model_path, default_output_path
+
+
+def _save(shelf: Shelf, args: argparse.Namespace) -> object:
+    if args.source is not None:
+        source = args.source
+    else:
+        source = default_output_path() if args.output else default_model_path()
+    # The magics set args.lineage: the kernel's notebook and, inside a job, the job and its
+    # parameters (what the user typed with --param wins over the job's).
+    lineage = getattr(args, "lineage", None)
+    return shelf.save(
+        args.name,
+        source,
+        parent=args.parent,
+        params={**(lineage.params if lineage else {}), **dict(args.params or ())},
+        metrics=dict(args.metrics or ()),
+        tags=args.tags,
+        dataset=args.dataset,
+        message=args.message,
+        notebook=lineage.notebook if lineage else None,
+        job=lineage.job if lineage else None,
+        progress=args.progress,
+    )
+
+
+def _ls(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.list()
+
+
+def _versions(shelf: Shelf, args: argparse.Namespace) -> object:
+    # versions() validates the name before the alias book turns it into a path.
+    versions = shelf.versions(args.name)
+    return VersionListing(args.name, versions, shelf.aliases.of_model(args.name))
+
+
+def _show(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.show(args.ref)
+
+
+def _load(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.load(args.ref, args.to, progress=args.progress)
+
+
+def _rm(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.delete(args.ref)
+
+
+def _alias(shelf: Shelf, args: argparse.Namespace) -> AliasMove | list[AliasMove]:
+    ref = parse_ref(args.target)
+    if ref.alias is None:
+        raise CommandLineError(f"expected NAME@ALIAS, got {args.target!r} (e.g. churn@production)")
+    if args.history:
+        return shelf.alias_history(ref.name, ref.alias)
+    if args.rm:
+        return shelf.remove_alias(ref.name, ref.alias)
+    return shelf.set_alias(ref.name, ref.alias, args.version)
+
+
+def _diff(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.diff(args.a, args.b)
+
+
+def _gc(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.gc(dry_run=args.dry_run)
+
+
+def _fsck(shelf: Shelf, args: argparse.Namespace) -> object:
+    return shelf.fsck()
+
+
+def add_model_commands(command: Callable[[str, Any, str], argparse.ArgumentParser]) -> None:
+    """Add save, ls, versions, show, load, rm, alias, diff, gc and fsck to the grammar."""
+    save = command("save", _save, "save a folder or URL as the next version of NAME")
+    save.add_argument("name", metavar="NAME")
+    where = save.add_mutually_exclusive_group()
+    where.add_argument(
+        "--from",
+        dest="source",
+        metavar="PATH|URL",
+        help="what to save (default: $ML_MODEL_PATH or /opt/ml/models)",
+    )
+    where.add_argument(
+        "--output", action="store_true", help="save $ML_OUTPUT_PATH (default /opt/ml/output)"
+    )
+    for flag, dest in (("--param", "params"), ("--metric", "metrics")):
+        save.add_argument(
+            flag,
+            dest=dest,
+            metavar="K=V",
+            type=parse_key_value,
+            action="append",
+            help="value parsed as JSON when it parses, else a string (repeatable)",
+        )
+    save.add_argument("--parent", metavar="REF", help="the version this one derives from")
+    save.add_argument("--tag", dest="tags", metavar="T", action="append", help="(repeatable)")
+    save.add_argument("--dataset", metavar="PATH|URL", help="data it was trained on (hashed)")
+    save.add_argument("-m", "--message", help="what changed")
+
+    command("ls", _ls, "list models")
+
+    versions = command("versions", _versions, "list the versions of NAME")
+    versions.add_argument("name", metavar="NAME")
+
+    show = command("show", _show, "show one version's manifest")
+    show.add_argument("ref", metavar="REF", help="NAME, NAME:N or NAME@ALIAS")
+
+    load = command("load", _load, "copy a version's files into a folder")
+    load.add_argument("ref", metavar="REF", help="NAME, NAME:N or NAME@ALIAS")
+    load.add_argument("--to", metavar="DIR", help="default: $ML_MODEL_PATH or /opt/ml/models")
+
+    rm = command("rm", _rm, "delete one version")
+    rm.add_argument("ref", metavar="REF", help="NAME:N or NAME@ALIAS")
+
+    alias = command("alias", _alias, "move, remove or show the history of an alias")
+    alias.add_argument("target", metavar="NAME@ALIAS")
+    what = alias.add_mutually_exclusive_group(required=True)
+    what.add_argument("version", metavar="VERSION", nargs="?", type=version_number)
+    what.add_argument("--rm", action="store_true", help="remove the alias")
+    what.add_argument("--history", action="store_true", help="every move of the alias")
+
+    diff = command("diff", _diff, "compare two versions")
+    diff.add_argument("a", metavar="A")
+    diff.add_argument("b", metavar="B")
+
+    gc = command("gc", _gc, "remove blobs no version uses")
+    gc.add_argument("--dry-run", action="store_true", help="report only")
+
+    command("fsck", _fsck, "re-hash every blob and report damage")

@@ -1,0 +1,112 @@
+"""The grammar's building blocks: a parser that raises instead of exiting, and value types.
+
+Every argparse ``type`` here raises :class:`argparse.ArgumentTypeError` with a message that
+says what was expected; :class:`CommandParser` turns it into a :class:`CommandLineError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from modelshelf.core.errors import CommandLineError, ModelshelfError
+from modelshelf.core.sizes import parse_duration
+
+
+class CommandParser(argparse.ArgumentParser):
+    """An ArgumentParser that raises :class:`CommandLineError` instead of exiting.
+
+    Only ``-h/--help`` still exits (SystemExit 0) after printing the help.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("exit_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(f"{message} (see `{self.prog} -h`)")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        # exit_on_error=False makes argparse raise ArgumentError for some mistakes (bad
+        # choice, bad type) and call error() for others; both become CommandLineError.
+        try:
+            return super().parse_known_args(args, namespace)
+        except argparse.ArgumentError as exc:
+            self.error(str(exc))
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON: keep them as the strings the user typed.
+    raise ValueError(name)
+
+
+def parse_value(text: str) -> Any:
+    """``1`` -> 1, ``0.5`` -> 0.5, ``true``/``True`` -> True, ``[1,2]`` -> [1, 2]; else the
+    string. Python's spellings count too: in a notebook people write ``True`` and ``None``."""
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except ValueError:
+        pass
+    if text in _PYTHON_CONSTANTS:
+        return _PYTHON_CONSTANTS[text]
+    return text
+
+
+_PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}
+
+
+def parse_key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> ``(KEY, parsed VALUE)``; an argparse ``type`` for --param and friends."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), parse_value(raw)
+
+
+def version_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ModelshelfError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def checked_duration(text: str) -> str:
+    duration(text)
+    return text  # kept as typed, so the result can say "older than 7d"
+
+
+def whole_number(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value  # environment values stay strings
+
+
+def output_target(text: str) -> str | None:
+    return None if text.lower() == "none" else text
+
+
+def output_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """--json and --quiet, accepted before and after the command (``ls --json``)."""
+    # Below the top, SUPPRESS keeps an absent flag from resetting one given before the command.
+    default: Any = False if top else argparse.SUPPRESS
+    parser.add_argument("--json", action="store_true", default=default, help="print JSON")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="no progress bar"
+    )

@@ -1,0 +1,48 @@
+"""Text and JSON views of what the commands return, one module per group of commands.
+
+Handlers return core objects and never print; :func:`render` turns them into tables for
+people or JSON for programs. The IPython magics reuse it so both faces look the same.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from modelshelf.cli.views import deploy, jobs, models
+from modelshelf.core.jsonable import to_jsonable
+
+_VIEWS = (models, jobs, deploy)
+_TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
+    name: view for module in _VIEWS for name, view in module.TEXT_VIEWS.items()
+}
+_JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
+    name: view for module in _VIEWS for name, view in module.JSON_VIEWS.items()
+}
+
+__all__ = ["command_of", "render"]
+
+
+def command_of(result: object) -> str:
+    """The command whose view fits ``result`` when the caller does not say."""
+    for views in _VIEWS[1:]:
+        if (view := views.view_of(result)) is not None:
+            return view
+    if isinstance(result, list) and result:
+        return command_of(result[0])
+    if (view := models.view_of(result)) is not None:
+        return view
+    raise TypeError(f"no view for {type(result).__name__}")
+
+
+def render(result: object, as_json: bool, command: str | None = None) -> str:
+    """The text (or JSON with ``as_json``) that ``command`` prints for ``result``.
+
+    ``command`` picks the view where one type serves several commands (``save``, ``show``
+    and ``rm`` all return a ModelVersion); without it the view follows the result's type.
+    """
+    view = command or command_of(result)
+    if as_json:
+        return json.dumps(_JSON_VIEWS.get(view, to_jsonable)(result), indent=2)
+    return _TEXT_VIEWS[view](result)
