@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,8 @@ from modelshelf.cli.commands.parsing import parse_key_value, parse_value
 from modelshelf.cli.progress import TqdmProgress
 from modelshelf.cli.views import render
 from modelshelf.core.errors import CommandLineError
-from modelshelf.core.jsonable import VersionListing
 from modelshelf.core.progress import Progress
+from modelshelf.core.store import VersionListing
 
 
 @pytest.fixture
@@ -176,7 +177,8 @@ def test_versions_shows_aliases(cli, two_versions: Path) -> None:
     code, out, _ = cli("versions", "churn")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["VERSION", "CREATED", "SIZE", "FILES", "MESSAGE", "ALIASES"]
+    headers = ["VERSION", "CREATED", "SIZE", "FILES", "METRICS", "MESSAGE", "ALIASES"]
+    assert lines[0].split() == headers
     assert lines[1].startswith("1 ") and "first" in lines[1] and lines[1].endswith("production")
     assert lines[2].startswith("2 ") and "production" not in lines[2]
     listing = json.loads(cli("versions", "churn", "--json")[1])
@@ -190,13 +192,14 @@ def test_versions_shows_aliases(cli, two_versions: Path) -> None:
 def test_show(cli, two_versions: Path) -> None:
     code, out, _ = cli("show", "churn")
     assert code == 0
-    assert "ref:     churn:2" in out
-    assert "params:  C=2, opt=adam" in out
-    assert "metrics: auc=0.95" in out
+    assert re.search(r"^ref: +churn:2$", out, re.M)
+    assert re.search(r"^params: +C=2, opt=adam$", out, re.M)
+    assert re.search(r"^metrics: +auc=0.95$", out, re.M)
     assert "message" not in out  # unset fields are left out
     files = out.split("\n\n")[1].splitlines()
-    assert files[0].split() == ["PATH", "SIZE", "SHA256"]
-    assert [line.split()[0] for line in files[1:]] == ["extra.txt", "model.bin", "sub/config.json"]
+    assert files[0] == "3 files:"
+    assert files[1].split() == ["PATH", "SIZE", "SHA256"]
+    assert [line.split()[0] for line in files[2:]] == ["extra.txt", "model.bin", "sub/config.json"]
     manifest = json.loads(cli("show", "churn:1", "--json")[1])
     assert manifest["version"] == 1 and "environment" in manifest and "files" in manifest
 
@@ -216,10 +219,11 @@ def test_load_to_folder_and_default(cli, two_versions: Path, tmp_path: Path, mon
 def test_diff(cli, two_versions: Path) -> None:
     code, out, _ = cli("diff", "churn:1", "churn:2")
     assert code == 0
-    assert out.startswith("churn:1 -> churn:2: 1 added, 0 removed, 1 changed\n")
-    assert "  + extra.txt" in out and "  ~ model.bin" in out
+    assert out.startswith("diff:  churn:1 -> churn:2\nfiles: 1 added, 0 removed, 1 changed\n")
+    changes = out.split("\n\n")[1].splitlines()
+    assert [line.split() for line in changes] == [["FILE"], ["+", "extra.txt"], ["~", "model.bin"]]
     params = out.split("\n\n")[2].splitlines()
-    assert params[0].split() == ["PARAM", "churn:1", "churn:2"]
+    assert params[0].split() == ["param", "churn:1", "churn:2"]
     assert params[1].split() == ["*", "C", "1", "2"]
     assert params[2].split() == ["*", "opt", "-", "adam"]
     diff = json.loads(cli("diff", "churn:1", "churn:2", "--json")[1])

@@ -36,7 +36,8 @@ def root(tmp_path):
 def test_deploy_invoke_list_undeploy(root, capsys):
     assert main(["--root", root, "deploy", "linear", "--token", "s3cret"]) == 0
     out = capsys.readouterr().out
-    assert "linear [realtime] ready at http://127.0.0.1:" in out
+    assert "status:  ready" in out and "url:     http://127.0.0.1:" in out
+    assert "mode:    realtime" in out and "models:  linear:1" in out
 
     assert main(["--root", root, "--json", "deployments"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
@@ -57,7 +58,8 @@ def test_deploy_invoke_list_undeploy(root, capsys):
 def test_failed_deploy_prints_the_serving_traceback(root, capsys):
     assert main(["--root", root, "deploy", "broken"]) == 1
     out = capsys.readouterr().out
-    assert "broken [realtime] failed" in out and "weights are missing" in out
+    assert "name:      broken" in out and "status:    failed" in out
+    assert "traceback:" in out and "weights are missing" in out
     assert "serve.py" in out and "RuntimeError" in out
 
 

@@ -146,7 +146,7 @@ def test_job_show_text_and_json(trained: Trained, shared) -> None:
     assert fields["outputs"] == "Job - trained:1"
     assert "error" not in fields and "input model" not in fields
     assert summary.startswith("run summary (_results.json):\n")
-    assert re.search(r"^  outputs\.model: +Job - trained:1$", summary, re.M)
+    assert re.search(r"^outputs\.model +Job - trained:1$", summary, re.M)
 
     shown = json.loads(shared("job", "show", trained.id, "--json")[1])
     assert shown["parameters"]["epochs"] == 5 and shown["inputs"] == {"model": None, "data": None}

@@ -33,7 +33,7 @@ def test_run_wait_then_ls_show_logs_wait_cancel_prune(jobs_ip, capsys) -> None:
     assert repr(job) == f"<Job trained {job.id}: succeeded -> Job - trained:1>"
     html = job._repr_html_()
     assert '<td style="text-align:left">succeeded</td>' in html
-    assert "<code>epochs</code> = 3" in html and "<code>label</code> = x" in html
+    assert "epochs = 3" in html and "label = x" in html
 
     listed = ip.run_line_magic("job", "ls")
     assert isinstance(listed, Listing) and [j.id for j in listed] == [job.id]

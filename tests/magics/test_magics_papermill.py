@@ -61,7 +61,10 @@ def test_papermill_run_saves_a_model_with_its_notebook(tmp_path: Path) -> None:
     saved, listed = executed.cells[2].outputs, executed.cells[3].outputs
     # Plain text for papermill's output, and no progress bars or warnings in it.
     assert [o["output_type"] for o in saved] == ["execute_result"]
-    assert saved[0]["data"]["text/plain"] == "<ModelVersion from-papermill:1: 1 file, 7 B>"
+    # The version's card, as the CLI prints it: the lineage survives in the executed notebook.
+    plain = saved[0]["data"]["text/plain"]
+    assert plain == version.card().text()
+    assert "ref:      from-papermill:1" in plain and "metrics:  score=0.5" in plain
     assert "<table" in saved[0]["data"]["text/html"]
     assert listed[0]["data"]["text/plain"].splitlines()[1].split()[:3] == [
         "from-papermill",

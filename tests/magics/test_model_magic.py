@@ -70,7 +70,7 @@ def test_ls_versions_show(ip, folder: Path) -> None:
     assert isinstance(versions, VersionList) and versions.name == "churn"
     assert [v.ref for v in versions] == ["churn:1", "churn:2"]
     assert "better" in repr(versions).splitlines()[2]
-    assert "auc</code> = 0.9" in versions._repr_html_()
+    assert "auc = 0.9" in versions._repr_html_()
 
     shown = ip.run_line_magic("model", "show churn:1")
     assert shown.ref == "churn:1" and shown.metrics == {"auc": 0.8}
@@ -94,8 +94,8 @@ def test_load_rm_diff(ip, folder: Path, tmp_path: Path) -> None:
     diff = ip.run_line_magic("model", "diff churn:1 churn:2")
     assert isinstance(diff, CommandResult)
     assert diff.added == ["extra.txt"] and diff.changed == ["weights.bin"]  # passed through
-    assert repr(diff).startswith("churn:1 -> churn:2: 1 added, 0 removed, 1 changed")
-    assert "<pre>" in diff._repr_html_() and "lr" in diff._repr_html_()
+    assert repr(diff).startswith("diff:  churn:1 -> churn:2\nfiles: 1 added, 0 removed, 1 changed")
+    assert "<table" in diff._repr_html_() and "lr" in diff._repr_html_()
 
     deleted = ip.run_line_magic("model", "rm churn:1")
     assert deleted.ref == "churn:1"

@@ -96,9 +96,14 @@ def test_diff_of_two_versions_shows_changed_files(browser, shelf, tmp_path):
 
     browser.diff_button.click()
     html = browser.diff.value
-    assert "churn:1 → churn:2" in html
-    assert "~ model.pkl" in html and "+ new.txt" in html and "- old.txt" in html
-    assert "<td style='padding-right: 1em'>1</td><td>2</td>" in html  # params side by side
+    assert "churn:1 -&gt; churn:2" in html
+
+    def row(*cells: str) -> str:
+        return "<tr>" + "".join(f'<td style="text-align:left">{c}</td>' for c in cells) + "</tr>"
+
+    assert row("~", "model.pkl") in html and row("+", "new.txt") in html
+    assert row("-", "old.txt") in html
+    assert row("*", "C", "1", "2") in html  # params side by side
 
 
 def test_delete_asks_for_confirmation_first(browser, shelf, tmp_path):

@@ -4,22 +4,10 @@ server extension's REST answers."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, is_dataclass
 from typing import Any
 
-from modelshelf.core.store import FsckReport, ModelDiff, ModelVersion
-
-
-@dataclass(frozen=True)
-class VersionListing:
-    """The live versions of one model and the aliases pointing at them."""
-
-    name: str
-    versions: list[ModelVersion]
-    aliases: dict[str, int]
-
-    def aliases_of(self, version: int) -> list[str]:
-        return sorted(a for a, v in self.aliases.items() if v == version)
+from modelshelf.core.store import FsckReport, ModelDiff, ModelVersion, VersionListing
 
 
 def _pairs_json(pairs: dict[str, tuple[Any, Any]]) -> dict[str, dict[str, Any]]:

@@ -79,7 +79,7 @@ class ModelshelfHandler(ExtensionHandlerMixin, APIHandler):
     """Base of every modelshelf REST handler.
 
     Every verb of a subclass must carry ``@tornado.web.authenticated`` and ``@authorized``
-    (tests/server/test_auth_check.py fails the build otherwise).
+    (tests/server/test_auth_and_spec.py fails the build otherwise).
     """
 
     auth_resource = AUTH_RESOURCE

@@ -9,9 +9,9 @@ from jupyter_server.auth.decorator import authorized
 from tornado.web import HTTPError, authenticated
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.jsonable import VersionListing, to_jsonable
+from modelshelf.core.jsonable import to_jsonable
 from modelshelf.core.names import validate_alias, validate_name, validate_relpath
-from modelshelf.core.store import ModelSummary, Shelf
+from modelshelf.core.store import ModelSummary, Shelf, VersionListing
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
 from modelshelf.server.paths import source_or_url

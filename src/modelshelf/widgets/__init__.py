@@ -9,7 +9,6 @@ only through :class:`~modelshelf.core.store.Shelf`, the job and the deployment m
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import ipywidgets as w
@@ -17,7 +16,7 @@ import ipywidgets as w
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.store import Shelf
-from modelshelf.widgets._common import Panel
+from modelshelf.widgets._common import Panel, close_owned
 from modelshelf.widgets.browser import ModelBrowser
 from modelshelf.widgets.deploy import DeployPanel
 from modelshelf.widgets.jobs import JobPanel
@@ -50,10 +49,7 @@ class ShelfPanels(w.Tab):
         for panel in self.panels:
             panel.close()
         super().close()
-        for owned in self._owned:
-            with contextlib.suppress(Exception):
-                owned.close()
-        self._owned.clear()
+        close_owned(self._owned)
 
 
 def shelf_panels(

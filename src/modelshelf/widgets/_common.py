@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import html
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -18,6 +19,8 @@ import ipywidgets as w
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.progress import Progress
 from modelshelf.core.sizes import format_size
+
+log = logging.getLogger(__name__)
 
 # Seconds between two redraws of a progress bar: the core reports every file and chunk, and
 # each redraw is a message to the browser.
@@ -42,16 +45,6 @@ def pre_html(text: str, max_height: str = "16em") -> str:
     """Preformatted, escaped text in a scrolling block (logs, answers, tracebacks)."""
     style = f"max-height: {max_height}; overflow: auto; margin: 0; font-size: 90%"
     return f'<pre style="{style}">{html.escape(text)}</pre>'
-
-
-def table_html(rows: Iterable[tuple[str, Any]]) -> str:
-    """A two-column key/value table; keys and values are escaped."""
-    cells = "".join(
-        f'<tr><th style="text-align: left; padding-right: 1em; vertical-align: top">'
-        f"{html.escape(str(key))}</th><td>{html.escape(str(value))}</td></tr>"
-        for key, value in rows
-    )
-    return f"<table>{cells}</table>"
 
 
 def set_options(select: w.Select | w.Dropdown, options: Sequence[tuple[str, Any]]) -> bool:
@@ -88,6 +81,17 @@ def close_tree(widget: w.Widget) -> None:
     for child in getattr(widget, "children", ()):
         close_tree(child)
     widget.close()
+
+
+def close_owned(owned: list[Any]) -> None:
+    """Close the managers a panel made itself (and empty the list); a failure is logged and
+    the others are still closed, since the panel goes away anyway."""
+    for thing in owned:
+        try:
+            thing.close()
+        except Exception:
+            log.warning("could not close %r", thing, exc_info=True)
+    owned.clear()
 
 
 class Tasks:
@@ -163,9 +167,12 @@ class Poller:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
-            # Panels report their own errors; this keeps a bug from killing the refresh.
-            with contextlib.suppress(Exception):
+            # Panels show their own refresh errors; anything else is a bug, logged, and the
+            # refresh goes on so one bad round does not freeze the panel for good.
+            try:
                 self._tick()
+            except Exception:
+                log.exception("the periodic refresh of %s failed", self._thread.name)
 
     def stop(self) -> None:
         self._stop.set()
@@ -322,7 +329,4 @@ class Panel(w.VBox):
         for child in self.children:
             close_tree(child)
         super().close()
-        for owned in self._owned:
-            with contextlib.suppress(Exception):
-                owned.close()
-        self._owned.clear()
+        close_owned(self._owned)

@@ -12,17 +12,12 @@ from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import MODES, READY
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.errors import ModelshelfError
-from modelshelf.widgets._common import message_html, pre_html, table_html
+from modelshelf.widgets._common import message_html, pre_html
 from modelshelf.widgets.listing import ListingPanel
 
 _WIDE = w.Layout(width="32em")
 _STYLE = {"description_width": "8em"}
 _EXAMPLE = '{"instances": [[1.0]]}'
-
-
-def deployment_label(deployment: Deployment) -> str:
-    """One line of the list: name, mode, status and URL."""
-    return f"{deployment.name}  [{deployment.mode}]  {deployment.status}  {deployment.url}"
 
 
 def answer_text(answer: Any) -> str:
@@ -146,9 +141,6 @@ class DeployPanel(ListingPanel[Deployment]):
     def _key(self, deployment: Deployment) -> str:
         return deployment.name
 
-    def _label(self, deployment: Deployment) -> str:
-        return deployment_label(deployment)
-
     # ---- deploying -----------------------------------------------------------------------
 
     def deploy(self) -> None:
@@ -186,20 +178,7 @@ class DeployPanel(ListingPanel[Deployment]):
     # ---- watching ------------------------------------------------------------------------
 
     def _details(self, deployment: Deployment) -> str:
-        rows = [
-            ("name", deployment.name),
-            ("mode", deployment.mode),
-            ("status", deployment.status),
-            ("url", deployment.url),
-            ("models", ", ".join(deployment.refs)),
-            ("workers", deployment.workers),
-        ]
-        if deployment.error:
-            rows.append(("error", deployment.error))
-        body = table_html(rows)
-        if deployment.traceback:
-            body += pre_html(deployment.traceback)
-        return body
+        return deployment.card().html()
 
     def _on_selected(self, change: dict[str, Any]) -> None:
         if not self.is_quiet:

@@ -11,19 +11,12 @@ from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.jobs.parameters import notebook_parameters
-from modelshelf.core.sizes import format_duration
-from modelshelf.widgets._common import error_text, message_html, pre_html, table_html
+from modelshelf.widgets._common import error_text, message_html, pre_html
 from modelshelf.widgets.listing import ListingPanel
 from modelshelf.widgets.params import ParameterForm
-from modelshelf.widgets.render import value_text
 
 _WIDE = w.Layout(width="32em")
 _STYLE = {"description_width": "10em"}
-
-
-def job_label(job: Job) -> str:
-    """One line of the job list: name, status, elapsed time and id."""
-    return f"{job.name}  {job.status}  {format_duration(job.elapsed)}  ({job.id})"
 
 
 def tail(text: str, lines: int) -> str:
@@ -203,27 +196,9 @@ class JobPanel(ListingPanel[Job]):
     def _key(self, job: Job) -> str:
         return job.id
 
-    def _label(self, job: Job) -> str:
-        return job_label(job)
-
     def _details(self, job: Job) -> str:
-        spec = job.spec
-        rows: list[tuple[str, Any]] = [
-            ("job", f"{job.name} ({job.id})"),
-            ("status", job.status),
-            ("elapsed", format_duration(job.elapsed)),
-            ("notebook", spec.notebook),
-            ("parameters", value_text(spec.parameters)),
-            ("workers", spec.workers),
-        ]
-        if spec.model:
-            rows.append(("input model", spec.model))
-        if job.outputs:
-            rows.append(("outputs", ", ".join(job.outputs)))
-        if job.error and job.status != "succeeded":
-            rows.append(("error", job.error))
         log = tail(str(job.logs()), self.log_lines) or "(no log yet)"
-        return table_html(rows) + pre_html(log)
+        return job.card().html() + pre_html(log)
 
     def _on_job(self, change: dict[str, Any]) -> None:
         if not self.is_quiet:

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
+from modelshelf.core.facts import row_text
 from modelshelf.widgets._common import Panel, error_text, message_html, set_options
 
 Item = TypeVar("Item")
@@ -39,7 +40,8 @@ class ListingPanel(Panel, Generic[Item]):
         raise NotImplementedError
 
     def _label(self, item: Item) -> str:
-        raise NotImplementedError
+        # The same cells as the listing's row in the CLI and the HTML tables.
+        return row_text(item.row())  # type: ignore[attr-defined]
 
     def _details(self, item: Item) -> str:
         raise NotImplementedError

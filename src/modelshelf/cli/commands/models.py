@@ -11,9 +11,14 @@ from typing import Any
 
 from modelshelf.cli.commands.parsing import parse_key_value, version_number
 from modelshelf.core.errors import CommandLineError
-from modelshelf.core.jsonable import VersionListing
 from modelshelf.core.names import parse_ref
-from modelshelf.core.store import AliasMove, Shelf, default_model_path, default_output_path
+from modelshelf.core.store import (
+    AliasMove,
+    Shelf,
+    VersionListing,
+    default_model_path,
+    default_output_path,
+)
 
 
 def _save(shelf: Shelf, args: argparse.Namespace) -> object:

@@ -24,15 +24,22 @@ _JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
 __all__ = ["command_of", "render"]
 
 
+_BY_TYPE = [pair for module in _VIEWS for pair in module.BY_TYPE]
+_LISTED = {kind: view for module in _VIEWS for kind, view in module.LISTED.items()}
+
+
 def command_of(result: object) -> str:
     """The command whose view fits ``result`` when the caller does not say."""
-    for views in _VIEWS[1:]:
-        if (view := views.view_of(result)) is not None:
+    if isinstance(result, list):
+        if not result:
+            return "ls"  # an empty list has no type; the model listing says "no models yet"
+        kinds = {type(item) for item in result}
+        if len(kinds) == 1 and (view := _LISTED.get(kinds.pop())) is not None:
             return view
-    if isinstance(result, list) and result:
-        return command_of(result[0])
-    if (view := models.view_of(result)) is not None:
-        return view
+        return command_of(result[0])  # JSON renders any list; text takes the item's view
+    for kind, view in _BY_TYPE:
+        if isinstance(result, kind):
+            return view
     raise TypeError(f"no view for {type(result).__name__}")
 
 

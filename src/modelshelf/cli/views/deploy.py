@@ -9,29 +9,13 @@ from typing import Any
 from modelshelf.cli.commands.results import InvokeResult
 from modelshelf.cli.views.jobs import JSON_VIEWS as JOB_JSON_VIEWS
 from modelshelf.cli.views.jobs import TEXT_VIEWS as JOB_TEXT_VIEWS
-from modelshelf.cli.views.text import table
 from modelshelf.core.deploy.deployment import Deployment
-from modelshelf.core.deploy.deployment_book import FAILED
+from modelshelf.core.facts import Table
 
 
-def _deployment_text(deployment: Deployment) -> str:
-    lines = [f"{deployment.name} [{deployment.mode}] {deployment.status} at {deployment.url}"]
-    if deployment.refs:
-        lines.append(f"serving: {', '.join(deployment.refs)}")
-    if deployment.error:
-        lines.append(f"error: {deployment.error}")
-    if deployment.traceback and deployment.status == FAILED:
-        lines.append(deployment.traceback.rstrip())
-    return "\n".join(lines)
-
-
-def _listing_text(deployments: list[Deployment]) -> str:
-    if not deployments:
-        return "no deployments"
-    rows = [
-        [d.name, d.mode, d.status, d.url, ", ".join(d.refs), str(d.workers)] for d in deployments
-    ]
-    return table(["NAME", "MODE", "STATUS", "URL", "MODELS", "WORKERS"], rows)
+def deployments_table(deployments: list[Deployment]) -> Table:
+    """The ``deployments`` table."""
+    return Table.of(deployments, empty="no deployments (`modelshelf deploy REF` starts one)")
 
 
 def _invoke_text(result: InvokeResult) -> str:
@@ -43,9 +27,9 @@ def _invoke_text(result: InvokeResult) -> str:
 
 TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
     "batch": JOB_TEXT_VIEWS["run"],
-    "deploy": _deployment_text,
-    "undeploy": _deployment_text,
-    "deployments": _listing_text,
+    "deploy": lambda deployment: deployment.card().text(),
+    "undeploy": lambda deployment: deployment.card().text(),
+    "deployments": lambda found: deployments_table(found).text(),
     "invoke": _invoke_text,
 }
 
@@ -59,12 +43,5 @@ JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def view_of(result: object) -> str | None:
-    """The view that fits ``result`` when the caller does not say; None if not ours."""
-    if isinstance(result, InvokeResult):
-        return "invoke"
-    if isinstance(result, Deployment):
-        return "deploy"
-    if isinstance(result, list) and result and all(isinstance(d, Deployment) for d in result):
-        return "deployments"
-    return None
+BY_TYPE: list[tuple[type, str]] = [(InvokeResult, "invoke"), (Deployment, "deploy")]
+LISTED: dict[type, str] = {Deployment: "deployments"}

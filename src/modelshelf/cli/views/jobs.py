@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs
-from modelshelf.cli.views.text import mapping_text, plural, table
+from modelshelf.core.facts import Table, flat, plural
 from modelshelf.core.jobs import CANCELLED, FAILED, Job
 from modelshelf.core.sizes import format_duration as duration_text
 
 # ---- views ------------------------------------------------------------------------------------
-
-
-def _flat(text: str) -> str:
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -37,62 +32,15 @@ def _run_text(run: JobRun) -> str:
         head += f" after {duration_text(job.elapsed)}"
     lines = [head]
     if job.error and job.status == FAILED:
-        lines.append(f"error: {_flat(job.error)}")
+        lines.append(f"error: {flat(job.error)}")
     if job.outputs:
         lines.append(f"outputs: {', '.join(job.outputs)}")
     return "\n".join(lines)
 
 
-def _jobs_text(jobs: list[Job]) -> str:
-    if not jobs:
-        return "no jobs (`modelshelf run NOTEBOOK` starts one)"
-    rows = [
-        (j.id, j.name, j.status, duration_text(j.elapsed), ", ".join(j.outputs) or "-")
-        for j in jobs
-    ]
-    return table(("ID", "NAME", "STATUS", "ELAPSED", "OUTPUTS"), rows)
-
-
-def _flatten(prefix: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, dict) and value:
-        return [pair for k, v in value.items() for pair in _flatten(f"{prefix}{k}.", v)]
-    text = "-" if value is None else value if isinstance(value, str) else json.dumps(value)
-    return [(prefix.rstrip("."), text)]
-
-
-def _show_text(job: Job) -> str:
-    spec = job.spec
-    fields: list[tuple[str, str]] = [
-        ("id", job.id),
-        ("name", job.name),
-        ("status", job.status),
-        ("elapsed", duration_text(job.elapsed)),
-        ("notebook", spec.notebook),
-        ("parameters", mapping_text(spec.parameters) or "-"),
-    ]
-    optional = [
-        ("input model", spec.model),
-        ("input data", spec.data),
-        ("output", spec.output if spec.output is not None else "none"),
-        ("workers", f"{spec.workers} ({spec.executor})"),
-        ("kernel", spec.kernel),
-        ("timeout", duration_text(spec.timeout) if spec.timeout is not None else ""),
-        ("env", ", ".join(spec.env)),  # names only: values may be secrets
-        ("rerun of", spec.rerun_of),
-        ("error", _flat(job.error) if job.error else ""),
-        ("outputs", ", ".join(job.outputs)),
-        ("workspace", job.workspace),
-    ]
-    fields += [(k, v) for k, v in optional if v]
-    width = max(len(k) for k, _ in fields) + 2
-    text = "\n".join(f"{k + ':':<{width}}{v}" for k, v in fields)
-    summary = (job.results or {}).get("run_summary")
-    if summary:
-        rows = _flatten("", summary)
-        inner = max(len(k) for k, _ in rows) + 2
-        text += "\n\nrun summary (_results.json):\n"
-        text += "\n".join(f"  {k + ':':<{inner}}{v}" for k, v in rows)
-    return text
+def jobs_table(jobs: list[Job]) -> Table:
+    """The ``jobs`` table, newest first."""
+    return Table.of(jobs, empty="no jobs (`modelshelf run NOTEBOOK` starts one)")
 
 
 def _cancel_text(job: Job) -> str:
@@ -120,8 +68,8 @@ def _pruned_text(pruned: PrunedJobs) -> str:
 
 TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
     "run": _run_text,
-    "jobs": _jobs_text,
-    "job show": _show_text,
+    "jobs": lambda jobs: jobs_table(jobs).text(),
+    "job show": lambda job: job.card().text(),
     "job logs": _logs_text,
     "job cancel": _cancel_text,
     "job wait": _run_text,
@@ -146,20 +94,13 @@ JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def view_of(result: object) -> str | None:
-    """The job view that fits ``result`` when the caller does not say; None if not a job's."""
-    if isinstance(result, list) and result and all(isinstance(j, Job) for j in result):
-        return "jobs"
-    by_type: list[tuple[type, str]] = [
-        (JobRun, "run"),
-        (Job, "job show"),
-        (JobLog, "job logs"),
-        (PrunedJobs, "job prune"),
-    ]
-    for kind, view in by_type:
-        if isinstance(result, kind):
-            return view
-    return None
+BY_TYPE: list[tuple[type, str]] = [
+    (JobRun, "run"),
+    (Job, "job show"),
+    (JobLog, "job logs"),
+    (PrunedJobs, "job prune"),
+]
+LISTED: dict[type, str] = {Job: "jobs"}
 
 
 def log_printer(to_stderr: bool = False) -> Callable[[str], None]:

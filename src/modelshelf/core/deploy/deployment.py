@@ -7,16 +7,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from modelshelf.core.deploy.client import decode_answer, encode_payload, http_request
-from modelshelf.core.deploy.deployment_book import READY, STARTING, DeploymentRecord
-from modelshelf.core.display import deployment_html
+from modelshelf.core.deploy.deployment_book import FAILED, READY, STARTING, DeploymentRecord
 from modelshelf.core.errors import DeploymentError
+from modelshelf.core.facts import Block, Card, Link, Listed, Shown
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager
 
 
-class Deployment:
+class Deployment(Shown, Listed):
     """A deployment made by :class:`DeploymentManager`; attributes reflect its last refresh."""
+
+    ROW_HEADERS = ("name", "mode", "status", "url", "models", "workers")
 
     def __init__(self, manager: DeploymentManager, record: DeploymentRecord) -> None:
         self._manager = manager
@@ -120,5 +122,25 @@ class Deployment:
         error = f" ({self.error})" if self.error else ""
         return f"<Deployment {self.name} [{self.mode}] {self.status} at {self.url}{error}>"
 
-    def _repr_html_(self) -> str:
-        return deployment_html(self)
+    # ---- its facts, for every face --------------------------------------------------------
+
+    def fields(self) -> list[tuple[str, Any]]:
+        """Mode, status, address, the versions it serves, and why it failed."""
+        failed = self.status == FAILED and self.traceback
+        return [
+            ("name", self.name),
+            ("mode", self.mode),
+            ("status", self.status),
+            ("url", Link(self.url)),
+            ("models", ", ".join(self.refs)),
+            ("workers", self.workers),
+            ("error", self.error),
+            ("traceback", Block(self.traceback) if failed else None),
+        ]
+
+    def card(self) -> Card:
+        return Card.of(self.fields())
+
+    def row(self) -> tuple[Any, ...]:
+        models = ", ".join(self.refs)
+        return (self.name, self.mode, self.status, Link(self.url), models, self.workers)

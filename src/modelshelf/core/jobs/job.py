@@ -7,18 +7,21 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelshelf.core.display import job_html
 from modelshelf.core.errors import JobTimeoutError
+from modelshelf.core.facts import Card, Listed, Shown, Table, flat, value_text
 from modelshelf.core.jobs.job_book import FINISHED, JobRecord
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import worker_paths
+from modelshelf.core.sizes import format_duration
 
 if TYPE_CHECKING:
     from modelshelf.core.jobs.manager import JobManager
 
 
-class Job:
+class Job(Shown, Listed):
     """A job submitted through :class:`JobManager`; attributes reflect its last refresh."""
+
+    ROW_HEADERS = ("id", "name", "status", "elapsed", "outputs")
 
     def __init__(self, manager: JobManager, record: JobRecord) -> None:
         self._manager = manager
@@ -192,5 +195,47 @@ class Job:
         error = f" ({self.error})" if self.error and self.status != "succeeded" else ""
         return f"<Job {self.name} {self.id}: {self.status}{error}{extra}>"
 
-    def _repr_html_(self) -> str:
-        return job_html(self)
+    # ---- its facts, for every face --------------------------------------------------------
+
+    def fields(self) -> list[tuple[str, Any]]:
+        """Status, notebook, parameters, inputs, settings and the models it saved."""
+        spec = self.spec
+        return [
+            ("id", self.id),
+            ("name", self.name),
+            ("status", self.status),
+            ("elapsed", format_duration(self.elapsed)),
+            ("notebook", spec.notebook),
+            ("parameters", spec.parameters),
+            ("input model", spec.model),
+            ("input data", spec.data),
+            ("output", spec.output if spec.output is not None else "none"),
+            ("workers", f"{spec.workers} ({spec.executor})"),
+            ("kernel", spec.kernel),
+            ("timeout", format_duration(spec.timeout) if spec.timeout is not None else None),
+            ("env", ", ".join(spec.env)),  # names only: values may be secrets
+            ("rerun of", spec.rerun_of),
+            ("error", flat(self.error) if self.error else None),
+            ("outputs", ", ".join(self.outputs)),
+            ("workspace", self.workspace),
+        ]
+
+    def summary_table(self) -> Table:
+        """The run summary its ``_results.json`` holds, one flattened key per row."""
+        summary = (self.results or {}).get("run_summary") or {}
+        rows = tuple(_flattened("", summary)) if summary else ()
+        return Table(("key", "value"), rows, caption="run summary (_results.json)")
+
+    def card(self) -> Card:
+        return Card.of(self.fields(), [self.summary_table()])
+
+    def row(self) -> tuple[Any, ...]:
+        outputs = ", ".join(self.outputs) or "-"
+        return (self.id, self.name, self.status, format_duration(self.elapsed), outputs)
+
+
+def _flattened(prefix: str, value: Any) -> list[tuple[str, str]]:
+    """``{"a": {"b": 1}}`` -> ``[("a.b", "1")]``."""
+    if isinstance(value, dict) and value:
+        return [pair for k, v in value.items() for pair in _flattened(f"{prefix}{k}.", v)]
+    return [(prefix.rstrip("."), value_text(value))]

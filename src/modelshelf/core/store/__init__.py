@@ -1,6 +1,7 @@
 """Content-addressed blobs and immutable manifests on any fsspec URL."""
 
 from modelshelf.core.store.aliases import AliasMove
+from modelshelf.core.store.catalog import VersionListing
 from modelshelf.core.store.diff import ModelDiff
 from modelshelf.core.store.leases import Lease
 from modelshelf.core.store.maintenance import FsckReport, GcReport
@@ -24,6 +25,7 @@ __all__ = [
     "ModelVersion",
     "Shelf",
     "StagedFiles",
+    "VersionListing",
     "default_model_path",
     "default_output_path",
 ]

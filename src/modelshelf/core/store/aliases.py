@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
+from modelshelf.core.facts import Listed
 from modelshelf.core.names import validate_alias, validate_name
+from modelshelf.core.sizes import format_time
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.expiring import HOST
 from modelshelf.core.store.layout import ALIASES, alias_dir, alias_key
@@ -18,8 +21,10 @@ from modelshelf.core.store.manifest import utcnow_iso
 
 
 @dataclass(frozen=True)
-class AliasMove:
+class AliasMove(Listed):
     """One entry of an alias's history; ``version`` None means the alias was removed."""
+
+    ROW_HEADERS = ("seq", "version", "moved", "by")
 
     name: str
     alias: str
@@ -27,6 +32,10 @@ class AliasMove:
     version: int | None
     moved_at: str
     moved_by: str
+
+    def row(self) -> tuple[Any, ...]:
+        version = "(removed)" if self.version is None else self.version
+        return (self.seq, version, format_time(self.moved_at), self.moved_by)
 
 
 class AliasBook:

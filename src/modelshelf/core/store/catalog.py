@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from modelshelf.core.display import summary_html
 from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.facts import Card, Listed, Shown, Table
 from modelshelf.core.names import Ref, parse_ref, validate_name
+from modelshelf.core.sizes import format_time
 from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook
 from modelshelf.core.store.backend import Backend
@@ -21,16 +23,42 @@ from modelshelf.core.store.manifest import ModelVersion
 
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelSummary(Listed):
     """One model in a listing: its newest version and how many versions it has."""
+
+    ROW_HEADERS = ("name", "latest", "versions", "updated")
 
     name: str
     latest: int
     versions: int
     updated_at: float | None
 
+    def row(self) -> tuple[Any, ...]:
+        return (self.name, self.latest, self.versions, format_time(self.updated_at))
+
     def _repr_html_(self) -> str:
-        return summary_html(self)
+        return Table.of([self]).html()
+
+
+@dataclass(frozen=True)
+class VersionListing(Shown):
+    """The live versions of one model and the aliases pointing at them."""
+
+    name: str
+    versions: list[ModelVersion]
+    aliases: dict[str, int]
+
+    def aliases_of(self, version: int) -> list[str]:
+        return sorted(a for a, v in self.aliases.items() if v == version)
+
+    def table(self) -> Table:
+        """Its versions, oldest first, each with the aliases pointing at it."""
+        rows = tuple((*v.row(), ", ".join(self.aliases_of(v.version))) for v in self.versions)
+        headers = (*ModelVersion.ROW_HEADERS, "aliases")
+        return Table(headers, rows, empty=f"{self.name} has no versions")
+
+    def card(self) -> Card:
+        return Card.of((), [self.table()])
 
 
 class Catalog:

@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from modelshelf.core.display import version_html, version_repr
+from modelshelf.core.facts import Card, Listed, Shown, Table, first_line, plural
 from modelshelf.core.names import validate_name, validate_relpath
+from modelshelf.core.sizes import format_size, format_time
 
 FORMAT = 1
 
@@ -24,8 +25,10 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(Shown, Listed):
     """An immutable model version, as recorded in ``models/<name>/<n>.json``."""
+
+    ROW_HEADERS = ("version", "created", "size", "files", "metrics", "message")
 
     name: str
     version: int
@@ -60,10 +63,46 @@ class ModelVersion:
 
     def __repr__(self) -> str:
         # The dataclass repr would print every file and the whole environment.
-        return version_repr(self)
+        size = format_size(self.size)
+        return f"<ModelVersion {self.ref}: {plural(self.file_count, 'file')}, {size}>"
 
-    def _repr_html_(self) -> str:
-        return version_html(self)
+    # ---- its facts, for every face --------------------------------------------------------
+
+    def fields(self) -> list[tuple[str, Any]]:
+        """What it holds and where it came from (parent, dataset, job, notebook, params)."""
+        return [
+            ("ref", self.ref),
+            ("created", format_time(self.created_at)),
+            ("size", f"{format_size(self.size)} ({plural(self.file_count, 'file')})"),
+            ("source", self.source),
+            ("parent", self.parent),
+            ("dataset", dataset_text(self.dataset) if self.dataset else None),
+            ("job", job_text(self.job) if self.job else None),
+            ("notebook", self.notebook),
+            ("params", self.params),
+            ("metrics", self.metrics),
+            ("tags", ", ".join(self.tags)),
+            ("message", self.message),
+        ]
+
+    def files_table(self) -> Table:
+        """Its files: path, size and the start of the sha256 (folded in HTML)."""
+        rows = tuple((f.path, format_size(f.size), f.sha256[:12]) for f in self.files)
+        caption = plural(self.file_count, "file")
+        return Table(("path", "size", "sha256"), rows, caption=caption, collapsed=True)
+
+    def card(self) -> Card:
+        return Card.of(self.fields(), [self.files_table()])
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.version,
+            format_time(self.created_at),
+            format_size(self.size),
+            self.file_count,
+            self.metrics,
+            first_line(self.message),
+        )
 
     def to_json(self) -> bytes:
         body = asdict(self)
@@ -113,6 +152,23 @@ class ModelVersion:
             "job": self.job,
             "notebook": self.notebook,
         }
+
+
+def dataset_text(dataset: dict[str, Any]) -> str:
+    """``ref (sha256 0123456789ab, 1.2 MB, 3 files)``; a dataset recorded otherwise as JSON."""
+    if "sha256" not in dataset:
+        return json.dumps(dataset, default=str)
+    size = format_size(int(dataset.get("size") or 0))
+    files = plural(int(dataset.get("file_count") or 0), "file")
+    return f"{dataset.get('ref', '?')} (sha256 {str(dataset['sha256'])[:12]}, {size}, {files})"
+
+
+def job_text(job: dict[str, Any]) -> str:
+    """``name (id)``, and which worker when the job had several."""
+    text = f"{job.get('name', '?')} ({job.get('id', '?')})"
+    if int(job.get("workers") or 1) > 1:
+        text += f", worker {job.get('worker')} of {job.get('workers')}"
+    return text
 
 
 def utcnow_iso() -> str:
