@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import socket
@@ -14,7 +15,7 @@ import pytest
 from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import http_request
 from modelshelf.core.deploy.manager import PORT_ATTEMPTS, DeploymentManager
-from modelshelf.core.errors import DeploymentError
+from modelshelf.core.errors import DeploymentError, StorageError
 from modelshelf.core.processes import pid_alive
 from support import session_members
 
@@ -209,3 +210,19 @@ def test_a_port_the_user_chose_is_not_replaced(manager, taken_ports):
         deployment = manager.deploy("linear", name="mine", port=port)
     assert deployment.status == "failed" and "address already in use" in deployment.traceback
     assert taken == []  # the manager picked no port of its own
+
+
+def test_a_lease_that_cannot_be_released_is_logged_and_the_deployment_still_stops(
+    manager, shelf, monkeypatch, caplog
+):
+    deployment = manager.deploy("linear", name="api", wait=False)
+
+    def unreachable(lease):
+        raise StorageError("the store cannot be reached")
+
+    monkeypatch.setattr(shelf.leases, "release", unreachable)
+    with caplog.at_level(logging.WARNING, logger="modelshelf.core.deploy.manager"):
+        assert deployment.stop().status == "stopped"
+    [logged] = [r for r in caplog.records if r.name == "modelshelf.core.deploy.manager"]
+    assert logged.getMessage() == "could not release the lease on linear:1"
+    assert logged.exc_info is not None and "cannot be reached" in caplog.text

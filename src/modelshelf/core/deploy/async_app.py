@@ -145,7 +145,7 @@ class AsyncService:
             self.wake.clear()
             try:
                 request = self.queue.claim(worker_id)
-            except Exception:
+            except Exception:  # a busy or unreachable database: this worker tries again later
                 log.exception("could not claim an asynchronous request")
                 request = None
             if request is None:

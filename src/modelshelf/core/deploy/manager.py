@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -32,6 +32,8 @@ from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
 from modelshelf.core.store import Lease, ModelVersion, Shelf
 from modelshelf.core.store.expiring import HOST
+
+log = logging.getLogger(__name__)
 
 _POLL = 0.05
 # How many free ports a deployment tries when another process takes the one picked.
@@ -269,9 +271,12 @@ class DeploymentManager(Configurable):
 
     def _end(self, name: str, status: str, **fields: Any) -> None:
         record = self.book.get(name)
-        for lease in record.leases:
-            with contextlib.suppress(Exception):
-                self.shelf.leases.release(Lease(**lease))
+        for saved in record.leases:
+            lease = Lease(**saved)
+            try:
+                self.shelf.leases.release(lease)
+            except Exception:  # it expires by itself; the deployment still ends
+                log.warning("could not release the lease on %s", lease.ref, exc_info=True)
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
 
 
