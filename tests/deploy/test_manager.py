@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
+import socket
 import time
 from pathlib import Path
 
@@ -12,8 +14,8 @@ import pytest
 
 from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import http_request
-from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.errors import DeploymentError
+from modelshelf.core.deploy.manager import PORT_ATTEMPTS, DeploymentManager
+from modelshelf.core.errors import DeploymentError, StorageError
 from modelshelf.core.processes import pid_alive
 from support import session_members
 
@@ -149,18 +151,78 @@ def test_serve_py_helpers_and_dataclasses_stay_per_model(tmp_path):
     assert [h.predict(decode(b"null", None)) for h in handlers] == [1, 2]
 
 
-def test_a_port_taken_before_the_server_binds_it_is_replaced(manager, monkeypatch):
-    import socket
+@pytest.fixture
+def taken_ports(monkeypatch):
+    """``taken_ports(n)``: another socket binds each of the next ``n`` ports the manager
+    picks, just after it picked it and before its server process can bind it (a lost race).
 
+    Returns the ports taken so far (a list that grows as the manager picks ports).
+    """
     from modelshelf.core.deploy import manager as manager_module
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        busy = taken.getsockname()[1]
-        picks = iter([busy])
-        real = manager_module._free_port
-        monkeypatch.setattr(manager_module, "_free_port", lambda host: next(picks, 0) or real(host))
-        deployment = manager.deploy("linear", name="race")
+    real = manager_module._free_port
+    sockets: list[socket.socket] = []
+    taken: list[int] = []
+
+    def start(count: int) -> list[int]:
+        def pick(host: str) -> int:
+            port = real(host)
+            if len(taken) < count:
+                sock = socket.socket()
+                sock.bind((host, port))
+                sock.listen()
+                sockets.append(sock)
+                taken.append(port)
+            return port
+
+        monkeypatch.setattr(manager_module, "_free_port", pick)
+        return taken
+
+    yield start
+    for sock in sockets:
+        sock.close()
+
+
+def test_a_port_taken_before_the_server_binds_it_is_replaced(manager, taken_ports):
+    taken = taken_ports(1)
+    deployment = manager.deploy("linear", name="race")
     assert deployment.status == "ready", deployment.error
-    assert deployment.url != f"http://127.0.0.1:{busy}"
+    assert len(taken) == 1 and deployment.url != f"http://127.0.0.1:{taken[0]}"
+
+
+def test_losing_the_port_race_every_time_gives_up_with_what_to_do(manager, shelf, taken_ports):
+    taken = taken_ports(PORT_ATTEMPTS + 5)
+    with pytest.raises(DeploymentError, match=r"choose a port \(port=\.\.\., or --port"):
+        manager.deploy("linear", name="race")
+    assert len(taken) == PORT_ATTEMPTS  # bounded: no port picked after the last attempt
+    failed = manager.get("race")
+    assert failed.status == "failed" and "taken by another process" in failed.error
+    assert not pid_alive(failed.pid)
+    shelf.delete("linear:1")  # no lease was left behind by any attempt
+
+
+def test_a_port_the_user_chose_is_not_replaced(manager, taken_ports):
+    taken = taken_ports(1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        deployment = manager.deploy("linear", name="mine", port=port)
+    assert deployment.status == "failed" and "address already in use" in deployment.traceback
+    assert taken == []  # the manager picked no port of its own
+
+
+def test_a_lease_that_cannot_be_released_is_logged_and_the_deployment_still_stops(
+    manager, shelf, monkeypatch, caplog
+):
+    deployment = manager.deploy("linear", name="api", wait=False)
+
+    def unreachable(lease):
+        raise StorageError("the store cannot be reached")
+
+    monkeypatch.setattr(shelf.leases, "release", unreachable)
+    with caplog.at_level(logging.WARNING, logger="modelshelf.core.deploy.manager"):
+        assert deployment.stop().status == "stopped"
+    [logged] = [r for r in caplog.records if r.name == "modelshelf.core.deploy.manager"]
+    assert logged.getMessage() == "could not release the lease on linear:1"
+    assert logged.exc_info is not None and "cannot be reached" in caplog.text

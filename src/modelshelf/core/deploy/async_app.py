@@ -40,7 +40,7 @@ from modelshelf.core.deploy.http import (
     json_response,
     read_body,
 )
-from modelshelf.core.deploy.realtime import PING_OK, ModelState
+from modelshelf.core.deploy.realtime import ModelState
 from modelshelf.core.errors import ModelNotFoundError, ModelshelfError, ServingError
 from modelshelf.core.sources.tree import URL_PATTERN, expand_local, redact_url
 from modelshelf.core.store.expiring import HOST
@@ -145,7 +145,7 @@ class AsyncService:
             self.wake.clear()
             try:
                 request = self.queue.claim(worker_id)
-            except Exception:
+            except Exception:  # a busy or unreachable database: this worker tries again later
                 log.exception("could not claim an asynchronous request")
                 request = None
             if request is None:
@@ -210,6 +210,85 @@ def _check_input(location: str) -> str | None:
     return None
 
 
+class AsyncEndpoint:
+    """The routes of an asynchronous endpoint over ``service``: one method per route."""
+
+    def __init__(self, service: AsyncService, settings: ServingSettings) -> None:
+        self.service = service
+        self.limit = settings.max_body
+
+    async def invocations(self, request: Request) -> Response:
+        """``POST /async/invocations``: queue the body (or its input location); 202."""
+        service = self.service
+        if service.state.error is not None:
+            return json_error(503, f"the model failed to load: {service.state.error}")
+        location = _input_location(request)
+        kind = content_type(request)
+        body: bytes | None = None
+        if location is not None:
+            problem = _check_input(location)
+            if problem:
+                return json_error(400, problem)
+            kind = kind or content_type_for(location)
+        else:
+            try:
+                body = await read_body(request, self.limit)
+            except Exception as exc:
+                return error_response(exc)
+            if not body:
+                return json_error(
+                    400,
+                    "the request has no body: send the input, or its location in the "
+                    "X-Amzn-SageMaker-InputLocation header",
+                )
+        output_location = service.output_location
+        inference_id = await run_in_threadpool(
+            service.queue.put, body, kind, location, output_location
+        )
+        service.wake.set()
+        where = output_url(output_location, inference_id)
+        headers = {
+            "X-Amzn-SageMaker-OutputLocation": where,
+            "Location": f"/async/requests/{inference_id}",
+        }
+        return json_response({"inference_id": inference_id, "output_location": where}, 202, headers)
+
+    async def describe(self, request: Request) -> Response:
+        """``GET /async/requests/{inference_id}``: how the request is doing."""
+        inference_id = request.path_params["inference_id"]
+        try:
+            queued = await run_in_threadpool(self.service.queue.get, inference_id)
+        except ModelNotFoundError as exc:
+            return json_error(404, str(exc))
+        answer: dict[str, Any] = {
+            "inference_id": queued.id,
+            "status": queued.status,
+            "output_location": queued.output_location,
+            "created_at": queued.created_at,
+            "ended_at": queued.ended_at,
+        }
+        if queued.status == COMPLETED:
+            answer["content_type"] = queued.output_content_type
+        if queued.status == FAILED:
+            answer["error"] = queued.error
+            if queued.traceback:
+                answer["traceback"] = queued.traceback
+        return json_response(answer)
+
+    async def ping(self, request: Request) -> Response:
+        """``GET /ping``; requests are accepted even while the model loads, so no wait."""
+        return self.service.state.health()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        """Start the model's load and the workers; on shutdown, give unfinished work back."""
+        self.service.start()
+        try:
+            yield {}
+        finally:
+            await run_in_threadpool(self.service.stop)
+
+
 def create_async_app(
     model_dir: str,
     name: str,
@@ -234,91 +313,21 @@ def create_async_app(
         raise ValueError(f"workers must be at least 1, not {workers}")
     if not URL_PATTERN.match(output_location):
         output_location = expand_local(output_location)
-    queue = AsyncQueue(queue_db, stale_after=stale_after)
     service = AsyncService(
         ModelState(model_dir, name),
-        queue,
+        AsyncQueue(queue_db, stale_after=stale_after),
         output_location,
         dict(storage_options or {}),
         workers,
         poll_interval,
         shutdown_grace,
     )
-    state = service.state
-
-    async def invocations(request: Request) -> Response:
-        if state.error is not None:
-            return json_error(503, f"the model failed to load: {state.error}")
-        location = _input_location(request)
-        kind = content_type(request)
-        body: bytes | None = None
-        if location is not None:
-            problem = _check_input(location)
-            if problem:
-                return json_error(400, problem)
-            kind = kind or content_type_for(location)
-        else:
-            try:
-                body = await read_body(request, settings.max_body)
-            except Exception as exc:
-                return error_response(exc)
-            if not body:
-                return json_error(
-                    400,
-                    "the request has no body: send the input, or its location in the "
-                    "X-Amzn-SageMaker-InputLocation header",
-                )
-        inference_id = await run_in_threadpool(queue.put, body, kind, location, output_location)
-        service.wake.set()
-        where = output_url(output_location, inference_id)
-        headers = {
-            "X-Amzn-SageMaker-OutputLocation": where,
-            "Location": f"/async/requests/{inference_id}",
-        }
-        return json_response({"inference_id": inference_id, "output_location": where}, 202, headers)
-
-    async def describe(request: Request) -> Response:
-        try:
-            queued = await run_in_threadpool(queue.get, request.path_params["inference_id"])
-        except ModelNotFoundError as exc:
-            return json_error(404, str(exc))
-        answer: dict[str, Any] = {
-            "inference_id": queued.id,
-            "status": queued.status,
-            "output_location": queued.output_location,
-            "created_at": queued.created_at,
-            "ended_at": queued.ended_at,
-        }
-        if queued.status == COMPLETED:
-            answer["content_type"] = queued.output_content_type
-        if queued.status == FAILED:
-            answer["error"] = queued.error
-            if queued.traceback:
-                answer["traceback"] = queued.traceback
-        return json_response(answer)
-
-    async def ping(request: Request) -> Response:
-        if state.handler is not None:
-            return PING_OK
-        if state.error is not None:
-            return json_response(
-                {"status": "failed", "error": state.error, "traceback": state.traceback}, 500
-            )
-        return json_response({"status": "loading"}, 503)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        service.start()
-        try:
-            yield {}
-        finally:
-            await run_in_threadpool(service.stop)
-
+    endpoint = AsyncEndpoint(service, settings)
     routes = [
-        Route("/async/invocations", invocations, methods=["POST"]),
-        Route("/async/requests/{inference_id}", describe, methods=["GET"]),
-        Route("/ping", ping, methods=["GET"]),
+        Route("/async/invocations", endpoint.invocations, methods=["POST"]),
+        Route("/async/requests/{inference_id}", endpoint.describe, methods=["GET"]),
+        Route("/ping", endpoint.ping, methods=["GET"]),
     ]
-    app = build_app(routes, settings, lifespan)
+    app = build_app(routes, settings, endpoint.lifespan)
     app.state.service = service
     return app

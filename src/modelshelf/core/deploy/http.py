@@ -34,6 +34,7 @@ log = logging.getLogger("modelshelf.serve")
 
 HEALTH_PATHS = frozenset({"/ping", "/v2/health/live", "/v2/health/ready"})
 JSON = "application/json"
+PING_OK = Response(b'{"status":"ok"}', 200, media_type=JSON)
 T = TypeVar("T")
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import os
 import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from traitlets import Integer, Unicode, default
@@ -30,10 +30,25 @@ from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
-from modelshelf.core.store import Shelf
+from modelshelf.core.store import Lease, ModelVersion, Shelf
 from modelshelf.core.store.expiring import HOST
 
+log = logging.getLogger(__name__)
+
 _POLL = 0.05
+# How many free ports a deployment tries when another process takes the one picked.
+PORT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How :meth:`DeploymentManager.deploy` was asked to configure the server."""
+
+    token: str | None
+    max_body: int | str | None
+    max_models: int
+    memory_budget: int | str
+    output_location: str | None
 
 
 class DeploymentManager(Configurable):
@@ -89,62 +104,87 @@ class DeploymentManager(Configurable):
             raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
-        chosen_port, port = port, port or _free_port(self.host)
-        folder = os.path.join(self.deployments_root, name)
-        record = DeploymentRecord(
+        options = ServerOptions(token, max_body, max_models, memory_budget, output_location)
+        # A port we pick is free when picked, but another process may bind it before the
+        # server does: then pick another, a few times. A port the user chose is theirs.
+        for _ in range(PORT_ATTEMPTS if port is None else 1):
+            chosen = port or _free_port(self.host)
+            record = self._record(name, mode, versions, chosen, workers)
+            deployment = self._start(record, versions, chosen, options)
+            if not wait:
+                return deployment
+            deployment = deployment.wait_ready(self.ready_timeout)
+            if port is not None or not _lost_port_race(deployment):
+                return deployment
+        message = (
+            f"deployment {name!r} failed: each of the {PORT_ATTEMPTS} free ports picked for it "
+            "was taken by another process before its server could bind it; choose a port "
+            "(port=..., or --port on the command line) or free some ports, then deploy again"
+        )
+        self.book.update(name, error=message)
+        raise DeploymentError(message)
+
+    def _record(
+        self, name: str, mode: str, versions: list[ModelVersion], port: int, workers: int
+    ) -> DeploymentRecord:
+        return DeploymentRecord(
             name=name,
             mode=mode,
             status=STARTING,
             refs=[v.ref for v in versions],
             url=f"http://{self.host}:{port}",
-            folder=folder,
+            folder=os.path.join(self.deployments_root, name),
             workers=workers,
             created_at=time.time(),
         )
+
+    def _start(
+        self,
+        record: DeploymentRecord,
+        versions: list[ModelVersion],
+        port: int,
+        options: ServerOptions,
+    ) -> Deployment:
+        """Claim the name, lease the versions and launch the server process."""
         if not self.book.claim(record):
+            name = record.name
             raise DeploymentError(f"a deployment named {name!r} is already running; stop it first")
         try:
-            leases = [self.shelf.lease(v.ref, owner=f"deployment {name}") for v in versions]
-            self.book.update(name, leases=[asdict(lease) for lease in leases])
-            config = self._prepare(record, versions, port, token, max_body, max_models,
-                                   memory_budget, output_location, leases)  # fmt: skip
-            self._launch(record, config)
+            leases = [self.shelf.lease(v.ref, owner=f"deployment {record.name}") for v in versions]
+            self.book.update(record.name, leases=[asdict(lease) for lease in leases])
+            self._launch(record, self._prepare(record, versions, port, leases, options))
         except BaseException as exc:
-            self._end(name, FAILED, error=f"{type(exc).__name__}: {exc}")
+            self._end(record.name, FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
-        deployment = self.get(name)
-        if not wait:
-            return deployment
-        deployment = deployment.wait_ready(self.ready_timeout)
-        if chosen_port is None and _lost_port_race(deployment):
-            # The free port we picked was taken before the server bound it: pick another.
-            return self.deploy(
-                refs, mode, name=name, workers=workers, token=token, max_body=max_body,
-                max_models=max_models, memory_budget=memory_budget,
-                output_location=output_location, wait=wait,
-            )  # fmt: skip
-        return deployment
+        return self.get(record.name)
 
-    def _prepare(self, record, versions, port, token, max_body, max_models, memory_budget,
-                 output_location, leases) -> dict[str, Any]:  # fmt: skip
+    def _prepare(
+        self,
+        record: DeploymentRecord,
+        versions: list[ModelVersion],
+        port: int,
+        leases: list[Lease],
+        options: ServerOptions,
+    ) -> dict[str, Any]:
         shutil.rmtree(record.folder, ignore_errors=True)
         os.makedirs(record.folder)
+        max_body = options.max_body if options.max_body is not None else self.max_body
         config: dict[str, Any] = {
             "mode": record.mode,
             "name": record.name,
             "host": self.host,
             "port": port,
             "workers": record.workers,
-            "token": token,
-            "max_body": parse_size(max_body if max_body is not None else self.max_body),
+            "token": options.token,
+            "max_body": parse_size(max_body),
             "root": self.shelf.backend.url,
             "storage_options": self.shelf.storage_options or {},
             "leases": [asdict(lease) for lease in leases],
         }
         if record.mode == "multi":
             config["models_dir"] = os.path.join(record.folder, "models")
-            config["max_models"] = max_models
-            config["memory_budget"] = parse_size(memory_budget)
+            config["max_models"] = options.max_models
+            config["memory_budget"] = parse_size(options.memory_budget)
         else:
             # Copied once here, not by each worker process; verified against the store.
             version = versions[0]
@@ -153,7 +193,8 @@ class DeploymentManager(Configurable):
             config["version"] = str(version.version)
         if record.mode == "async":
             config["queue_db"] = os.path.join(record.folder, "queue.sqlite")
-            config["output_location"] = output_location or os.path.join(record.folder, "outputs")
+            output = options.output_location or os.path.join(record.folder, "outputs")
+            config["output_location"] = output
         return config
 
     def _launch(self, record: DeploymentRecord, config: dict[str, Any]) -> None:
@@ -230,11 +271,12 @@ class DeploymentManager(Configurable):
 
     def _end(self, name: str, status: str, **fields: Any) -> None:
         record = self.book.get(name)
-        from modelshelf.core.store import Lease
-
-        for lease in record.leases:
-            with contextlib.suppress(Exception):
-                self.shelf.leases.release(Lease(**lease))
+        for saved in record.leases:
+            lease = Lease(**saved)
+            try:
+                self.shelf.leases.release(lease)
+            except Exception:  # it expires by itself; the deployment still ends
+                log.warning("could not release the lease on %s", lease.ref, exc_info=True)
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
 
 

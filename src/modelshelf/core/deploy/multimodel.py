@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from modelshelf.core.deploy import v2
 from modelshelf.core.deploy.http import (
     JSON,
+    PING_OK,
     Raw,
     ServingSettings,
     build_app,
@@ -46,7 +47,205 @@ from modelshelf.core.store.leases import DEFAULT_TTL
 
 TARGET_HEADER = b"x-amzn-sagemaker-target-model"  # ASGI header names are lower-case
 PAGE_SIZE = 100
-PING_OK = Response(b'{"status":"ok"}', 200, media_type=JSON)
+
+
+class MultiModelEndpoint:
+    """The routes of a multi-model endpoint over ``models``: one method per route.
+
+    ``invocations``, ``model_invoke`` and ``infer`` are raw ASGI endpoints (wrap them in
+    :class:`~modelshelf.core.deploy.http.Raw`); the others take a Starlette Request.
+    """
+
+    def __init__(self, models: StoreModels, settings: ServingSettings) -> None:
+        self.models = models
+        self.cache = models.cache
+        self.limit = settings.max_body
+
+    async def _handler(self, target: str, auto: bool) -> ModelHandler:
+        handler = self.cache.peek(target)  # the warm path: a dict lookup under a lock
+        if handler is not None:
+            return handler
+        return await run_in_threadpool(self.models.handler, target, auto=auto)
+
+    async def _invoke(
+        self, scope: Scope, receive: Receive, send: Send, target: str | None, auto: bool
+    ) -> None:
+        try:
+            if not target:
+                raise PayloadError("send the model to invoke in X-Amzn-SageMaker-Target-Model")
+            handler = await self._handler(target, auto)
+            body = await read_asgi_body(scope, receive, self.limit)
+            runner = self.models.runner(target)
+            data, media = await runner.run(handler.invoke, body, header(scope, b"content-type"))
+        except Exception as exc:
+            return await error_response(exc)(scope, receive, send)
+        await send_bytes(send, data, media)
+
+    # ---- SageMaker's multi-model contract ----------------------------------------------------
+
+    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /invocations`` to the model named in X-Amzn-SageMaker-Target-Model."""
+        # A target not registered yet is a store ref, loaded on first use.
+        await self._invoke(scope, receive, send, header(scope, TARGET_HEADER), True)
+
+    async def model_invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /models/{name}/invoke``: only a registered model."""
+        await self._invoke(scope, receive, send, scope["path_params"]["name"], False)
+
+    async def list_models(self, request: Request) -> Response:
+        """``GET /models``, a page of ``max_results`` after ``next_page_token``."""
+        query = request.query_params
+        try:
+            size = int(query.get("max_results") or PAGE_SIZE)
+            after = _untoken(query.get("next_page_token") or "")
+        except ValueError:
+            return json_error(400, "max_results must be a number; next_page_token as given")
+        if size < 1:
+            return json_error(400, "max_results must be at least 1")
+        names = sorted(n for n in self.cache.registered() if n > after)
+        answer: dict[str, Any] = {"models": [self.models.describe(n) for n in names[:size]]}
+        if len(names) > size:
+            answer["nextPageToken"] = _token(names[size - 1])
+        return json_response(answer)
+
+    async def add_model(self, request: Request) -> Response:
+        """``POST /models`` ``{"model_name", "url"}``: register and load a model ref."""
+        try:
+            spec = await read_json(request, self.limit)
+        except Exception as exc:
+            return error_response(exc)
+        if not isinstance(spec, dict):
+            return json_error(400, 'send {"model_name": ..., "url": <model ref>}')
+        name, url = spec.get("model_name"), spec.get("url")
+        if not (isinstance(name, str) and name and "/" not in name and isinstance(url, str)):
+            return json_error(400, '"model_name" (no "/") and "url" (a model ref) are required')
+        if self.cache.is_loaded(name):
+            return json_error(409, f"model {name!r} is already loaded")
+        try:
+            parse_ref(url)
+            await run_in_threadpool(self.models.load_new, name, url)
+        except Exception as exc:
+            return error_response(exc)
+        return json_response(self.models.describe(name))
+
+    async def get_model(self, request: Request) -> Response:
+        """``GET /models/{name}``."""
+        name = request.path_params["name"]
+        if name not in self.cache:
+            return json_error(404, f"model {name!r} is not loaded on this endpoint")
+        return json_response(self.models.describe(name))
+
+    async def delete_model(self, request: Request) -> Response:
+        """``DELETE /models/{name}``: unload and forget it."""
+        name = request.path_params["name"]
+        if not await run_in_threadpool(self.cache.unregister, name):
+            return json_error(404, f"model {name!r} is not loaded on this endpoint")
+        return json_response({})
+
+    # ---- KServe V2, with the model repository extension --------------------------------------
+
+    async def infer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v2/models/{name}[/versions/{version}]/infer``; loads the model if needed."""
+        params = scope["path_params"]
+        name = params["name"]
+        target = self._v2_target(name, params.get("version"))
+        try:
+            handler = await self._handler(target, True)
+            body = await read_asgi_body(scope, receive, self.limit)
+            length = v2.header_length(scope["headers"])
+            version = self.models.versions.get(target)
+            runner = self.models.runner(target)
+            data = await runner.run(v2.infer, handler, body, length, name, version)
+        except Exception as exc:
+            return await error_response(exc)(scope, receive, send)
+        await send_bytes(send, data, JSON)
+
+    async def metadata(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]``."""
+        name = request.path_params["name"]
+        target = self._v2_target(name, request.path_params.get("version"))
+        if target not in self.cache:
+            return json_error(404, f"model {target!r} is not on this endpoint")
+        version = self.models.versions.get(target)
+        return json_response(v2.model_metadata(name, [version] if version else []))
+
+    async def model_ready(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]/ready``: 503 while unloaded."""
+        name = request.path_params["name"]
+        target = self._v2_target(name, request.path_params.get("version"))
+        if target not in self.cache:
+            return json_error(404, f"model {target!r} is not on this endpoint")
+        if self.cache.is_loaded(target):
+            return json_response({"name": name, "ready": True})
+        return json_response({"name": name, "ready": False}, 503)
+
+    async def repository_index(self, request: Request) -> Response:
+        """``POST /v2/repository/index`` (``{"ready": true}`` lists loaded models only)."""
+        try:
+            spec = await read_json(request, self.limit, b"{}")
+        except Exception as exc:
+            return error_response(exc)
+        only_ready = isinstance(spec, dict) and bool(spec.get("ready"))
+        index = []
+        for name in sorted(self.cache.registered()):
+            loaded = self.cache.is_loaded(name)
+            if loaded or not only_ready:
+                state = "READY" if loaded else "UNAVAILABLE"
+                version = self.models.versions.get(name, "")
+                index.append({"name": name, "version": version, "state": state, "reason": ""})
+        return json_response(index)
+
+    async def repository_load(self, request: Request) -> Response:
+        """``POST /v2/repository/models/{name}/load``: ``name`` is a registered name or a ref."""
+        name = request.path_params["name"]
+        try:
+            await read_body(request, self.limit)  # load parameters are not used
+            await run_in_threadpool(self.models.handler, name, auto=True)
+        except Exception as exc:
+            return error_response(exc)
+        return Response(b"", 200)
+
+    async def repository_unload(self, request: Request) -> Response:
+        """``POST /v2/repository/models/{name}/unload``: it stays registered."""
+        name = request.path_params["name"]
+        if name not in self.cache:
+            return json_error(404, f"model {name!r} is not on this endpoint")
+        await run_in_threadpool(self.cache.unload, name)
+        return Response(b"", 200)
+
+    def _v2_target(self, name: str, version: str | None) -> str:
+        """The registered name a V2 path means: ``name``, or ``name:version`` for another."""
+        if version is None or self.models.versions.get(name) == version:
+            return name
+        return f"{name}:{version}"
+
+    # ---- the app's life ----------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        """Renew the loaded models' leases while the app runs; unload them all at the end."""
+        renewer = threading.Thread(target=self.models.renew_forever, name="lease renewal")
+        renewer.daemon = True
+        renewer.start()
+        try:
+            yield {}
+        finally:
+            await run_in_threadpool(self.models.close)
+
+
+async def ping(request: Request) -> Response:
+    """``GET /ping``: the endpoint is up with no model loaded."""
+    return PING_OK
+
+
+async def ready(request: Request) -> Response:
+    """``GET /v2/health/ready``: the endpoint is ready with no model loaded."""
+    return json_response({"ready": True})
+
+
+async def server(request: Request) -> Response:
+    """``GET /v2``."""
+    return json_response(v2.server_metadata(["model_repository"]))
 
 
 def create_multimodel_app(
@@ -59,205 +258,37 @@ def create_multimodel_app(
     lease_ttl: float = DEFAULT_TTL,
 ) -> Starlette:
     """The ASGI app of a multi-model endpoint serving models from ``shelf``."""
-    endpoint = StoreModels(
+    models = StoreModels(
         shelf,
         max_models=max_models,
         memory_budget=memory_budget,
         models_dir=models_dir,
         lease_ttl=lease_ttl,
     )
-    cache = endpoint.cache
-    limit = settings.max_body
-
-    async def handler_for(target: str, auto: bool) -> ModelHandler:
-        handler = cache.peek(target)  # the warm path: a dict lookup under a lock
-        if handler is not None:
-            return handler
-        return await run_in_threadpool(endpoint.handler, target, auto=auto)
-
-    async def invoke(
-        scope: Scope, receive: Receive, send: Send, target: str | None, auto: bool
-    ) -> None:
-        try:
-            if not target:
-                raise PayloadError("send the model to invoke in X-Amzn-SageMaker-Target-Model")
-            handler = await handler_for(target, auto)
-            body = await read_asgi_body(scope, receive, limit)
-            runner = endpoint.runner(target)
-            data, media = await runner.run(handler.invoke, body, header(scope, b"content-type"))
-        except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
-        await send_bytes(send, data, media)
-
-    async def invocations(scope: Scope, receive: Receive, send: Send) -> None:
-        # A target not registered yet is a store ref, loaded on first use.
-        await invoke(scope, receive, send, header(scope, TARGET_HEADER), True)
-
-    async def model_invoke(scope: Scope, receive: Receive, send: Send) -> None:
-        await invoke(scope, receive, send, scope["path_params"]["name"], False)
-
-    async def infer(scope: Scope, receive: Receive, send: Send) -> None:
-        params = scope["path_params"]
-        name = params["name"]
-        target = _v2_target(endpoint, name, params.get("version"))
-        try:
-            handler = await handler_for(target, True)
-            body = await read_asgi_body(scope, receive, limit)
-            length = v2.header_length(scope["headers"])
-            version = endpoint.versions.get(target)
-            runner = endpoint.runner(target)
-            data = await runner.run(v2.infer, handler, body, length, name, version)
-        except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
-        await send_bytes(send, data, JSON)
-
-    async def list_models(request: Request) -> Response:
-        query = request.query_params
-        try:
-            size = int(query.get("max_results") or PAGE_SIZE)
-            after = _untoken(query.get("next_page_token") or "")
-        except ValueError:
-            return json_error(400, "max_results must be a number; next_page_token as given")
-        if size < 1:
-            return json_error(400, "max_results must be at least 1")
-        names = sorted(n for n in cache.registered() if n > after)
-        answer: dict[str, Any] = {"models": [endpoint.describe(n) for n in names[:size]]}
-        if len(names) > size:
-            answer["nextPageToken"] = _token(names[size - 1])
-        return json_response(answer)
-
-    async def add_model(request: Request) -> Response:
-        try:
-            spec = await read_json(request, limit)
-        except Exception as exc:
-            return error_response(exc)
-        if not isinstance(spec, dict):
-            return json_error(400, 'send {"model_name": ..., "url": <model ref>}')
-        name, url = spec.get("model_name"), spec.get("url")
-        if not (isinstance(name, str) and name and "/" not in name and isinstance(url, str)):
-            return json_error(400, '"model_name" (no "/") and "url" (a model ref) are required')
-        if cache.is_loaded(name):
-            return json_error(409, f"model {name!r} is already loaded")
-        try:
-            parse_ref(url)
-            await run_in_threadpool(endpoint.load_new, name, url)
-        except Exception as exc:
-            return error_response(exc)
-        return json_response(endpoint.describe(name))
-
-    async def get_model(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in cache:
-            return json_error(404, f"model {name!r} is not loaded on this endpoint")
-        return json_response(endpoint.describe(name))
-
-    async def delete_model(request: Request) -> Response:
-        name = request.path_params["name"]
-        if not await run_in_threadpool(cache.unregister, name):
-            return json_error(404, f"model {name!r} is not loaded on this endpoint")
-        return json_response({})
-
-    async def ping(request: Request) -> Response:
-        return PING_OK
-
-    async def live(request: Request) -> Response:
-        return json_response({"live": True})
-
-    async def ready(request: Request) -> Response:
-        return json_response({"ready": True})
-
-    async def server(request: Request) -> Response:
-        return json_response(v2.server_metadata(["model_repository"]))
-
-    async def metadata(request: Request) -> Response:
-        name = request.path_params["name"]
-        target = _v2_target(endpoint, name, request.path_params.get("version"))
-        if target not in cache:
-            return json_error(404, f"model {target!r} is not on this endpoint")
-        version = endpoint.versions.get(target)
-        return json_response(v2.model_metadata(name, [version] if version else []))
-
-    async def model_ready(request: Request) -> Response:
-        name = request.path_params["name"]
-        target = _v2_target(endpoint, name, request.path_params.get("version"))
-        if target not in cache:
-            return json_error(404, f"model {target!r} is not on this endpoint")
-        if cache.is_loaded(target):
-            return json_response({"name": name, "ready": True})
-        return json_response({"name": name, "ready": False}, 503)
-
-    async def repository_index(request: Request) -> Response:
-        try:
-            spec = await read_json(request, limit, b"{}")
-        except Exception as exc:
-            return error_response(exc)
-        only_ready = isinstance(spec, dict) and bool(spec.get("ready"))
-        index = []
-        for name in sorted(cache.registered()):
-            loaded = cache.is_loaded(name)
-            if loaded or not only_ready:
-                state = "READY" if loaded else "UNAVAILABLE"
-                version = endpoint.versions.get(name, "")
-                index.append({"name": name, "version": version, "state": state, "reason": ""})
-        return json_response(index)
-
-    async def repository_load(request: Request) -> Response:
-        name = request.path_params["name"]
-        try:
-            await read_body(request, limit)  # load parameters are not used
-            await run_in_threadpool(endpoint.handler, name, auto=True)
-        except Exception as exc:
-            return error_response(exc)
-        return Response(b"", 200)
-
-    async def repository_unload(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in cache:
-            return json_error(404, f"model {name!r} is not on this endpoint")
-        await run_in_threadpool(cache.unload, name)
-        return Response(b"", 200)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        renewer = threading.Thread(target=endpoint.renew_forever, name="lease renewal")
-        renewer.daemon = True
-        renewer.start()
-        try:
-            yield {}
-        finally:
-            await run_in_threadpool(endpoint.close)
-
+    endpoint = MultiModelEndpoint(models, settings)
     routes = [
         # The hot routes first: Starlette tries routes in order.
-        Route("/invocations", Raw(invocations), methods=["POST"]),
-        Route("/models/{name}/invoke", Raw(model_invoke), methods=["POST"]),
+        Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),
+        Route("/models/{name}/invoke", Raw(endpoint.model_invoke), methods=["POST"]),
         *v2.routes(
-            infer=Raw(infer),
-            metadata=metadata,
-            model_ready=model_ready,
-            live=live,
+            infer=Raw(endpoint.infer),
+            metadata=endpoint.metadata,
+            model_ready=endpoint.model_ready,
             ready=ready,
             server=server,
         ),
         Route("/ping", ping, methods=["GET"]),
-        Route("/models", list_models, methods=["GET"]),
-        Route("/models", add_model, methods=["POST"]),
-        Route("/models/{name}", get_model, methods=["GET"]),
-        Route("/models/{name}", delete_model, methods=["DELETE"]),
-        Route("/v2/repository/index", repository_index, methods=["POST"]),
-        Route("/v2/repository/models/{name}/load", repository_load, methods=["POST"]),
-        Route("/v2/repository/models/{name}/unload", repository_unload, methods=["POST"]),
+        Route("/models", endpoint.list_models, methods=["GET"]),
+        Route("/models", endpoint.add_model, methods=["POST"]),
+        Route("/models/{name}", endpoint.get_model, methods=["GET"]),
+        Route("/models/{name}", endpoint.delete_model, methods=["DELETE"]),
+        Route("/v2/repository/index", endpoint.repository_index, methods=["POST"]),
+        Route("/v2/repository/models/{name}/load", endpoint.repository_load, methods=["POST"]),
+        Route("/v2/repository/models/{name}/unload", endpoint.repository_unload, methods=["POST"]),
     ]
-    app = build_app(routes, settings, lifespan)
+    app = build_app(routes, settings, endpoint.lifespan)
     app.state.endpoint = endpoint
     return app
-
-
-def _v2_target(endpoint: StoreModels, name: str, version: str | None) -> str:
-    """The registered name a V2 path means: ``name``, or ``name:version`` for another version."""
-    if version is None or endpoint.versions.get(name) == version:
-        return name
-    return f"{name}:{version}"
 
 
 def _token(name: str) -> str:

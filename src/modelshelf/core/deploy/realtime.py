@@ -26,6 +26,7 @@ from modelshelf.core.deploy import v2
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.http import (
     JSON,
+    PING_OK,
     Raw,
     ServingSettings,
     build_app,
@@ -45,8 +46,6 @@ log = logging.getLogger("modelshelf.serve")
 # 2 s /ping budget, and long enough that a fast model's other uvicorn workers (each loads
 # its own copy) are not seen still loading just after the first one said it was ready.
 LOAD_WAIT = 1.0
-
-PING_OK = Response(b'{"status":"ok"}', 200, media_type=JSON)
 
 
 class ModelState:
@@ -87,6 +86,16 @@ class ModelState:
             await asyncio.sleep(0.01)
         return self.handler
 
+    def health(self) -> Response:
+        """``/ping``'s answer now: 200 loaded, 500 failed (with the traceback), 503 loading."""
+        if self.handler is not None:
+            return PING_OK
+        if self.error is not None:
+            return json_response(
+                {"status": "failed", "error": self.error, "traceback": self.traceback}, 500
+            )
+        return json_response({"status": "loading"}, 503)
+
     def not_ready(self) -> Response:
         """What a request for the model answers before it is loaded (logged once, at load)."""
         if self.error is not None:
@@ -96,97 +105,116 @@ class ModelState:
         return json_error(503, f"model {self.name} is still loading")
 
 
-def create_realtime_app(
-    model_dir: str, name: str, settings: ServingSettings, *, version: str | None = None
-) -> Starlette:
-    """The ASGI app serving the model in ``model_dir`` as ``name``."""
-    state = ModelState(model_dir, name)
-    runner = AdaptiveCaller()
-    limit = settings.max_body
-    versions = [str(version)] if version is not None else []
+class RealtimeEndpoint:
+    """The routes of a real-time endpoint serving ``state``'s model: one method per route.
 
-    async def invocations(scope: Scope, receive: Receive, send: Send) -> None:
+    ``invocations`` and ``infer`` are raw ASGI endpoints (wrap them in
+    :class:`~modelshelf.core.deploy.http.Raw`); the others take a Starlette Request.
+    """
+
+    def __init__(
+        self, state: ModelState, settings: ServingSettings, version: str | None = None
+    ) -> None:
+        self.state = state
+        self.name = state.name
+        self.version = version
+        self.versions = [str(version)] if version is not None else []
+        self.limit = settings.max_body
+        self.runner = AdaptiveCaller()
+
+    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /invocations``."""
+        state = self.state
         handler = state.handler or await state.wait()
         if handler is None:
             return await state.not_ready()(scope, receive, send)
         try:
-            body = await read_asgi_body(scope, receive, limit)
-            data, media = await runner.run(handler.invoke, body, header(scope, b"content-type"))
+            body = await read_asgi_body(scope, receive, self.limit)
+            data, media = await self.runner.run(
+                handler.invoke, body, header(scope, b"content-type")
+            )
         except Exception as exc:
             return await error_response(exc)(scope, receive, send)
         await send_bytes(send, data, media)
 
-    async def ping(request: Request) -> Response:
-        if state.handler is not None or await state.wait() is not None:
-            return PING_OK
-        if state.error is not None:
-            return json_response(
-                {"status": "failed", "error": state.error, "traceback": state.traceback}, 500
-            )
-        return json_response({"status": "loading"}, 503)
+    async def ping(self, request: Request) -> Response:
+        """``GET /ping``, waiting up to ``LOAD_WAIT`` for a load in progress."""
+        if self.state.handler is None:
+            await self.state.wait()
+        return self.state.health()
 
-    def known(params: dict[str, Any]) -> bool:
-        if params["name"] != name:
-            return False
-        return "version" not in params or params["version"] in versions
-
-    async def infer(scope: Scope, receive: Receive, send: Send) -> None:
-        if not known(scope["path_params"]):
+    async def infer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v2/models/{name}[/versions/{version}]/infer``."""
+        if not self._known(scope["path_params"]):
             return await _unknown(scope["path_params"])(scope, receive, send)
+        state = self.state
         handler = state.handler or await state.wait()
         if handler is None:
             return await state.not_ready()(scope, receive, send)
         try:
-            body = await read_asgi_body(scope, receive, limit)
+            body = await read_asgi_body(scope, receive, self.limit)
             length = v2.header_length(scope["headers"])
-            data = await runner.run(v2.infer, handler, body, length, name, version)
+            data = await self.runner.run(v2.infer, handler, body, length, self.name, self.version)
         except Exception as exc:
             return await error_response(exc)(scope, receive, send)
         await send_bytes(send, data, JSON)
 
-    async def live(request: Request) -> Response:
-        return json_response({"live": True})
-
-    async def ready(request: Request) -> Response:
-        if state.handler is not None:
+    async def ready(self, request: Request) -> Response:
+        """``GET /v2/health/ready``: 503 until the model is loaded (starting the load)."""
+        if self.state.handler is not None:
             return json_response({"ready": True})
-        if state.error is None:
-            state.start()
+        if self.state.error is None:
+            self.state.start()
         return json_response({"ready": False}, 503)
 
-    async def model_ready(request: Request) -> Response:
-        if not known(request.path_params):
+    async def model_ready(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]/ready``."""
+        if not self._known(request.path_params):
             return _unknown(request.path_params)
-        return await ready(request)
+        return await self.ready(request)
 
-    async def metadata(request: Request) -> Response:
-        if not known(request.path_params):
+    async def metadata(self, request: Request) -> Response:
+        """``GET /v2/models/{name}[/versions/{version}]``."""
+        if not self._known(request.path_params):
             return _unknown(request.path_params)
-        return json_response(v2.model_metadata(name, versions))
+        return json_response(v2.model_metadata(self.name, self.versions))
 
-    async def server(request: Request) -> Response:
-        return json_response(v2.server_metadata([]))
+    def _known(self, params: dict[str, Any]) -> bool:
+        if params["name"] != self.name:
+            return False
+        return "version" not in params or params["version"] in self.versions
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        state.start()
+    async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        """Start loading the model with the app."""
+        self.state.start()
         yield {}
 
+
+async def server(request: Request) -> Response:
+    """``GET /v2``: no protocol extensions."""
+    return json_response(v2.server_metadata([]))
+
+
+def create_realtime_app(
+    model_dir: str, name: str, settings: ServingSettings, *, version: str | None = None
+) -> Starlette:
+    """The ASGI app serving the model in ``model_dir`` as ``name``."""
+    endpoint = RealtimeEndpoint(ModelState(model_dir, name), settings, version)
     routes = [
         # The hot routes first: Starlette tries routes in order.
-        Route("/invocations", Raw(invocations), methods=["POST"]),
-        Route("/ping", ping, methods=["GET"]),
+        Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),
+        Route("/ping", endpoint.ping, methods=["GET"]),
         *v2.routes(
-            infer=Raw(infer),
-            metadata=metadata,
-            model_ready=model_ready,
-            live=live,
-            ready=ready,
+            infer=Raw(endpoint.infer),
+            metadata=endpoint.metadata,
+            model_ready=endpoint.model_ready,
+            ready=endpoint.ready,
             server=server,
         ),
     ]
-    app = build_app(routes, settings, lifespan)
-    app.state.model = state
+    app = build_app(routes, settings, endpoint.lifespan)
+    app.state.model = endpoint.state
     return app
 
 

@@ -19,9 +19,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from modelshelf._version import __version__
+from modelshelf.core.deploy.http import json_response
 from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.payloads import Payload, jsonable
 from modelshelf.core.errors import V2Error
@@ -51,11 +54,13 @@ def routes(
     infer: Callable,
     metadata: Callable,
     model_ready: Callable,
-    live: Callable,
     ready: Callable,
     server: Callable,
 ) -> list[Route]:
-    """The protocol's HTTP paths, once for every app that speaks it; infer first (hot)."""
+    """The protocol's HTTP paths, once for every app that speaks it; infer first (hot).
+
+    Liveness is the same everywhere (:func:`live`); the other endpoints are the app's own.
+    """
     return [
         Route("/v2/models/{name}/infer", infer, methods=["POST"]),
         Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
@@ -67,6 +72,11 @@ def routes(
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
     ]
+
+
+async def live(request: Request) -> Response:
+    """``GET /v2/health/live``: answering at all is being live."""
+    return json_response({"live": True})
 
 
 def server_metadata(extensions: list[str]) -> dict[str, Any]:
