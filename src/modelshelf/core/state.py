@@ -7,10 +7,12 @@ State is a cache and a record of local activity, never the source of truth for m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterable
 
 
 def state_dir(root_url: str, is_local: bool) -> str:
@@ -29,12 +31,22 @@ def state_dir(root_url: str, is_local: bool) -> str:
 
 
 def connect(path: str) -> sqlite3.Connection:
-    """Open a SQLite database shared by many processes (WAL, waits instead of failing)."""
+    """Open a SQLite database shared by many processes (WAL, waits instead of failing).
+
+    Rows come back as :class:`sqlite3.Row`, so callers read columns by name.
+    """
     conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def column_list(record_type: type, *, omit: Iterable[str] = ()) -> str:
+    """The ``SELECT`` list for a dataclass whose fields are named as the table's columns."""
+    skipped = set(omit)
+    return ", ".join(f.name for f in dataclasses.fields(record_type) if f.name not in skipped)
 
 
 class SqliteBook:

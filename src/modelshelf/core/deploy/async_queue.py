@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import connect
+from modelshelf.core.state import column_list, connect
 from modelshelf.core.store.expiring import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
@@ -53,11 +53,6 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
 """
-_FIELDS = (
-    "id, status, content_type, input_location, output_location, output_key, "
-    "output_content_type, error, traceback, attempts, worker_id, created_at, claimed_at, "
-    "ended_at"
-)
 
 
 @dataclass(frozen=True)
@@ -83,6 +78,10 @@ class Request:
     @property
     def finished(self) -> bool:
         return self.status in (COMPLETED, FAILED)
+
+
+# Read by name into the fields; the body is read apart (by claim only).
+_FIELDS = column_list(Request, omit=("body",))
 
 
 def output_url(prefix: str, inference_id: str) -> str:
@@ -326,7 +325,7 @@ class AsyncQueue:
         row = db.execute(f"SELECT {_FIELDS} FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
             raise ModelNotFoundError(f"no asynchronous request {request_id!r}")
-        return Request(*row)
+        return Request(**dict(row))
 
     def counts(self) -> dict[str, int]:
         """How many requests are in each status."""

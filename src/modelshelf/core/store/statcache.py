@@ -18,7 +18,8 @@ from modelshelf.core.state import SqliteBook
 _RACY_MARGIN_NS = 2_000_000_000
 
 _BATCH = 500
-_SELECT = "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM files"
+_COLUMNS = "path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns"
+_SELECT = f"SELECT {_COLUMNS} FROM files"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
@@ -90,7 +91,9 @@ class StatCache(SqliteBook):
         with contextlib.suppress(sqlite3.Error):
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            db.executemany(
+                f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
+            )
             db.execute("COMMIT")
 
 
