@@ -23,13 +23,15 @@ from dataclasses import dataclass, replace
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import column_list, connect
+from modelshelf.core.state import column_list, connect, migrate
 from modelshelf.core.store.expiring import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
 INLINE_LIMIT = 1 << 20
 
-_SCHEMA = """
+# Version 1 is the schema of the queues written before versions existed: never edit it, add
+# a step to _MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
 """
+_MIGRATIONS = (_VERSION_1,)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,11 @@ class AsyncQueue:
         self.max_attempts = max_attempts
         os.makedirs(self.bodies, exist_ok=True)
         self._conn = connect(self.path)
-        self._conn.executescript(_SCHEMA)
+        try:
+            migrate(self._conn, self.path, _MIGRATIONS)
+        except BaseException:
+            self._conn.close()
+            raise
         # One connection for all threads: the lock keeps one thread's transaction from
         # swallowing another thread's statements.
         self._lock = threading.Lock()

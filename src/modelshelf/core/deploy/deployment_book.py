@@ -14,7 +14,9 @@ from modelshelf.core.state import SqliteBook, column_list
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 MODES = ("realtime", "multi", "async")
 
-_SCHEMA = """
+# Version 1 is the schema of the databases written before versions existed: never edit it,
+# add a step to DeploymentBook.MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS deployments (
     name TEXT PRIMARY KEY,
     mode TEXT NOT NULL,
@@ -67,7 +69,7 @@ _COLUMNS = column_list(DeploymentRecord)
 class DeploymentBook(SqliteBook):
     """The deployments table of one store's local state."""
 
-    SCHEMA = _SCHEMA
+    MIGRATIONS = (_VERSION_1,)
 
     def claim(self, record: DeploymentRecord) -> bool:
         """Insert ``record`` unless a live deployment has its name; True if inserted.

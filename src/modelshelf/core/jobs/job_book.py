@@ -27,7 +27,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 )
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 
-_SCHEMA = """
+# Version 1 is the schema of the databases written before versions existed: never edit it,
+# add a step to JobBook.MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -83,7 +85,7 @@ def new_job_id() -> str:
 class JobBook(SqliteBook):
     """The jobs table of one store's local state."""
 
-    SCHEMA = _SCHEMA
+    MIGRATIONS = (_VERSION_1,)
 
     def insert(self, record: JobRecord) -> None:
         self.db.execute(
