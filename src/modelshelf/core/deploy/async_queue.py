@@ -23,13 +23,15 @@ from dataclasses import dataclass, replace
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import connect
+from modelshelf.core.state import column_list, connect, migrate
 from modelshelf.core.store.expiring import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
 INLINE_LIMIT = 1 << 20
 
-_SCHEMA = """
+# Version 1 is the schema of the queues written before versions existed: never edit it, add
+# a step to _MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -53,11 +55,7 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_status ON requests(status, created_at);
 """
-_FIELDS = (
-    "id, status, content_type, input_location, output_location, output_key, "
-    "output_content_type, error, traceback, attempts, worker_id, created_at, claimed_at, "
-    "ended_at"
-)
+_MIGRATIONS = (_VERSION_1,)
 
 
 @dataclass(frozen=True)
@@ -85,6 +83,10 @@ class Request:
         return self.status in (COMPLETED, FAILED)
 
 
+# Read by name into the fields; the body is read apart (by claim only).
+_FIELDS = column_list(Request, omit=("body",))
+
+
 def output_url(prefix: str, inference_id: str) -> str:
     """Where a request's result goes: ``<prefix>/<inference_id>.out``."""
     return prefix.rstrip("/") + "/" + f"{inference_id}.out"
@@ -105,7 +107,11 @@ class AsyncQueue:
         self.max_attempts = max_attempts
         os.makedirs(self.bodies, exist_ok=True)
         self._conn = connect(self.path)
-        self._conn.executescript(_SCHEMA)
+        try:
+            migrate(self._conn, self.path, _MIGRATIONS)
+        except BaseException:
+            self._conn.close()
+            raise
         # One connection for all threads: the lock keeps one thread's transaction from
         # swallowing another thread's statements.
         self._lock = threading.Lock()
@@ -326,7 +332,7 @@ class AsyncQueue:
         row = db.execute(f"SELECT {_FIELDS} FROM requests WHERE id = ?", (request_id,)).fetchone()
         if row is None:
             raise ModelNotFoundError(f"no asynchronous request {request_id!r}")
-        return Request(*row)
+        return Request(**dict(row))
 
     def counts(self) -> dict[str, int]:
         """How many requests are in each status."""

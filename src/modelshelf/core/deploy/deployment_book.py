@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.state import SqliteBook
+from modelshelf.core.state import SqliteBook, column_list
 
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 MODES = ("realtime", "multi", "async")
 
-_SCHEMA = """
+# Version 1 is the schema of the databases written before versions existed: never edit it,
+# add a step to DeploymentBook.MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS deployments (
     name TEXT PRIMARY KEY,
     mode TEXT NOT NULL,
@@ -59,10 +62,14 @@ class DeploymentRecord:
         return self.status in (STARTING, READY)
 
 
+# Rows are read by name into the record's fields, so a new column cannot shift the others.
+_COLUMNS = column_list(DeploymentRecord)
+
+
 class DeploymentBook(SqliteBook):
     """The deployments table of one store's local state."""
 
-    SCHEMA = _SCHEMA
+    MIGRATIONS = (_VERSION_1,)
 
     def claim(self, record: DeploymentRecord) -> bool:
         """Insert ``record`` unless a live deployment has its name; True if inserted.
@@ -104,7 +111,9 @@ class DeploymentBook(SqliteBook):
         )
 
     def get(self, name: str) -> DeploymentRecord:
-        row = self.db.execute("SELECT * FROM deployments WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM deployments WHERE name = ?", (name,)
+        ).fetchone()
         if row is None:
             raise ModelNotFoundError(
                 f"no deployment named {name!r}; `modelshelf deployments` lists them"
@@ -112,28 +121,13 @@ class DeploymentBook(SqliteBook):
         return _record(row)
 
     def list(self, include_stopped: bool = False) -> list[DeploymentRecord]:
-        rows = self.db.execute("SELECT * FROM deployments ORDER BY created_at").fetchall()
-        records = [_record(row) for row in rows]
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM deployments ORDER BY created_at")
+        records = [_record(row) for row in rows.fetchall()]
         return records if include_stopped else [r for r in records if r.status != STOPPED]
 
 
-def _record(row: tuple) -> DeploymentRecord:
-    (name, mode, status, refs, url, folder, workers, pid, host, leases, error, tb, created,
-     ready, stopped) = row  # fmt: skip
-    return DeploymentRecord(
-        name=name,
-        mode=mode,
-        status=status,
-        refs=json.loads(refs),
-        url=url,
-        folder=folder,
-        workers=workers,
-        pid=pid,
-        host=host,
-        leases=json.loads(leases or "[]"),
-        error=error,
-        traceback=tb,
-        created_at=created,
-        ready_at=ready,
-        stopped_at=stopped,
-    )
+def _record(row: sqlite3.Row) -> DeploymentRecord:
+    values = dict(row)  # the columns of _COLUMNS: the record's fields, by name
+    values["refs"] = json.loads(values["refs"])
+    values["leases"] = json.loads(values["leases"] or "[]")
+    return DeploymentRecord(**values)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import SqliteBook
+from modelshelf.core.state import SqliteBook, column_list
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -26,7 +27,9 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 )
 FINISHED = (SUCCEEDED, FAILED, CANCELLED)
 
-_SCHEMA = """
+# Version 1 is the schema of the databases written before versions existed: never edit it,
+# add a step to JobBook.MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -70,6 +73,10 @@ class JobRecord:
         return self.status in FINISHED
 
 
+# Rows are read by name into the record's fields, so a new column cannot shift the others.
+_COLUMNS = column_list(JobRecord)
+
+
 def new_job_id() -> str:
     """A short, sortable, unique id: ``20261121-231500-ab12cd``."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -78,7 +85,7 @@ def new_job_id() -> str:
 class JobBook(SqliteBook):
     """The jobs table of one store's local state."""
 
-    SCHEMA = _SCHEMA
+    MIGRATIONS = (_VERSION_1,)
 
     def insert(self, record: JobRecord) -> None:
         self.db.execute(
@@ -94,13 +101,13 @@ class JobBook(SqliteBook):
         )
 
     def get(self, job_id: str) -> JobRecord:
-        row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise ModelNotFoundError(f"no job {job_id!r}; `modelshelf jobs` lists them")
         return _record(row)
 
     def list(self, limit: int = 200, status: str | None = None) -> list[JobRecord]:
-        sql = "SELECT * FROM jobs"
+        sql = f"SELECT {_COLUMNS} FROM jobs"
         args: tuple = ()
         if status:
             sql += " WHERE status = ?"
@@ -188,40 +195,16 @@ class JobBook(SqliteBook):
 
     def older_than(self, cutoff: float) -> list[JobRecord]:
         rows = self.db.execute(
-            "SELECT * FROM jobs WHERE status IN (?, ?, ?) AND COALESCE(ended_at, created_at) < ?",
+            f"SELECT {_COLUMNS} FROM jobs WHERE status IN (?, ?, ?) "
+            "AND COALESCE(ended_at, created_at) < ?",
             (*FINISHED, cutoff),
         )
         return [_record(row) for row in rows.fetchall()]
 
 
-def _record(row: tuple) -> JobRecord:
-    (
-        id_,
-        name,
-        status,
-        spec,
-        workspace,
-        created,
-        started,
-        ended,
-        pid,
-        host,
-        error,
-        results,
-        outs,
-    ) = row
-    return JobRecord(
-        id=id_,
-        name=name,
-        status=status,
-        spec=json.loads(spec),
-        workspace=workspace,
-        created_at=created,
-        started_at=started,
-        ended_at=ended,
-        runner_pid=pid,
-        runner_host=host,
-        error=error,
-        results=json.loads(results) if results else None,
-        outputs=json.loads(outs) if outs else [],
-    )
+def _record(row: sqlite3.Row) -> JobRecord:
+    values = dict(row)  # the columns of _COLUMNS: the record's fields, by name
+    values["spec"] = json.loads(values["spec"])
+    values["results"] = json.loads(values["results"]) if values["results"] else None
+    values["outputs"] = json.loads(values["outputs"]) if values["outputs"] else []
+    return JobRecord(**values)

@@ -13,24 +13,31 @@ import os
 import sqlite3
 import time
 
+from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.state import SqliteBook
 
 _RACY_MARGIN_NS = 2_000_000_000
 
 _BATCH = 500
-_SELECT = "SELECT path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns FROM files"
-_SCHEMA = """
+_COLUMNS = "path, size, mtime_ns, ctime_ns, inode, sha256, hashed_at_ns"
+_SELECT = f"SELECT {_COLUMNS} FROM files"
+# Version 1 is the schema of the caches written before versions existed: never edit it, add
+# a step to StatCache.MIGRATIONS instead.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
     inode INTEGER, sha256 TEXT, hashed_at_ns INTEGER
 )
 """
+# A cache written by a newer modelshelf is refused like any state database; here that only
+# means saving without the cache, as when SQLite fails.
+_FAILURES = (sqlite3.Error, ModelshelfError)
 
 
 class StatCache(SqliteBook):
     """A small SQLite table of path -> (stat fingerprint, sha256). Failures never matter."""
 
-    SCHEMA = _SCHEMA
+    MIGRATIONS = (_VERSION_1,)
 
     def _db(self) -> sqlite3.Connection:
         return self.db
@@ -49,7 +56,7 @@ class StatCache(SqliteBook):
                 marks = ",".join("?" * len(batch))
                 for row in db.execute(f"{_SELECT} WHERE path IN ({marks})", batch):
                     rows[row[0]] = row[1:]
-        except sqlite3.Error:
+        except _FAILURES:
             rows = {}
         return rows
 
@@ -62,7 +69,7 @@ class StatCache(SqliteBook):
         else:
             try:
                 found = self._db().execute(f"{_SELECT} WHERE path = ?", (path,)).fetchone()
-            except sqlite3.Error:
+            except _FAILURES:
                 return None
             row = found[1:] if found else None
         if row is None:
@@ -87,10 +94,12 @@ class StatCache(SqliteBook):
             (p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, at)
             for p, st, digest, at in rows
         ]
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(*_FAILURES):
             db = self._db()
             db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            db.executemany(
+                f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
+            )
             db.execute("COMMIT")
 
 
