@@ -54,6 +54,10 @@ class StoreBusyError(ModelshelfError):
     """Another process holds a lock that this operation must wait for."""
 
 
+class StateVersionError(ModelshelfError):
+    """A local state database was written by a newer modelshelf (its schema version is unknown)."""
+
+
 class MissingDependencyError(ModelshelfError, ImportError):
     """An optional package is needed for this operation and is not installed."""
 

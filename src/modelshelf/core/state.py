@@ -12,6 +12,7 @@ their own file).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -20,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import ClassVar
 
-from modelshelf.core.errors import ModelshelfError
+from modelshelf.core.errors import StateVersionError
 
 #: One step of a schema's history: SQL statements, or a function given the connection
 #: inside the upgrade's transaction (it must not commit, roll back or use executescript,
@@ -67,7 +68,7 @@ def migrate(conn: sqlite3.Connection, path: str, migrations: Sequence[Migration]
     ``migrations[0]`` makes version 1, and so on: a released step is never edited, a change
     is a new step at the end. Version 1 is the schema of the databases written before
     versions existed, with ``IF NOT EXISTS``, so it both creates a new file and adopts an
-    existing one. Raises :class:`ModelshelfError` for a database from a newer modelshelf.
+    existing one. Raises :class:`StateVersionError` for a database from a newer modelshelf.
     """
     target = len(migrations)
     version = _schema_version(conn)
@@ -98,7 +99,7 @@ def migrate(conn: sqlite3.Connection, path: str, migrations: Sequence[Migration]
 
 def _refuse_newer(path: str, version: int, target: int) -> None:
     if version > target:
-        raise ModelshelfError(
+        raise StateVersionError(
             f"the state database {path} has schema version {version}, but this modelshelf "
             f"knows versions up to {target}: a newer modelshelf wrote it. Upgrade modelshelf, "
             "or set MODELSHELF_STATE_DIR to another folder to keep this version's state apart."
@@ -117,6 +118,23 @@ def _statements(script: str) -> Iterator[str]:
             pending = ""
     if pending.strip(" \t\r\n;"):
         raise ValueError(f"an incomplete SQL statement in a migration: {pending[:-1]!r}")
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` when the block raises.
+
+    The write lock is taken first: a deferred read-then-write transaction can fail with
+    SQLITE_BUSY without honouring busy_timeout. A failed block must roll back, not commit
+    half its writes, and must not leave the connection holding the lock.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def column_list(record_type: type, *, omit: Iterable[str] = ()) -> str:
@@ -142,7 +160,7 @@ class SqliteBook:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         # A database from a newer modelshelf stays newer: refuse it again without reopening.
-        self._refused: ModelshelfError | None = None
+        self._refused: StateVersionError | None = None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -156,7 +174,7 @@ class SqliteBook:
                 migrate(conn, self.path, self.MIGRATIONS)
             except BaseException as exc:
                 conn.close()
-                if isinstance(exc, ModelshelfError):  # the only one: a newer database
+                if isinstance(exc, StateVersionError):
                     self._refused = exc
                 raise
             self._local.conn = conn

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import column_list, connect, migrate
+from modelshelf.core.state import column_list, connect, migrate, write_transaction
 from modelshelf.core.store.expiring import HOST
 
 PENDING, IN_PROGRESS, COMPLETED, FAILED = "pending", "in_progress", "completed", "failed"
@@ -122,14 +122,8 @@ class AsyncQueue:
 
     @contextlib.contextmanager
     def _transaction(self):
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, write_transaction(self._conn) as conn:
+            yield conn
 
     def put(
         self,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
-from modelshelf.core.state import SqliteBook, column_list
+from modelshelf.core.state import SqliteBook, column_list, write_transaction
 
 STARTING, READY, FAILED, STOPPED = "starting", "ready", "failed", "stopped"
 MODES = ("realtime", "multi", "async")
@@ -76,9 +76,7 @@ class DeploymentBook(SqliteBook):
 
         A stopped or failed deployment's name may be reused: its row is replaced.
         """
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db) as db:
             row = db.execute(
                 "SELECT status FROM deployments WHERE name = ?", (record.name,)
             ).fetchone()
@@ -100,8 +98,6 @@ class DeploymentBook(SqliteBook):
                 ),
             )
             return True
-        finally:
-            db.execute("COMMIT")
 
     def update(self, name: str, **fields: Any) -> None:
         encoded = {k: json.dumps(v) if k in ("refs", "leases") else v for k, v in fields.items()}

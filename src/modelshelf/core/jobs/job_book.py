@@ -16,7 +16,7 @@ from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.processes import pid_alive
-from modelshelf.core.state import SqliteBook, column_list
+from modelshelf.core.state import SqliteBook, column_list, write_transaction
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
     "queued",
@@ -123,12 +123,13 @@ class JobBook(SqliteBook):
         Returns ``RUNNING`` when the slot was taken, ``QUEUED`` when it must wait, or the
         job's final status if it was cancelled while queued.
         """
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            status, created_at = db.execute(
+        with write_transaction(self.db) as db:
+            found = db.execute(
                 "SELECT status, created_at FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
+            if found is None:
+                raise ModelNotFoundError(f"no job {job_id!r}; `modelshelf jobs` lists them")
+            status, created_at = found
             if status != QUEUED:
                 return status
             (running,) = db.execute(
@@ -148,8 +149,6 @@ class JobBook(SqliteBook):
                 (RUNNING, time.time(), pid, host, job_id),
             )
             return RUNNING
-        finally:
-            db.execute("COMMIT")
 
     def set_runner(self, job_id: str, pid: int, host: str) -> None:
         self.db.execute(

@@ -13,8 +13,8 @@ import os
 import sqlite3
 import time
 
-from modelshelf.core.errors import ModelshelfError
-from modelshelf.core.state import SqliteBook
+from modelshelf.core.errors import StateVersionError
+from modelshelf.core.state import SqliteBook, write_transaction
 
 _RACY_MARGIN_NS = 2_000_000_000
 
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS files (
 """
 # A cache written by a newer modelshelf is refused like any state database; here that only
 # means saving without the cache, as when SQLite fails.
-_FAILURES = (sqlite3.Error, ModelshelfError)
+_FAILURES = (sqlite3.Error, StateVersionError)
 
 
 class StatCache(SqliteBook):
@@ -94,13 +94,11 @@ class StatCache(SqliteBook):
             (p, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, at)
             for p, st, digest, at in rows
         ]
-        with contextlib.suppress(*_FAILURES):
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
+        # The cache only saves rehashing: a failure to write it costs nothing but speed.
+        with contextlib.suppress(*_FAILURES), write_transaction(self._db()) as db:
             db.executemany(
                 f"INSERT OR REPLACE INTO files ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", values
             )
-            db.execute("COMMIT")
 
 
 def now_ns() -> int:
