@@ -1,5 +1,11 @@
 """modelshelf's core: pure Python, no Jupyter imports (faces import the core, never back).
 
+- :mod:`.store`: versioned models (blobs, manifests, aliases, leases); :mod:`.sources`: where
+  a save's files come from; :mod:`.jobs`: notebooks run as jobs; :mod:`.deploy`: serving;
+- :mod:`.errors`: every error type; :mod:`.facts` (with :mod:`.html`): each object's facts,
+  stated once and rendered as text or HTML for every face; :mod:`.state`: the SQLite books
+  of local runtime state; :mod:`.renewal`: the loop that keeps leases and locks alive.
+
 Names are loaded on first use (PEP 562), so importing one module of the core stays cheap.
 """
 
