@@ -10,7 +10,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from modelshelf.cli.commands.results import InvokeResult, JobRun, deploy_manager, job_manager
+from modelshelf.cli.commands.managers import deploy_manager, job_manager
+from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import MODES

@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from modelshelf.cli.commands.managers import job_manager
 from modelshelf.cli.commands.parsing import (
     checked_duration,
     duration,
@@ -16,7 +17,7 @@ from modelshelf.cli.commands.parsing import (
     output_target,
     whole_number,
 )
-from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs, job_manager
+from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs
 from modelshelf.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job
 from modelshelf.core.jobs.spec import EXECUTORS
 from modelshelf.core.store import Shelf
