@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -119,3 +122,36 @@ def test_an_unknown_kernel_is_named(tmp_path):
     assert "No such kernel named no-such-kernel" in done.stdout
     error = json.loads((tmp_path / "error.json").read_text())
     assert error["ename"] == "NoSuchKernel"
+
+
+# -- the Dask worker's cancel poll (dask_executor._store_flag) -----------------------------------
+
+
+def test_dask_cancel_poll_logs_an_unreachable_store_once(tmp_path, caplog):
+    from modelshelf.core.jobs.dask_executor import _CANCEL_POLL, _store_flag
+
+    key = "runs/job-1/cancel"
+    with Shelf(tmp_path / "store") as reachable:
+        reachable.backend.write(key, b"cancelled")
+        assert _store_flag(reachable, key)() is True
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing answers there
+    options = {
+        "endpoint_url": f"http://127.0.0.1:{port}",
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"region_name": "us-east-1"},
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1},
+    }
+    with Shelf("s3://unreachable/root", storage_options=options) as unreachable:
+        check = _store_flag(unreachable, key)
+        with caplog.at_level(logging.WARNING, logger="modelshelf.core.jobs.dask_executor"):
+            assert check() is False  # the worker runs on
+            time.sleep(_CANCEL_POLL)
+            assert check() is False
+    warnings = [r for r in caplog.records if r.name == "modelshelf.core.jobs.dask_executor"]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert key in warnings[0].getMessage() and warnings[0].exc_info is not None
+    assert f"127.0.0.1:{port}" in str(warnings[0].exc_info[1])
