@@ -8,9 +8,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: test lab demo bench lint clean
 
-# The sidebar's sources: `pip install -e` rebuilds the labextension, so a change here
-# reinstalls like a change of pyproject.toml does.
-LABEXT_SRC := labextension/package.json labextension/package-lock.json \
+# The sidebar's sources and build function: `pip install -e` rebuilds the labextension, so a
+# change here reinstalls like a change of pyproject.toml does.
+LABEXT_SRC := build_labextension.py labextension/package.json labextension/package-lock.json \
 	$(wildcard labextension/src/*) $(wildcard labextension/style/*)
 
 $(BIN)/python:
