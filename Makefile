@@ -8,9 +8,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: test lab demo bench lint clean
 
-# The sidebar's sources: `pip install -e` rebuilds the labextension, so a change here
-# reinstalls like a change of pyproject.toml does.
-LABEXT_SRC := labextension/package.json labextension/package-lock.json \
+# The sidebar's sources and build function: `pip install -e` rebuilds the labextension, so a
+# change here reinstalls like a change of pyproject.toml does.
+LABEXT_SRC := build_labextension.py labextension/package.json labextension/package-lock.json \
 	$(wildcard labextension/src/*) $(wildcard labextension/style/*)
 
 $(BIN)/python:
@@ -39,8 +39,10 @@ $(VENV)/.bench-deps: pyproject.toml | $(BIN)/python
 ## make test: install the test extras and run the linter and every test.
 # tests/test_notebooks.py runs each notebook of notebooks/ with `pytest --nbval-lax`.
 # tests/ui drives JupyterLab in Debian's Chromium (Playwright cannot download its own here).
+# tests/core/test_archive_names.py makes its zips with Info-ZIP's zip, as users on Linux do.
 test: $(VENV)/.test-deps
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	command -v zip >/dev/null || (apt-get update -qq && apt-get install -y -qq zip)
 	$(BIN)/ruff check src tests bench notebooks examples
 	$(BIN)/pytest
 

@@ -10,6 +10,7 @@ model even when some of its workers finished.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import tempfile
 import time
@@ -31,6 +32,8 @@ from modelshelf.core.store import Shelf, StagedFiles
 
 _POLL = 0.25
 _CANCEL_POLL = 0.5
+
+log = logging.getLogger(__name__)
 
 
 def _cancel_marker(job_id: str) -> str:
@@ -138,14 +141,26 @@ def run_worker_task(
 
 def _store_flag(shelf: Shelf, key: str) -> Callable[[], bool]:
     """``should_stop`` for a remote worker: has the runner written the cancel marker?"""
-    state = {"at": 0.0, "set": False}
+    state = {"at": 0.0, "set": False, "failing": False}
 
     def check() -> bool:
         now = time.monotonic()
         if not state["set"] and now - state["at"] >= _CANCEL_POLL:
             state["at"] = now
-            with contextlib.suppress(Exception):
+            try:
                 state["set"] = shelf.backend.exists(key)
+                state["failing"] = False
+            except Exception:
+                # A store that blips must not fail the job: the next poll asks again. Logged
+                # once per outage (a poll every 0.5 s), as a cancel cannot reach us meanwhile.
+                if not state["failing"]:
+                    log.warning(
+                        "cannot read the cancel marker %s from the store: a cancel of this "
+                        "job does not reach this worker until the store answers again",
+                        key,
+                        exc_info=True,
+                    )
+                state["failing"] = True
         return state["set"]
 
     return check

@@ -4,6 +4,9 @@ Run as ``python -m modelshelf.core.jobs.notebook_process``; the supervisor gives
 environment and reads what it leaves behind: the executed notebook, the log (cell progress
 and outputs), ``error.json`` on failure and ``kernel.pid`` so that a cancel or a timeout can
 stop the kernel itself, not only this process.
+
+A notebook whose metadata names no kernel (as ``nbformat.v4.new_notebook()`` writes it) runs on
+the default ``python3`` kernel, as nbclient runs it; papermill alone would refuse it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,12 @@ import signal
 import sys
 import traceback
 
+from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from nbformat import NotebookNode
 from traitlets import default
+
+log = logging.getLogger("modelshelf")
 
 
 class _RecordingKernelManager(AsyncKernelManager):
@@ -38,6 +45,26 @@ class _RecordingKernelManager(AsyncKernelManager):
         if target and pid:
             with open(target, "w") as fh:
                 fh.write(str(pid))
+
+
+def kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str | None]:
+    """The kernel to run ``nb`` on, and its language if the notebook itself names none.
+
+    An explicit ``kernel`` wins, then the notebook's kernelspec, then ``python3``. papermill
+    also needs a language to inject parameters; a bare notebook names none, so it is the
+    kernel's own (``None``: papermill reads the notebook's). Raises
+    :class:`jupyter_client.kernelspec.NoSuchKernel` for a kernel that is not installed.
+    """
+    metadata = nb.get("metadata", {})
+    spec = metadata.get("kernelspec", {})
+    named = spec.get("name")
+    if not kernel and not named:
+        log.info("the notebook names no kernel; running it on %s", NATIVE_KERNEL_NAME)
+    chosen = kernel or named or NATIVE_KERNEL_NAME
+    if metadata.get("language_info", {}).get("name") or spec.get("language"):
+        return chosen, None
+    # An unknown kernel raises NoSuchKernel here, as starting it would (not "no language").
+    return chosen, KernelSpecManager().get_kernel_spec(chosen).language
 
 
 def _error_record(exc: BaseException) -> dict:
@@ -71,17 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import papermill
+    from papermill.iorw import load_notebook_node
 
     # Imported while the runner prepares the inputs; now wait until they are in place.
     if args.wait_for_go and sys.stdin.readline().strip() != "go":
         return 3
 
     try:
+        kernel, language = kernel_and_language(load_notebook_node(args.notebook), args.kernel)
         papermill.execute_notebook(
             args.notebook,
             args.executed,
             parameters=json.loads(args.parameters),
-            kernel_name=args.kernel,
+            kernel_name=kernel,
+            language=language,
             progress_bar=False,
             log_output=True,
             cwd=args.cwd,
@@ -90,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:
         with open(args.error_file, "w") as fh:
             json.dump(_error_record(exc), fh)
-        logging.getLogger("modelshelf").error("the notebook failed: %s", exc)
+        log.error("the notebook failed: %s", exc)
         return 1
     return 0
 

@@ -24,6 +24,7 @@ import posixpath
 import re
 import shutil
 import stat
+import struct
 import sys
 import tarfile
 import tempfile
@@ -31,7 +32,7 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from modelshelf.core.errors import InvalidNameError, SourceError, UnsafeArchiveError
@@ -46,6 +47,8 @@ _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.x
 _COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Errors a damaged compressed stream can raise while being read.
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)
+_ZIP_UTF8_FLAG = 0x800  # general purpose bit 11: the name is UTF-8
+_ZIP_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
 
 
 def archive_kind(name: str) -> str | None:
@@ -275,6 +278,33 @@ def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
             raise SourceError(f"could not extract tar archive {display!r}: {exc}") from exc
 
 
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """An entry's name as its author wrote it, read as Info-ZIP's ``unzip`` reads it.
+
+    zipfile decodes names without the UTF-8 flag as cp437, but Info-ZIP's ``zip`` on Linux
+    stores UTF-8 there (``données.csv`` came out as ``donn├⌐es.csv``). So: the Unicode Path
+    field if valid (a stale one, left by a tool that renamed the entry, fails its CRC of the
+    header's name), else UTF-8 if the bytes are UTF-8, else cp437 (DOS and old Windows tools).
+    """
+    if info.flag_bits & _ZIP_UTF8_FLAG:
+        return info.filename
+    # cp437 maps every byte, so encoding zipfile's decoding gives back the header's bytes.
+    raw = info.orig_filename.encode("cp437")
+    extra, pos = info.extra, 0
+    while pos + 4 <= len(extra):
+        field, size = struct.unpack_from("<HH", extra, pos)
+        data, pos = extra[pos + 4 : pos + 4 + size], pos + 4 + size
+        if field == _ZIP_UNICODE_PATH and len(data) == size > 5 and data[0] == 1:
+            if struct.unpack_from("<I", data, 1)[0] == zlib.crc32(raw):
+                with suppress(UnicodeDecodeError):
+                    return data[5:].decode("utf-8")
+            break
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeDecodeError:
+        return info.filename
+
+
 def _zip_plan(
     archive: zipfile.ZipFile, display: str, limit: int
 ) -> tuple[list[str], list[tuple[zipfile.ZipInfo, str, int]], dict[str, str]]:
@@ -285,31 +315,30 @@ def _zip_plan(
     seen: set[str] = set()
     total = 0
     for info in archive.infolist():
+        name = _zip_name(info)
         if info.flag_bits & 0x1:
             raise SourceError(
-                f"zip archive {display!r} is encrypted (entry {info.filename!r}); modelshelf "
+                f"zip archive {display!r} is encrypted (entry {name!r}); modelshelf "
                 "cannot decrypt it: extract it yourself and save the folder"
             )
-        rel = _normalise(info.filename, display, backslash_is_separator=True)
+        rel = _normalise(name, display, backslash_is_separator=True)
         if not rel:
             continue
         if rel in seen:
-            raise _unsafe(display, info.filename, "appears twice")
+            raise _unsafe(display, name, "appears twice")
         seen.add(rel)
         mode = info.external_attr >> 16  # the unix mode, when the zip was made on unix
         kind = stat.S_IFMT(mode)
         if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
-            raise _unsafe(display, info.filename, "is a device file, a FIFO or a socket")
+            raise _unsafe(display, name, "is a device file, a FIFO or a socket")
         if kind == stat.S_IFLNK:
             if info.file_size > _MAX_LINK_TARGET:
-                raise _unsafe(display, info.filename, "is a symbolic link with a huge target")
+                raise _unsafe(display, name, "is a symbolic link with a huge target")
             try:
                 symlinks[rel] = archive.read(info).decode("utf-8")
             except (UnicodeDecodeError, *_STREAM_ERRORS, zipfile.BadZipFile) as exc:
-                raise _unsafe(
-                    display, info.filename, f"is an unreadable symbolic link ({exc})"
-                ) from exc
-        elif kind == stat.S_IFDIR or info.filename.endswith(("/", "\\")):
+                raise _unsafe(display, name, f"is an unreadable symbolic link ({exc})") from exc
+        elif kind == stat.S_IFDIR or name.endswith(("/", "\\")):
             folders.append(rel)
         else:
             total += info.file_size
@@ -329,7 +358,7 @@ def _extract_zip(path: str, dest: str, limit: int, display: str) -> None:
         for rel in folders:
             os.makedirs(os.path.join(dest, rel), exist_ok=True)
         for info, rel, mode in files:
-            _write_zip_member(archive, info, os.path.join(dest, rel), mode, display)
+            _write_zip_member(archive, info, dest, rel, mode, display)
         # Links last, so that no file above was ever written through one.
         for rel, target in symlinks.items():
             link = os.path.join(dest, rel)
@@ -341,15 +370,16 @@ def _extract_zip(path: str, dest: str, limit: int, display: str) -> None:
 
 
 def _write_zip_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: str, mode: int, display: str
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: str, rel: str, mode: int, display: str
 ) -> None:
-    """Write one entry, refusing more bytes than its header declared."""
+    """Write one entry as ``dest/rel``, refusing more bytes than its header declared."""
+    target = os.path.join(dest, rel)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         fd = os.open(target, flags, mode)
     except OSError as exc:
-        raise _unsafe(display, info.filename, f"could not be written ({exc})") from exc
+        raise _unsafe(display, rel, f"could not be written ({exc})") from exc
     written = 0
     try:
         with os.fdopen(fd, "wb") as out, archive.open(info) as src:
@@ -358,18 +388,18 @@ def _write_zip_member(
                 if written > info.file_size:
                     raise _unsafe(
                         display,
-                        info.filename,
+                        rel,
                         f"holds more than the {info.file_size:,} bytes its header declares",
                     )
                 out.write(chunk)
     except NotImplementedError as exc:
         raise SourceError(
-            f"zip archive {display!r} uses an unsupported compression for {info.filename!r}: "
+            f"zip archive {display!r} uses an unsupported compression for {rel!r}: "
             f"{exc}; re-create it with deflate, bzip2 or lzma"
         ) from exc
     except (zipfile.BadZipFile, *_STREAM_ERRORS) as exc:
         raise _unsafe(
-            display, info.filename, f"is damaged or its header lies about its content ({exc})"
+            display, rel, f"is damaged or its header lies about its content ({exc})"
         ) from exc
 
 
