@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from modelshelf import Shelf
+from modelshelf.core.jobs.parameters import notebook_parameters
 
 NO_KERNEL = "the notebook names no kernel; running it on python3"
 
@@ -102,7 +103,6 @@ def run_notebook_process(
 
 def test_parameters_are_injected_into_a_notebook_without_kernelspec(tmp_path):
     # papermill needs a language to write the parameters cell, which a bare notebook lacks.
-    # Run directly: JobManager.submit reads parameters with papermill.inspect_notebook first.
     parameters = nbformat.v4.new_code_cell("epochs = 2")
     parameters.metadata["tags"] = ["parameters"]
     notebook = bare_notebook(
@@ -113,6 +113,18 @@ def test_parameters_are_injected_into_a_notebook_without_kernelspec(tmp_path):
     assert NO_KERNEL in done.stdout and "got 5" in done.stdout
     outputs = nbformat.read(executed, as_version=4).cells[-1].outputs
     assert [o.get("text") for o in outputs] == ["got 5\n"]
+
+
+def test_a_parametrised_notebook_without_kernelspec_runs_as_a_job(jobs, shelf, tmp_path):
+    parameters = nbformat.v4.new_code_cell("answer: int = 1")
+    parameters.metadata["tags"] = ["parameters"]
+    notebook = bare_notebook(tmp_path / "bare.ipynb", parameters, nbformat.v4.new_code_cell(SAVE))
+    assert notebook_parameters(str(notebook))["answer"].type == "int"
+    job = jobs.submit(notebook, name="bare-params", parameters={"answer": 7})
+    job.wait(120)
+    assert job.status == "succeeded", job.logs()
+    assert output(shelf, job) == {"answer": 7, "kernel": "python3"}
+    assert NO_KERNEL in job.logs()
 
 
 def test_an_unknown_kernel_is_named(tmp_path):

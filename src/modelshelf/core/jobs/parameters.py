@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,10 +39,8 @@ class NotebookParameter:
 
 def notebook_parameters(notebook_path: str) -> dict[str, NotebookParameter]:
     """The parameters declared in a notebook's ``parameters`` cell, in order."""
-    import papermill
-
     try:
-        declared = papermill.inspect_notebook(notebook_path)
+        declared = _declared_parameters(notebook_path)
     except Exception as exc:
         raise ParameterError(f"cannot read the parameters of {notebook_path}: {exc}") from exc
     out = {}
@@ -54,6 +54,26 @@ def notebook_parameters(notebook_path: str) -> dict[str, NotebookParameter]:
         kind = annotated if annotated in _TYPES else _literal_type(default)
         out[name] = NotebookParameter(name, kind, default, source, info.get("help") or "")
     return out
+
+
+def _declared_parameters(notebook_path: str) -> dict[str, dict[str, Any]]:
+    """papermill's view of the parameters cell, for notebooks that name no kernel too.
+
+    papermill picks the language of the cell from the notebook's kernelspec and fails
+    without one; such a notebook runs on python3 as a job, so it is read as python3 here.
+    """
+    import nbformat
+    import papermill
+    from papermill.iorw import load_notebook_node
+
+    nb = load_notebook_node(notebook_path)
+    if nb.metadata.get("kernelspec", {}).get("name"):
+        return papermill.inspect_notebook(notebook_path)
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python"}
+    with tempfile.TemporaryDirectory(prefix="modelshelf-params-") as folder:
+        copy = os.path.join(folder, "notebook.ipynb")
+        nbformat.write(nb, copy)
+        return papermill.inspect_notebook(copy)
 
 
 def _literal_type(value: Any) -> str:

@@ -24,7 +24,6 @@ import posixpath
 import re
 import shutil
 import stat
-import struct
 import sys
 import tarfile
 import tempfile
@@ -32,12 +31,13 @@ import zipfile
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 
 from modelshelf.core.errors import InvalidNameError, SourceError, UnsafeArchiveError
 from modelshelf.core.names import validate_relpath
 from modelshelf.core.sources.tree import check_size
+from modelshelf.core.sources.zip_names import zip_entry_name
 
 DEFAULT_EXTRACT_LIMIT = 50 * 10**9  # 50 GB: what an archive may unpack to when no limit is set
 _CHUNK = 1 << 20
@@ -47,8 +47,6 @@ _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.x
 _COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Errors a damaged compressed stream can raise while being read.
 _STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)
-_ZIP_UTF8_FLAG = 0x800  # general purpose bit 11: the name is UTF-8
-_ZIP_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field
 
 
 def archive_kind(name: str) -> str | None:
@@ -278,33 +276,6 @@ def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
             raise SourceError(f"could not extract tar archive {display!r}: {exc}") from exc
 
 
-def _zip_name(info: zipfile.ZipInfo) -> str:
-    """An entry's name as its author wrote it, read as Info-ZIP's ``unzip`` reads it.
-
-    zipfile decodes names without the UTF-8 flag as cp437, but Info-ZIP's ``zip`` on Linux
-    stores UTF-8 there (``données.csv`` came out as ``donn├⌐es.csv``). So: the Unicode Path
-    field if valid (a stale one, left by a tool that renamed the entry, fails its CRC of the
-    header's name), else UTF-8 if the bytes are UTF-8, else cp437 (DOS and old Windows tools).
-    """
-    if info.flag_bits & _ZIP_UTF8_FLAG:
-        return info.filename
-    # cp437 maps every byte, so encoding zipfile's decoding gives back the header's bytes.
-    raw = info.orig_filename.encode("cp437")
-    extra, pos = info.extra, 0
-    while pos + 4 <= len(extra):
-        field, size = struct.unpack_from("<HH", extra, pos)
-        data, pos = extra[pos + 4 : pos + 4 + size], pos + 4 + size
-        if field == _ZIP_UNICODE_PATH and len(data) == size > 5 and data[0] == 1:
-            if struct.unpack_from("<I", data, 1)[0] == zlib.crc32(raw):
-                with suppress(UnicodeDecodeError):
-                    return data[5:].decode("utf-8")
-            break
-    try:
-        return info.filename.encode("cp437").decode("utf-8")
-    except UnicodeDecodeError:
-        return info.filename
-
-
 def _zip_plan(
     archive: zipfile.ZipFile, display: str, limit: int
 ) -> tuple[list[str], list[tuple[zipfile.ZipInfo, str, int]], dict[str, str]]:
@@ -315,7 +286,7 @@ def _zip_plan(
     seen: set[str] = set()
     total = 0
     for info in archive.infolist():
-        name = _zip_name(info)
+        name = zip_entry_name(info)
         if info.flag_bits & 0x1:
             raise SourceError(
                 f"zip archive {display!r} is encrypted (entry {name!r}); modelshelf "
