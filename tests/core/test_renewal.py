@@ -1,0 +1,160 @@
+"""Renewing leases and locks: one background helper, and no renewal that revives a release."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modelshelf.core.renewal import Renewer
+from support import wait_for
+
+RENEWAL_LOG = "modelshelf.core.renewal"
+
+
+class Background:
+    """Run ``fn`` in a thread, keeping its result or exception for the test to check."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+        def target() -> None:
+            try:
+                self.result = fn()
+            except BaseException as exc:
+                self.error = exc
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float | None = 60) -> Background:
+        self.thread.join(timeout)
+        return self
+
+    @property
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def value(self) -> Any:
+        self.join()
+        assert self.done, "the background call never returned"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def warnings_about(caplog, text: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.name == RENEWAL_LOG and r.levelno == logging.WARNING and text in r.getMessage()
+    ]
+
+
+# ---- the helper -------------------------------------------------------------------------------
+
+
+def test_renewer_renews_every_interval_until_stopped():
+    calls = []
+    renewer = Renewer(0.01, name="test renewal every interval")
+    renewer.add("the thing", lambda: calls.append(time.monotonic()) or True)
+    with renewer:
+        wait_for(lambda: len(calls) >= 3, timeout=30)
+    # Joined on exit: nothing renews once the holder goes on to release.
+    assert not any(t.name == "test renewal every interval" for t in threading.enumerate())
+
+
+def test_renewer_stops_at_once_not_after_its_interval():
+    calls = []
+    renewer = Renewer(3600).start()
+    renewer.add("the thing", lambda: calls.append(1) or True)
+    started = time.monotonic()
+    renewer.stop()
+    assert time.monotonic() - started < 60  # an hour if it waited for the interval
+    assert calls == []
+
+
+def test_renewer_can_run_in_a_callers_thread():
+    calls = []
+    renewer = Renewer(0.01)
+    renewer.add("the thing", lambda: calls.append(1) or True)
+    runner = Background(renewer.run)
+    wait_for(lambda: len(calls) >= 2, timeout=30)
+    renewer.stop()
+    assert runner.value() is None
+
+
+def test_a_failing_renewal_is_logged_with_its_error_and_retried(caplog):
+    outcomes = [RuntimeError("the store is down"), RuntimeError("still down"), True, True]
+
+    def renew() -> bool:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    renewer = Renewer(100)
+    renewal = renewer.add("the lease on m:1 (job 7)", renew)
+    renewer.renew_now()
+    renewer.renew_now()
+    assert renewal.failures == 2
+    logged = warnings_about(caplog, "could not renew the lease on m:1 (job 7)")
+    assert [str(r.exc_info[1]) for r in logged] == ["the store is down", "still down"]
+    assert "2 failure(s) in a row" in logged[1].getMessage()
+    renewer.renew_now()
+    assert renewal.failures == 0 and not renewal.lost
+    renewer.renew_now()
+    assert outcomes == []  # retried every round, never given up on
+
+
+def test_failures_are_retried_on_schedule_in_the_background(caplog):
+    calls = []
+
+    def renew() -> bool:
+        calls.append(1)
+        raise OSError("no route to host")
+
+    renewer = Renewer(0.01)
+    renewer.add("the lock for gc", renew)
+    with renewer:
+        wait_for(lambda: len(calls) >= 3, timeout=30)
+    logged = warnings_about(caplog, "could not renew the lock for gc")
+    assert len(logged) == len(calls)
+    assert all(isinstance(r.exc_info[1], OSError) for r in logged)
+
+
+def test_a_record_that_is_gone_is_logged_once_and_no_longer_renewed(caplog):
+    calls = []
+    renewer = Renewer(100)
+    renewal = renewer.add("the lease on m:1 (job 7)", lambda: calls.append(1) or False)
+    other = renewer.add("the lease on m:2 (job 7)", lambda: True)
+    renewer.renew_now()
+    renewer.renew_now()
+    assert calls == [1] and renewal.lost and not other.lost
+    assert len(warnings_about(caplog, "the lease on m:1 (job 7) is gone")) == 1
+
+
+def test_discard_waits_for_a_renewal_in_flight():
+    entered, finish = threading.Event(), threading.Event()
+    calls = []
+
+    def renew() -> bool:
+        calls.append(1)
+        entered.set()
+        finish.wait(60)
+        return True
+
+    renewer = Renewer(100)
+    renewal = renewer.add("the lease on m:1", renew)
+    renewing = Background(renewer.renew_now)
+    assert entered.wait(60)
+    discarding = Background(lambda: renewer.discard(renewal))
+    assert not discarding.join(0.2).done  # still renewing: the caller may not release yet
+    finish.set()
+    renewing.value()
+    discarding.value()
+    renewer.renew_now()
+    assert calls == [1]
