@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from store_helpers import make_model
+
 from modelshelf.core.renewal import Renewer
+from modelshelf.core.store import expiring
+from modelshelf.core.store.layout import lease_key, lock_key
 from support import wait_for
 
 RENEWAL_LOG = "modelshelf.core.renewal"
@@ -52,6 +58,13 @@ def warnings_about(caplog, text: str) -> list[logging.LogRecord]:
         for r in caplog.records
         if r.name == RENEWAL_LOG and r.levelno == logging.WARNING and text in r.getMessage()
     ]
+
+
+@pytest.fixture
+def saved(shelf, tmp_path):
+    """``shelf`` holding model ``m:1``."""
+    shelf.save("m", make_model(tmp_path / "model", {"weights.bin": b"w" * 100}))
+    return shelf
 
 
 # ---- the helper -------------------------------------------------------------------------------
@@ -158,3 +171,94 @@ def test_discard_waits_for_a_renewal_in_flight():
     discarding.value()
     renewer.renew_now()
     assert calls == [1]
+
+
+# ---- leases: renewing never brings a released one back ----------------------------------------
+
+
+def test_renewing_extends_a_held_lease(saved):
+    lease = saved.lease("m:1", owner="job 7", ttl=60)
+    renewed = saved.leases.renew(lease, ttl=600)
+    assert renewed is not None and renewed.expires_at > lease.expires_at + 500
+    assert [live.expires_at for live in saved.leases.live("m", 1)] == [renewed.expires_at]
+
+
+def test_a_released_lease_is_not_renewed_back(saved):
+    lease = saved.lease("m:1", owner="job 7", ttl=60)
+    saved.leases.release(lease)
+    assert saved.leases.renew(lease, ttl=600) is None
+    assert saved.leases.live("m", 1) == []
+    assert not saved.backend.exists(lease_key("m", 1, lease.id))
+
+
+def test_a_renewal_only_extends_its_owners_record(saved):
+    lease = saved.lease("m:1", owner="job 7", ttl=60)
+    impostor = dataclasses.replace(lease, owner="job 8")
+    assert saved.leases.renew(impostor, ttl=600) is None
+    assert [live.owner for live in saved.leases.live("m", 1)] == ["job 7"]
+
+
+def lease_record(shelf) -> tuple[str, Callable[[], object], Callable[[], None]]:
+    lease = shelf.lease("m:1", owner="job 7", ttl=60)
+    key = lease_key("m", 1, lease.id)
+    return key, lambda: shelf.leases.renew(lease, ttl=600), lambda: shelf.leases.release(lease)
+
+
+def lock_record(shelf) -> tuple[str, Callable[[], object], Callable[[], None]]:
+    key = lock_key("0123abcd")
+    shelf.backend.create(key, expiring.encode(expiring.new_record("save m", 60, exclusive=False)))
+
+    def renew() -> float | None:
+        return expiring.renew(shelf.backend, key, "save m", 600, exclusive=False)
+
+    return key, renew, lambda: shelf.backend.remove(key)
+
+
+@pytest.mark.parametrize("record", [lease_record, lock_record], ids=["lease", "lock"])
+def test_a_release_between_a_renewals_read_and_write_wins(saved, record, monkeypatch):
+    """The old renewal wrote blindly; here it reads the record, the release deletes it, and
+    only then does the renewal try to write: the record must stay deleted."""
+    key, renew, release = record(saved)
+    read, go = threading.Event(), threading.Event()
+    extended = expiring.extended
+
+    def extended_after_a_pause(*args: Any, **kwargs: Any):
+        read.set()  # the renewal has read the record...
+        go.wait(60)  # ...and writes only once the test says so
+        return extended(*args, **kwargs)
+
+    monkeypatch.setattr(expiring, "extended", extended_after_a_pause)
+    renewing = Background(renew)
+    assert read.wait(30)
+    releasing = Background(release)
+    if saved.backend.url.startswith("s3://"):
+        # S3 has no lock: the release deletes the object, the conditional put then fails.
+        assert releasing.join().done
+        go.set()
+        assert renewing.value() is None
+    else:
+        # Locally (flock) and in memory (a lock) the release waits for the renewal to end.
+        assert not releasing.join(0.2).done
+        go.set()
+        assert renewing.value() is not None
+    releasing.value()
+    assert not saved.backend.exists(key)
+
+
+@pytest.mark.parametrize("ours", [False, True], ids=["changed", "our-own-retry"])
+def test_s3_rewrite_is_refused_when_the_object_changed_since_it_was_read(s3_bucket, ours):
+    from modelshelf.core.store.fsspec_backend import FsspecBackend
+
+    bucket, options, _ = s3_bucket
+    backend = FsspecBackend(f"s3://{bucket}/root", options)
+    backend.write("locks/x.json", b"first")
+    meanwhile = b"ours" if ours else b"someone else's"
+
+    def update(data: bytes) -> bytes:
+        assert data == b"first"
+        backend.write("locks/x.json", meanwhile)  # lands between the read and the put
+        return b"ours"
+
+    # A put of ours retried after its first attempt landed also fails its precondition.
+    assert backend.rewrite("locks/x.json", update) is ours
+    assert backend.read_bytes("locks/x.json") == meanwhile

@@ -13,9 +13,18 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from modelshelf.core.errors import ModelshelfError, SourceError, StorageError
-from modelshelf.core.store.backend import SMALL_OBJECT, TMP_PREFIX, Backend, Entry, TempSink
+from modelshelf.core.store.backend import (
+    SMALL_OBJECT,
+    TMP_PREFIX,
+    Backend,
+    Entry,
+    TempSink,
+    Update,
+)
 
-_MEMORY_CREATE_LOCK = threading.Lock()
+# The in-memory filesystem has no conditional writes: creates, rewrites and removes of one
+# process take turns under this lock instead.
+_MEMORY_LOCK = threading.Lock()
 # Errors that are answers, not failures: callers act on them.
 _ANSWERS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
 
@@ -121,7 +130,7 @@ class FsspecBackend(Backend):
     def create(self, key: str, data: bytes) -> bool:
         path = self.full(key)
         if self.protocol == "memory":
-            with _MEMORY_CREATE_LOCK:
+            with _MEMORY_LOCK:
                 if self.fs.exists(path):
                     return False
                 self.fs.pipe_file(path, data)
@@ -140,6 +149,37 @@ class FsspecBackend(Backend):
     @_storage_errors
     def write(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(self.full(key), data)
+
+    @_storage_errors
+    def rewrite(self, key: str, update: Update) -> bool:
+        if self.protocol == "memory":
+            with _MEMORY_LOCK:
+                return super().rewrite(key, update)
+        if self.protocol != "s3":
+            return super().rewrite(key, update)  # read then write: see the base class
+        path = self.full(key)
+        self.fs.invalidate_cache(path)
+        try:
+            # The ETag first: if the object changes between the two reads, the put fails.
+            etag = self.fs.info(path)["ETag"]
+            new = update(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return False
+        if new is None:
+            return False
+        try:
+            self.fs.pipe_file(path, new, IfMatch=etag)
+        except FileNotFoundError:  # S3 answers 404 when the key was deleted since the read
+            return False
+        except OSError as exc:
+            if not _is_precondition_failure(exc):
+                raise
+            # Changed or deleted since the read, unless a retried put of ours landed first.
+            try:
+                return self.fs.cat_file(path) == new
+            except FileNotFoundError:
+                return False
+        return True
 
     @_storage_errors
     def exists(self, key: str) -> bool:
@@ -177,7 +217,9 @@ class FsspecBackend(Backend):
 
     @_storage_errors
     def remove(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        # In memory, a remove must not land between a rewrite's read and its write.
+        turn = _MEMORY_LOCK if self.protocol == "memory" else contextlib.nullcontext()
+        with turn, contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.full(key))
 
     @_storage_errors
