@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from store_helpers import make_model
 
+from modelshelf.core.errors import StorageError
 from modelshelf.core.renewal import Renewer
-from modelshelf.core.store import expiring
+from modelshelf.core.store import expiring, locks
 from modelshelf.core.store.layout import lease_key, lock_key
+from modelshelf.core.store.locks import StoreLocks
 from support import wait_for
 
 RENEWAL_LOG = "modelshelf.core.renewal"
@@ -262,3 +264,42 @@ def test_s3_rewrite_is_refused_when_the_object_changed_since_it_was_read(s3_buck
     # A put of ours retried after its first attempt landed also fails its precondition.
     assert backend.rewrite("locks/x.json", update) is ours
     assert backend.read_bytes("locks/x.json") == meanwhile
+
+
+# ---- store locks ------------------------------------------------------------------------------
+
+
+def only_lock_key(store_locks: StoreLocks) -> str:
+    [holder] = store_locks.holders()
+    return lock_key(holder["id"])
+
+
+def test_a_held_lock_is_renewed_in_the_background(shelf):
+    store_locks = StoreLocks(shelf.backend, ttl=1.5)  # renewed every half second
+    with store_locks.shared("save m"):
+        [first] = store_locks.holders()
+        wait_for(lambda: store_locks.holders()[0]["expires_at"] > first["expires_at"], timeout=30)
+    assert store_locks.holders() == []
+
+
+def test_a_lock_removed_while_held_is_not_recreated_and_fails_its_holder(shelf, caplog):
+    store_locks = StoreLocks(shelf.backend, ttl=1.5)
+    lapsed = pytest.raises(StorageError, match="lock for save m lapsed")
+    with lapsed, store_locks.shared("save m"):
+        key = only_lock_key(store_locks)
+        shelf.backend.remove(key)  # e.g. an operator clearing locks by hand
+        wait_for(lambda: warnings_about(caplog, "shared store lock for save m is gone"), 30)
+        assert not shelf.backend.exists(key)
+
+
+def test_a_lock_that_lapsed_is_not_extended_and_fails_its_holder(local_shelf, caplog, monkeypatch):
+    def store_down(*args: Any, **kwargs: Any) -> float:
+        raise OSError("the store is unreachable")
+
+    monkeypatch.setattr(locks.expiring, "renew", store_down)
+    store_locks = StoreLocks(local_shelf.backend, ttl=0.3)
+    with pytest.raises(StorageError, match="lapsed"), store_locks.exclusive("gc"):
+        [held] = store_locks.holders()
+        wait_for(lambda: warnings_about(caplog, "could not renew the exclusive store lock"))
+        wait_for(lambda: time.time() > held["expires_at"], timeout=30)
+    assert local_shelf.backend.list("locks") == []
