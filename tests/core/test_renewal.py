@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from store_helpers import make_model
 
+from modelshelf.core.deploy.model_cache import StoreModels
+from modelshelf.core.deploy.serve import lease_renewer
 from modelshelf.core.errors import StorageError
+from modelshelf.core.jobs.lifecycle import held_lease
 from modelshelf.core.renewal import Renewer
 from modelshelf.core.store import expiring, locks
 from modelshelf.core.store.layout import lease_key, lock_key
@@ -20,6 +23,7 @@ from modelshelf.core.store.locks import StoreLocks
 from support import wait_for
 
 RENEWAL_LOG = "modelshelf.core.renewal"
+ECHO = "def load(model_dir):\n    return None\n\ndef predict(model, data):\n    return data\n"
 
 
 class Background:
@@ -303,3 +307,49 @@ def test_a_lock_that_lapsed_is_not_extended_and_fails_its_holder(local_shelf, ca
         wait_for(lambda: warnings_about(caplog, "could not renew the exclusive store lock"))
         wait_for(lambda: time.time() > held["expires_at"], timeout=30)
     assert local_shelf.backend.list("locks") == []
+
+
+# ---- the holders: jobs, deployments, multi-model endpoints ------------------------------------
+
+
+def test_a_job_holds_its_lease_for_its_life_then_releases_it(saved):
+    with held_lease(saved, "m:1", owner="job 7") as lease:
+        assert [live.id for live in saved.leases.live("m", 1)] == [lease.id]
+    assert saved.leases.live("m", 1) == []
+
+
+def test_a_deployment_released_by_its_manager_is_not_renewed_back(saved, caplog):
+    lease = saved.lease("m:1", owner="deployment api", ttl=60)
+    config = {
+        "root": saved.root,
+        "storage_options": saved.storage_options,
+        "leases": [dataclasses.asdict(lease)],
+    }
+    renewer = lease_renewer(config)  # what the server process runs
+    renewer.renew_now()
+    [live] = saved.leases.live("m", 1)
+    assert live.expires_at > lease.expires_at
+    saved.leases.release(lease)  # the manager stopping the deployment, from its own process
+    renewer.renew_now()
+    assert saved.leases.live("m", 1) == []
+    assert warnings_about(caplog, "the lease on m:1 (deployment api) is gone")
+
+
+def test_a_multi_model_endpoint_stops_renewing_a_model_it_unloads(saved, tmp_path, caplog):
+    model = make_model(tmp_path / "echo", {"serve.py": ECHO})
+    saved.save("echo", model)
+    endpoint = StoreModels(
+        saved, max_models=0, memory_budget=0, models_dir=str(tmp_path / "loaded"), lease_ttl=60
+    )
+    try:
+        endpoint.load_new("e", "echo:1")
+        [before] = saved.leases.live("echo", 1)
+        endpoint._renewer.renew_now()
+        [after] = saved.leases.live("echo", 1)
+        assert after.expires_at > before.expires_at
+        endpoint.cache.unload("e")
+        endpoint._renewer.renew_now()
+        assert saved.leases.live("echo", 1) == []
+        assert not warnings_about(caplog, "echo:1")  # discarded before release, not lost
+    finally:
+        endpoint.close()
