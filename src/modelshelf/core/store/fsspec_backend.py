@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import threading
 import uuid
 from typing import BinaryIO
@@ -21,6 +22,8 @@ from modelshelf.core.store.backend import (
     TempSink,
     Update,
 )
+
+log = logging.getLogger(__name__)
 
 # The in-memory filesystem has no conditional writes: creates, rewrites and removes of one
 # process take turns under this lock instead.
@@ -101,8 +104,10 @@ class _BufferSink(TempSink):
     @_storage_errors
     def abort(self) -> None:
         if self._spill is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._spill.close()
+            except Exception:  # the write already failed; removing the object is what matters
+                log.warning("could not close the upload %s", self._spill_key, exc_info=True)
             self._backend.remove(self._spill_key)
 
 
