@@ -27,6 +27,7 @@ from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.loaders import ModelHandler, load_handler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
+from modelshelf.core.renewal import Renewal, Renewer
 
 if TYPE_CHECKING:
     from modelshelf.core.store import Lease, Shelf
@@ -255,9 +256,10 @@ class StoreModels:
         )
         self.versions: dict[str, str] = {}
         self.runners: dict[str, AdaptiveCaller] = {}
-        self._leases: dict[int, Lease] = {}  # by id(handler): a name may be reloading
+        # By id(handler), as a name may be reloading: each loaded copy's lease and its renewal.
+        self._leases: dict[int, tuple[Lease, Renewal]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self._renewer = Renewer(lease_ttl / 3, name="lease renewal")
 
     def _load(self, name: str, url: str) -> ModelHandler:
         version = self.shelf.show(url)
@@ -275,16 +277,19 @@ class StoreModels:
             self._release(lease)
             shutil.rmtree(dest, ignore_errors=True)
             raise
+        renewal = self.shelf.leases.keep_renewed(self._renewer, lease, self.lease_ttl)
         with self._lock:
-            self._leases[id(handler)] = lease
+            self._leases[id(handler)] = (lease, renewal)
             self.versions[name] = str(version.version)
         return handler
 
     def _unloaded(self, name: str, handler: ModelHandler) -> None:
         self.runners.pop(name, None)
         with self._lock:
-            lease = self._leases.pop(id(handler), None)
-        if lease is not None:
+            held = self._leases.pop(id(handler), None)
+        if held is not None:
+            lease, renewal = held
+            self._renewer.discard(renewal)  # waits for a renewal of it in flight
             self._release(lease)
         shutil.rmtree(handler.model_dir, ignore_errors=True)
 
@@ -295,22 +300,11 @@ class StoreModels:
             log.warning("could not release the lease on %s", lease.ref, exc_info=True)
 
     def renew_forever(self) -> None:
-        """Renew every lease each ttl/3 until :meth:`close`."""
-        while not self._stop.wait(self.lease_ttl / 3):
-            with self._lock:
-                leases = list(self._leases.items())
-            for key, lease in leases:
-                try:
-                    renewed = self.shelf.leases.renew(lease, self.lease_ttl)
-                except Exception:  # retried next round, well before it expires
-                    log.warning("could not renew the lease on %s", lease.ref, exc_info=True)
-                    continue
-                with self._lock:
-                    if key in self._leases:
-                        self._leases[key] = renewed
+        """Renew every loaded model's lease each ttl/3 until :meth:`close` (blocks)."""
+        self._renewer.run()
 
     def close(self) -> None:
-        self._stop.set()
+        self._renewer.stop()
         self.cache.close()
         if self.own_dir:
             shutil.rmtree(self.models_dir, ignore_errors=True)

@@ -9,12 +9,12 @@ version cannot be deleted, and a crashed server's leases simply expire.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-import threading
 from typing import Any
+
+from modelshelf.core.renewal import Renewer
 
 CONFIG_ENV = "MODELSHELF_DEPLOY_CONFIG"
 LEASE_TTL = 300.0
@@ -68,17 +68,20 @@ def build_app() -> Any:
     raise ValueError(f"unknown deployment mode {mode!r}")
 
 
-def _renew_leases(config: dict[str, Any], stop: threading.Event) -> None:
+def lease_renewer(config: dict[str, Any]) -> Renewer:
+    """A renewer (not yet started) of the deployment's store leases, if it has any.
+
+    The manager releases them when it stops the deployment, from another process: the
+    renewal never brings a released lease back, it logs it as gone and lets it be.
+    """
     from modelshelf.core.store import Lease
 
-    if not config.get("leases"):
-        return
-    shelf = _shelf(config)
-    leases = [Lease(**lease) for lease in config["leases"]]
-    while not stop.wait(LEASE_TTL / 3):
-        for lease in leases:
-            with contextlib.suppress(Exception):  # a missed renewal is retried next round
-                shelf.leases.renew(lease, LEASE_TTL)
+    renewer = Renewer(LEASE_TTL / 3, name="lease renewal")
+    if config.get("leases"):
+        book = _shelf(config).leases
+        for lease in config["leases"]:
+            book.keep_renewed(renewer, Lease(**lease), LEASE_TTL)
+    return renewer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     path = (argv if argv is not None else sys.argv[1:])[0]
     os.environ[CONFIG_ENV] = os.path.abspath(path)
     config = read_config(path)
-    stop = threading.Event()
-    threading.Thread(target=_renew_leases, args=(config, stop), daemon=True).start()
-    try:
+    with lease_renewer(config):
         uvicorn.run(
             "modelshelf.core.deploy.serve:build_app",
             factory=True,
@@ -102,8 +103,6 @@ def main(argv: list[str] | None = None) -> int:
             lifespan="on",
             timeout_graceful_shutdown=5,
         )
-    finally:
-        stop.set()
     return 0
 
 

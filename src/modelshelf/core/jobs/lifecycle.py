@@ -26,6 +26,7 @@ from modelshelf.core.jobs.outputs import (
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.worker_process import WorkerOutcome, WorkerProcess
 from modelshelf.core.jobs.workspace import worker_paths
+from modelshelf.core.renewal import Renewer
 from modelshelf.core.sources import open_source
 from modelshelf.core.store import Lease, Shelf
 
@@ -64,22 +65,13 @@ def held_lease(shelf: Shelf, ref: str | None, owner: str) -> Iterator[Lease | No
         return
     ttl = 300.0
     lease = shelf.lease(ref, owner=owner, ttl=ttl)
-    stop = threading.Event()
-
-    def renew() -> None:
-        nonlocal lease
-        while not stop.wait(ttl / 3):
-            with contextlib.suppress(Exception):
-                lease = shelf.leases.renew(lease, ttl)
-
-    thread = threading.Thread(target=renew, daemon=True)
-    thread.start()
+    renewer = Renewer(ttl / 3, name=f"lease renewal ({owner})")
+    shelf.leases.keep_renewed(renewer, lease, ttl)
     try:
-        yield lease
+        with renewer:
+            yield lease
     finally:
-        stop.set()
-        thread.join()
-        shelf.leases.release(lease)
+        shelf.leases.release(lease)  # after the renewer stopped: nothing renews it any more
 
 
 def copy_data(source: str, dest: str, storage_options: dict | None) -> None:

@@ -9,17 +9,32 @@ check-then-write race on most filesystems (see shared/notes/pitfalls.md). So:
 - the in-memory filesystem (tests, one process) serialises creates under a lock;
 - other object stores use their library's exclusive-create mode (gcsfs and adlfs map
   ``mode="create"`` onto a generation-0 / If-None-Match precondition).
+
+Lease and lock records are renewed with :meth:`Backend.rewrite`, which must never bring back
+a record that a :meth:`Backend.remove` deleted, even when the two race:
+
+- locally, both take an exclusive ``flock`` on the file the key names (and re-check the name
+  still points at it once locked), so one waits for the other;
+- S3 rewrites with ``PutObject`` ``IfMatch=<ETag read>``: a key deleted or changed since the
+  read is answered 404/412 and nothing is written;
+- the in-memory filesystem serialises creates, rewrites and removes under one lock;
+- other fsspec filesystems fall back to read, then write: a remove landing between the two
+  is undone (a window of one round trip), so holders stop renewing before they release.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 TMP_PREFIX = "tmp"
 # Data smaller than this is sent as one put; larger blobs stream to a temporary object.
 SMALL_OBJECT = 8 * 2**20
+
+#: ``update(current bytes)`` for :meth:`Backend.rewrite`: the new bytes, or None to keep them.
+Update = Callable[[bytes], bytes | None]
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,23 @@ class Backend(ABC):
     @abstractmethod
     def write(self, key: str, data: bytes) -> None:
         """Create or overwrite ``key`` (only for records with a single writer)."""
+
+    def rewrite(self, key: str, update: Update) -> bool:
+        """Overwrite an existing ``key`` with ``update(its bytes)``; never create it.
+
+        False, with nothing written, when ``key`` is absent, ``update`` returns None, or the
+        key was removed or changed before the write. This default reads, then writes; the
+        backends override it with a conditional write (see the module docstring).
+        """
+        try:
+            data = self.read_bytes(key)
+        except FileNotFoundError:
+            return False
+        new = update(data)
+        if new is None:
+            return False
+        self.write(key, new)
+        return True
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import logging
 import threading
 import uuid
 from typing import BinaryIO
@@ -13,9 +14,20 @@ import fsspec
 from fsspec.core import url_to_fs
 
 from modelshelf.core.errors import ModelshelfError, SourceError, StorageError
-from modelshelf.core.store.backend import SMALL_OBJECT, TMP_PREFIX, Backend, Entry, TempSink
+from modelshelf.core.store.backend import (
+    SMALL_OBJECT,
+    TMP_PREFIX,
+    Backend,
+    Entry,
+    TempSink,
+    Update,
+)
 
-_MEMORY_CREATE_LOCK = threading.Lock()
+log = logging.getLogger(__name__)
+
+# The in-memory filesystem has no conditional writes: creates, rewrites and removes of one
+# process take turns under this lock instead.
+_MEMORY_LOCK = threading.Lock()
 # Errors that are answers, not failures: callers act on them.
 _ANSWERS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
 
@@ -92,8 +104,10 @@ class _BufferSink(TempSink):
     @_storage_errors
     def abort(self) -> None:
         if self._spill is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._spill.close()
+            except Exception:  # the write already failed; removing the object is what matters
+                log.warning("could not close the upload %s", self._spill_key, exc_info=True)
             self._backend.remove(self._spill_key)
 
 
@@ -121,7 +135,7 @@ class FsspecBackend(Backend):
     def create(self, key: str, data: bytes) -> bool:
         path = self.full(key)
         if self.protocol == "memory":
-            with _MEMORY_CREATE_LOCK:
+            with _MEMORY_LOCK:
                 if self.fs.exists(path):
                     return False
                 self.fs.pipe_file(path, data)
@@ -140,6 +154,37 @@ class FsspecBackend(Backend):
     @_storage_errors
     def write(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(self.full(key), data)
+
+    @_storage_errors
+    def rewrite(self, key: str, update: Update) -> bool:
+        if self.protocol == "memory":
+            with _MEMORY_LOCK:
+                return super().rewrite(key, update)
+        if self.protocol != "s3":
+            return super().rewrite(key, update)  # read then write: see the base class
+        path = self.full(key)
+        self.fs.invalidate_cache(path)
+        try:
+            # The ETag first: if the object changes between the two reads, the put fails.
+            etag = self.fs.info(path)["ETag"]
+            new = update(self.fs.cat_file(path))
+        except FileNotFoundError:
+            return False
+        if new is None:
+            return False
+        try:
+            self.fs.pipe_file(path, new, IfMatch=etag)
+        except FileNotFoundError:  # S3 answers 404 when the key was deleted since the read
+            return False
+        except OSError as exc:
+            if not _is_precondition_failure(exc):
+                raise
+            # Changed or deleted since the read, unless a retried put of ours landed first.
+            try:
+                return self.fs.cat_file(path) == new
+            except FileNotFoundError:
+                return False
+        return True
 
     @_storage_errors
     def exists(self, key: str) -> bool:
@@ -177,7 +222,9 @@ class FsspecBackend(Backend):
 
     @_storage_errors
     def remove(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        # In memory, a remove must not land between a rewrite's read and its write.
+        turn = _MEMORY_LOCK if self.protocol == "memory" else contextlib.nullcontext()
+        with turn, contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self.full(key))
 
     @_storage_errors

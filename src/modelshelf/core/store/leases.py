@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from modelshelf.core.errors import ModelNotFoundError
+from modelshelf.core.renewal import Renewal, Renewer
 from modelshelf.core.store import expiring
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import LEASES, lease_dir, lease_key, tombstone_key
@@ -52,12 +53,27 @@ class LeaseBook:
             raise ModelNotFoundError(f"model {name}:{version} was deleted; it cannot be leased")
         return Lease(lease_id, name, version, owner, record["expires_at"])
 
-    def renew(self, lease: Lease, ttl: float = DEFAULT_TTL) -> Lease:
-        record = expiring.new_record(lease.owner, ttl)
-        self.backend.write(lease_key(lease.name, lease.version, lease.id), expiring.encode(record))
-        return Lease(lease.id, lease.name, lease.version, lease.owner, record["expires_at"])
+    def renew(self, lease: Lease, ttl: float = DEFAULT_TTL) -> Lease | None:
+        """Extend a lease by ``ttl`` from now; None when it is gone (released) or not its owner's.
+
+        Only an existing record of the same owner is extended, never recreated: a release
+        racing the renewal wins (see :meth:`Backend.rewrite` for each backend's guarantee).
+        """
+        key = lease_key(lease.name, lease.version, lease.id)
+        expires_at = expiring.renew(self.backend, key, lease.owner, ttl)
+        if expires_at is None:
+            return None
+        return Lease(lease.id, lease.name, lease.version, lease.owner, expires_at)
+
+    def keep_renewed(self, renewer: Renewer, lease: Lease, ttl: float = DEFAULT_TTL) -> Renewal:
+        """Have ``renewer`` renew ``lease`` each round, until discarded or the lease is gone."""
+        return renewer.add(
+            f"the lease on {lease.ref} ({lease.owner})",
+            lambda: self.renew(lease, ttl) is not None,
+        )
 
     def release(self, lease: Lease) -> None:
+        """Delete the lease for good: a renewal racing the release does not bring it back."""
         self.backend.remove(lease_key(lease.name, lease.version, lease.id))
 
     def live(self, name: str, version: int) -> list[Lease]:

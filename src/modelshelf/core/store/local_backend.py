@@ -1,17 +1,21 @@
 """A store in a local (or mounted) folder, using plain system calls for speed.
 
 Create-if-absent is ``os.link`` from a temporary file, which fails if the target exists.
+Rewrite and remove exclude each other with an exclusive ``flock`` on the file itself, so a
+renewal can never put back a record that was removed while it ran (see :func:`_locked`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import os
 import uuid
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from modelshelf.core.store.backend import TMP_PREFIX, Backend, Entry, TempSink
+from modelshelf.core.store.backend import TMP_PREFIX, Backend, Entry, TempSink, Update
 
 # Unique temporary names without a uuid per file: pid, a counter, and a per-process tag.
 _COUNTER = itertools.count()
@@ -105,10 +109,19 @@ class LocalBackend(Backend):
     def write(self, key: str, data: bytes) -> None:
         final = self._path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
-        tmp = f"{final}.{uuid.uuid4().hex}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, final)
+        _replace(final, data)
+
+    def rewrite(self, key: str, update: Update) -> bool:
+        path = self._path(key)
+        with _locked(path) as fd:
+            if fd is None:
+                return False
+            with open(fd, "rb", closefd=False) as fh:
+                new = update(fh.read())
+            if new is None:
+                return False
+            _replace(path, new)
+            return True
 
     def exists(self, key: str) -> bool:
         return os.path.exists(self._path(key))
@@ -145,14 +158,56 @@ class LocalBackend(Backend):
             return []
 
     def remove(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
+        path = self._path(key)
+        with _locked(path) as fd:
+            if fd is not None:
+                os.unlink(path)
 
     def open_read(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
 
     def temp_sink(self) -> TempSink:
         return _LocalSink(self)
+
+
+def _replace(path: str, data: bytes) -> None:
+    """Give ``path`` the contents ``data`` at once: readers see the old file or the new one."""
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[int | None]:
+    """The file at ``path``, opened and exclusively flock'ed; None when there is none.
+
+    Whoever changes what the name points at (rewrite replaces the file, remove unlinks it)
+    does so holding this lock on the very file the name still points at once locked: a
+    rewrite that locked a file a remove unlinked meanwhile finds the name gone and writes
+    nothing; a remove that locked a file a rewrite replaced meanwhile locks the new one.
+    The lock is the kernel's, so a crashed holder never leaves it behind (on NFS it needs
+    the lock service).
+    """
+    while True:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield None
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                named = os.stat(path)
+            except FileNotFoundError:
+                yield None
+                return
+            opened = os.fstat(fd)
+            if (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino):
+                yield fd
+                return
+        finally:
+            os.close(fd)  # also releases the lock
 
 
 def _fsync_dir(path: str) -> None:

@@ -5,18 +5,20 @@ The scheme is restic's: every save holds a *shared* lock record for its duration
 strongly consistent store (local disks, S3 since 2020) at least one of two racing parties sees
 the other and backs off. Records expire (and are refreshed while held), and a record whose
 process died on this host is ignored at once, so a crashed save never blocks gc for long.
+A lock that lapsed while held (not renewed in time) is not extended after the fact: the
+holder fails with :class:`StorageError` when it ends, since others may have ignored it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import random
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 
-from modelshelf.core.errors import StoreBusyError
+from modelshelf.core.errors import StorageError, StoreBusyError
+from modelshelf.core.renewal import Renewer
 from modelshelf.core.store import expiring
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import LOCKS, lock_key
@@ -76,22 +78,29 @@ class StoreLocks:
                     f"the store is busy: {who} holds a lock; try again when it has finished"
                 )
             time.sleep(random.uniform(0.05, 0.25))
-        stop = threading.Event()
-        refresher = threading.Thread(
-            target=self._refresh, args=(key, purpose, exclusive, stop), daemon=True
-        )
-        refresher.start()
+        held_until = record["expires_at"]
+
+        def renew() -> bool:
+            nonlocal held_until
+            if time.time() >= held_until:
+                return False  # lapsed: others may have gone ahead; extending it would lie
+            renewed = expiring.renew(self.backend, key, purpose, self.ttl, exclusive=exclusive)
+            held_until = renewed or held_until
+            return renewed is not None
+
+        renewer = Renewer(self.ttl / 3, name=f"store lock renewal ({purpose})")
+        kind = "exclusive" if exclusive else "shared"
+        renewal = renewer.add(f"the {kind} store lock for {purpose}", renew)
+        renewer.start()
         try:
             yield
         finally:
-            stop.set()
-            refresher.join()
+            renewer.stop()  # no renewal of ours is in flight once the record is removed
             self.backend.remove(key)
-
-    def _refresh(self, key: str, purpose: str, exclusive: bool, stop: threading.Event) -> None:
-        while not stop.wait(self.ttl / 3):
-            with contextlib.suppress(Exception):
-                self.backend.write(
-                    key,
-                    expiring.encode(expiring.new_record(purpose, self.ttl, exclusive=exclusive)),
-                )
+        if renewal.lost or time.time() >= held_until:
+            # The holder cannot be stopped half way through; failing is how it learns.
+            raise StorageError(
+                f"the store lock for {purpose} lapsed while it was held (it could not be "
+                "renewed in time, or its record was removed), so a gc or a save may have run "
+                "at the same time; check the store with `modelshelf fsck`"
+            )
