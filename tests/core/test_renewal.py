@@ -14,7 +14,7 @@ from store_helpers import make_model
 
 from modelshelf.core.deploy.model_cache import StoreModels
 from modelshelf.core.deploy.serve import lease_renewer
-from modelshelf.core.errors import StorageError
+from modelshelf.core.errors import LockLostError
 from modelshelf.core.jobs.lifecycle import held_lease
 from modelshelf.core.renewal import Renewer
 from modelshelf.core.store import expiring, locks
@@ -288,7 +288,7 @@ def test_a_held_lock_is_renewed_in_the_background(shelf):
 
 def test_a_lock_removed_while_held_is_not_recreated_and_fails_its_holder(shelf, caplog):
     store_locks = StoreLocks(shelf.backend, ttl=1.5)
-    lapsed = pytest.raises(StorageError, match="lock for save m lapsed")
+    lapsed = pytest.raises(LockLostError, match="lock for save m lapsed")
     with lapsed, store_locks.shared("save m"):
         key = only_lock_key(store_locks)
         shelf.backend.remove(key)  # e.g. an operator clearing locks by hand
@@ -302,7 +302,7 @@ def test_a_lock_that_lapsed_is_not_extended_and_fails_its_holder(local_shelf, ca
 
     monkeypatch.setattr(locks.expiring, "renew", store_down)
     store_locks = StoreLocks(local_shelf.backend, ttl=0.3)
-    with pytest.raises(StorageError, match="lapsed"), store_locks.exclusive("gc"):
+    with pytest.raises(LockLostError, match="lapsed"), store_locks.exclusive("gc"):
         [held] = store_locks.holders()
         wait_for(lambda: warnings_about(caplog, "could not renew the exclusive store lock"))
         wait_for(lambda: time.time() > held["expires_at"], timeout=30)

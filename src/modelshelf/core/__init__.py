@@ -11,8 +11,9 @@ Names are loaded on first use (PEP 562), so importing one module of the core sta
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelshelf.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from modelshelf.core.errors import (
@@ -95,8 +96,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'modelshelf.core' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _HOMES)

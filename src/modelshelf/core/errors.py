@@ -50,6 +50,10 @@ class StorageError(ModelshelfError):
     """The store's storage could not be reached or refused the request (credentials, network)."""
 
 
+class LockLostError(StorageError):
+    """A store lock lapsed or vanished while held: others may have ignored it meanwhile."""
+
+
 class StoreBusyError(ModelshelfError):
     """Another process holds a lock that this operation must wait for."""
 

@@ -68,9 +68,8 @@ def parse_key_value(text: str) -> tuple[str, Any]:
 
 
 def version_number(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a version is a whole number from 1, got {text!r}")
-    return int(text)
+    """A version: a whole number from 1."""
+    return whole_number(text, "a version is a whole number from 1")
 
 
 def duration(text: str) -> float:
@@ -85,9 +84,10 @@ def checked_duration(text: str) -> str:
     return text  # kept as typed, so the result can say "older than 7d"
 
 
-def whole_number(text: str) -> int:
+def whole_number(text: str, expected: str = "expected a whole number from 1") -> int:
+    """A count (workers, a limit): a whole number from 1."""
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}")
     return int(text)
 
 

@@ -299,9 +299,9 @@ class StoreModels:
         except Exception:  # it expires by itself; serving goes on
             log.warning("could not release the lease on %s", lease.ref, exc_info=True)
 
-    def renew_forever(self) -> None:
-        """Renew every loaded model's lease each ttl/3 until :meth:`close` (blocks)."""
-        self._renewer.run()
+    def start_renewing(self) -> None:
+        """Renew every loaded model's lease each ttl/3, in a thread, until :meth:`close`."""
+        self._renewer.start()
 
     def close(self) -> None:
         self._renewer.stop()

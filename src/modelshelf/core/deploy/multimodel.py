@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -224,9 +223,7 @@ class MultiModelEndpoint:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
         """Renew the loaded models' leases while the app runs; unload them all at the end."""
-        renewer = threading.Thread(target=self.models.renew_forever, name="lease renewal")
-        renewer.daemon = True
-        renewer.start()
+        self.models.start_renewing()
         try:
             yield {}
         finally:

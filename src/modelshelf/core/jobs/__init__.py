@@ -6,8 +6,9 @@ Names are loaded on first use (PEP 562): a job's executor process imports
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from modelshelf.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from modelshelf.core.errors import JobError, JobTimeoutError, ParameterError
@@ -23,21 +24,21 @@ if TYPE_CHECKING:
     from modelshelf.core.jobs.spec import JobSpec
 
 _HOMES = {
-    "Job": "job",
+    "Job": "modelshelf.core.jobs.job",
     "JobTimeoutError": "modelshelf.core.errors",
     "JobError": "modelshelf.core.errors",
-    "JobManager": "manager",
-    "NotebookParameter": "parameters",
+    "JobManager": "modelshelf.core.jobs.manager",
+    "NotebookParameter": "modelshelf.core.jobs.parameters",
     "ParameterError": "modelshelf.core.errors",
-    "check_parameters": "parameters",
-    "effective_parameters": "parameters",
-    "notebook_parameters": "parameters",
-    "CANCELLED": "job_book",
-    "FAILED": "job_book",
-    "QUEUED": "job_book",
-    "RUNNING": "job_book",
-    "SUCCEEDED": "job_book",
-    "JobSpec": "spec",
+    "check_parameters": "modelshelf.core.jobs.parameters",
+    "effective_parameters": "modelshelf.core.jobs.parameters",
+    "notebook_parameters": "modelshelf.core.jobs.parameters",
+    "CANCELLED": "modelshelf.core.jobs.job_book",
+    "FAILED": "modelshelf.core.jobs.job_book",
+    "QUEUED": "modelshelf.core.jobs.job_book",
+    "RUNNING": "modelshelf.core.jobs.job_book",
+    "SUCCEEDED": "modelshelf.core.jobs.job_book",
+    "JobSpec": "modelshelf.core.jobs.spec",
 }
 __all__ = [
     "CANCELLED",
@@ -58,10 +59,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'modelshelf.core.jobs' has no attribute {name!r}")
-    return getattr(
-        importlib.import_module(home if "." in home else f"modelshelf.core.jobs.{home}"), name
-    )
+__getattr__ = lazy_names(__name__, _HOMES)

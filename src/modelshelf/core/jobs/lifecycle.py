@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -31,6 +32,8 @@ from modelshelf.core.sources import open_source
 from modelshelf.core.store import Lease, Shelf
 
 _STOP_POLL = 0.25
+
+log = logging.getLogger(__name__)
 
 
 def log_line(path: str, message: str) -> None:
@@ -198,5 +201,7 @@ def _write_results(shelf: Shelf, record: JobRecord, results: dict[str, Any]) -> 
     body = json.dumps(results, indent=2)
     with open(os.path.join(record.workspace, "_results.json"), "w") as fh:
         fh.write(body)
-    with contextlib.suppress(Exception):  # the local copy and the record are enough
+    try:
         shelf.backend.write(run_key(record.id, "_results.json"), body.encode())
+    except Exception:  # the local copy and the job's record are enough to go on
+        log.warning("could not copy the results of job %s to the store", record.id, exc_info=True)

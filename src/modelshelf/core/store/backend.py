@@ -1,8 +1,9 @@
 """Storage backends: the few operations the store needs, over a local folder or any fsspec URL.
 
 Every key is a relative POSIX path under the store root (``models/x/1.json``). The one
-operation fsspec cannot give generically is *create if absent*: its ``mode="create"`` is a
-check-then-write race on most filesystems (see shared/notes/pitfalls.md). So:
+operation fsspec cannot give generically is *create if absent*: its generic ``mode="create"``
+checks for the key, then writes (a race), and ``LocalFileSystem.put_file`` ignores the mode
+and overwrites. So:
 
 - the local backend uses ``os.link`` from a temporary file, which fails if the target exists;
 - S3 uses ``PutObject`` with ``IfNoneMatch="*"`` (answered 412/409 when the key exists);

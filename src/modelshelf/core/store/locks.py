@@ -6,7 +6,7 @@ strongly consistent store (local disks, S3 since 2020) at least one of two racin
 the other and backs off. Records expire (and are refreshed while held), and a record whose
 process died on this host is ignored at once, so a crashed save never blocks gc for long.
 A lock that lapsed while held (not renewed in time) is not extended after the fact: the
-holder fails with :class:`StorageError` when it ends, since others may have ignored it.
+holder fails with :class:`LockLostError` when it ends, since others may have ignored it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from modelshelf.core.errors import StorageError, StoreBusyError
+from modelshelf.core.errors import LockLostError, StoreBusyError
 from modelshelf.core.renewal import Renewer
 from modelshelf.core.store import expiring
 from modelshelf.core.store.backend import Backend
@@ -99,7 +99,7 @@ class StoreLocks:
             self.backend.remove(key)
         if renewal.lost or time.time() >= held_until:
             # The holder cannot be stopped half way through; failing is how it learns.
-            raise StorageError(
+            raise LockLostError(
                 f"the store lock for {purpose} lapsed while it was held (it could not be "
                 "renewed in time, or its record was removed), so a gc or a save may have run "
                 "at the same time; check the store with `modelshelf fsck`"
