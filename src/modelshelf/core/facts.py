@@ -34,6 +34,7 @@ __all__ = [
     "Block",
     "Card",
     "Link",
+    "Listed",
     "Shown",
     "Table",
     "first_line",

@@ -9,10 +9,10 @@ from typing import Any, Generic, TypeVar
 
 import ipywidgets as w
 
-from modelshelf.core.facts import row_text
+from modelshelf.core.facts import Listed, row_text
 from modelshelf.widgets._common import Panel, error_text, message_html, set_options
 
-Item = TypeVar("Item")
+Item = TypeVar("Item", bound=Listed)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class ListingPanel(Panel, Generic[Item]):
 
     def _label(self, item: Item) -> str:
         # The same cells as the listing's row in the CLI and the HTML tables.
-        return row_text(item.row())  # type: ignore[attr-defined]
+        return row_text(item.row())
 
     def _details(self, item: Item) -> str:
         raise NotImplementedError
