@@ -49,3 +49,11 @@ def test_claiming_a_slot_for_an_unknown_job_says_so_and_blocks_no_one(tmp_path: 
     record = JobRecord("j1", "j", QUEUED, {}, str(tmp_path), time.time())
     JobBook(str(path)).insert(record)  # another process's write goes through at once
     assert book.get("j1").status == QUEUED
+
+
+def test_a_deployment_update_names_only_its_own_columns(tmp_path: Path) -> None:
+    from modelshelf.core.deploy.deployment_book import DeploymentBook
+
+    book = DeploymentBook(str(tmp_path / "deployments.sqlite"))
+    with pytest.raises(ValueError, match="not a deployment field: status = 'x'; --"):
+        book.update("d", **{"status = 'x'; --": 1})

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError
@@ -64,6 +65,7 @@ class DeploymentRecord:
 
 # Rows are read by name into the record's fields, so a new column cannot shift the others.
 _COLUMNS = column_list(DeploymentRecord)
+_FIELDS = {f.name for f in dataclass_fields(DeploymentRecord)}
 
 
 class DeploymentBook(SqliteBook):
@@ -100,6 +102,10 @@ class DeploymentBook(SqliteBook):
             return True
 
     def update(self, name: str, **fields: Any) -> None:
+        """Set ``fields`` (named as the record's) of deployment ``name``."""
+        unknown = set(fields) - _FIELDS
+        if unknown:  # the names go into the SQL text: only the table's own columns may
+            raise ValueError(f"not a deployment field: {', '.join(sorted(unknown))}")
         encoded = {k: json.dumps(v) if k in ("refs", "leases") else v for k, v in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in encoded)
         self.db.execute(
