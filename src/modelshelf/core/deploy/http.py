@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from modelshelf.core.deploy.invocation import Answer
 from modelshelf.core.errors import (
     BodyTooLargeError,
     HandlerNotFoundError,
@@ -138,11 +139,24 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_bytes(send: Send, body: bytes, media_type: str, status: int = 200) -> None:
-    """Answer with ``body``: two ASGI messages, nothing else."""
+async def send_bytes(
+    send: Send,
+    body: bytes,
+    media_type: str,
+    status: int = 200,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """Answer with ``body`` (and ``extra`` headers): two ASGI messages, nothing else."""
     headers = [(b"content-type", media_type.encode()), (b"content-length", b"%d" % len(body))]
+    if extra:
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    """Send a handler's :class:`~modelshelf.core.deploy.invocation.Answer`."""
+    await send_bytes(send, answer.body, answer.content_type, answer.status, answer.headers)
 
 
 class Raw:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.payloads import Payload, decode, encode
 from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError, ServingError
 
@@ -48,6 +49,9 @@ class ModelHandler:
     # estimate of memory that needs no measuring, and is the same on every worker).
     size_bytes: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    # Serving code that answers whole requests itself (status, content type, headers), as
+    # handler services written for other servers do; None: decode, predict, encode.
+    handle_fn: Callable[[Any, Invocation], Answer] | None = None
 
     def predict(self, payload: Payload) -> Any:
         """Run the model on a decoded payload; the model's errors become ServingError."""
@@ -59,10 +63,22 @@ class ModelHandler:
                 traceback.format_exc(),
             ) from exc
 
+    def handle(self, invocation: Invocation) -> Answer:
+        """Answer one request: what ``/invocations`` does."""
+        if self.handle_fn is not None:
+            return self.handle_fn(self.model, invocation)
+        payload = decode(invocation.body, invocation.content_type)
+        body, media = encode(self.predict(payload), payload)
+        return Answer(body, media)
+
     def invoke(self, body: bytes, content_type: str | None) -> tuple[bytes, str]:
-        """Decode, predict, encode: what an ``/invocations`` request does."""
-        payload = decode(body, content_type)
-        return encode(self.predict(payload), payload)
+        """The answer's body and content type, for callers with no HTTP to answer (batch,
+        the async queue): an error status becomes a ServingError."""
+        answer = self.handle(Invocation(body, content_type))
+        if answer.status >= 400:
+            text = answer.body[:500].decode("utf-8", errors="replace")
+            raise ServingError(f"{self.name}: answered {answer.status}: {text}")
+        return answer.body, answer.content_type
 
 
 def find_params(model_dir: str, name: str) -> dict[str, Any]:

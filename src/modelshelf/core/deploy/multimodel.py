@@ -35,8 +35,10 @@ from modelshelf.core.deploy.http import (
     read_asgi_body,
     read_body,
     read_json,
+    send_answer,
     send_bytes,
 )
+from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import StoreModels
 from modelshelf.core.errors import PayloadError
@@ -75,10 +77,10 @@ class MultiModelEndpoint:
             handler = await self._handler(target, auto)
             body = await read_asgi_body(scope, receive, self.limit)
             runner = self.models.runner(target)
-            data, media = await runner.run(handler.invoke, body, header(scope, b"content-type"))
+            answer = await runner.run(handler.handle, Invocation.from_scope(scope, body))
         except Exception as exc:
             return await error_response(exc)(scope, receive, send)
-        await send_bytes(send, data, media)
+        await send_answer(send, answer)
 
     # ---- SageMaker's multi-model contract ----------------------------------------------------
 

@@ -31,12 +31,13 @@ from modelshelf.core.deploy.http import (
     ServingSettings,
     build_app,
     error_response,
-    header,
     json_error,
     json_response,
     read_asgi_body,
+    send_answer,
     send_bytes,
 )
+from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.loaders import ModelHandler, load_handler
 from modelshelf.core.errors import ServingError
 
@@ -130,12 +131,10 @@ class RealtimeEndpoint:
             return await state.not_ready()(scope, receive, send)
         try:
             body = await read_asgi_body(scope, receive, self.limit)
-            data, media = await self.runner.run(
-                handler.invoke, body, header(scope, b"content-type")
-            )
+            answer = await self.runner.run(handler.handle, Invocation.from_scope(scope, body))
         except Exception as exc:
             return await error_response(exc)(scope, receive, send)
-        await send_bytes(send, data, media)
+        await send_answer(send, answer)
 
     async def ping(self, request: Request) -> Response:
         """``GET /ping``, waiting up to ``LOAD_WAIT`` for a load in progress."""
