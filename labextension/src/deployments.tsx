@@ -29,7 +29,7 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
       pollName: 'modelshelf:deployments',
       className: 'jp-modelshelf-deployments',
       testid: 'modelshelf-deployments',
-      empty: 'No deployments running: start one with %deploy or `modelshelf deploy`.'
+      empty: 'No deployments running: choose Deploy… on a version, or use %deploy.'
     });
   }
 

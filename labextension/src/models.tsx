@@ -14,8 +14,10 @@ import {
   showErrorMessage
 } from '@jupyterlab/apputils';
 import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import { ISignal, Signal } from '@lumino/signaling';
 
 import { APIError, errorMessage, requestAPI } from './api';
+import { deployVersion } from './deployModel';
 import { formatBytes, formatTime } from './format';
 import { renderError, Section } from './section';
 import { IModelPage, IModelVersion, IVersionListing } from './types';
@@ -34,6 +36,11 @@ interface ISelection {
 export class ModelsSection extends Section {
   constructor() {
     super('modelshelf-models-section', 'Models');
+  }
+
+  /** Emitted when a version was deployed from here: the Deployments section shows it. */
+  get deployed(): ISignal<this, void> {
+    return this._deployed;
   }
 
   /** Reload the names, the open version lists and the selected version. */
@@ -232,6 +239,7 @@ export class ModelsSection extends Section {
         aliases={aliases}
         onCopyRef={ref => void this._copyRef(ref)}
         onDelete={(name, version) => void this._delete(name, version)}
+        onDeploy={ref => void deployVersion(ref, () => this._deployed.emit())}
       />
     );
   }
@@ -310,4 +318,5 @@ export class ModelsSection extends Section {
   private _selected: ISelection | null = null;
   private _detail: IModelVersion | null = null;
   private _detailError: string | null = null;
+  private _deployed = new Signal<this, void>(this);
 }

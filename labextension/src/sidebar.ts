@@ -46,6 +46,7 @@ export class ModelshelfSidebar extends SidePanel {
     (this.content as AccordionPanel).setRelativeSizes([3, 1.5, 1]);
     // A job that succeeded has just saved its output model: show it.
     this.jobs.jobsSucceeded.connect(() => void this.models.refresh());
+    this.models.deployed.connect(() => void this.deployments.refresh());
   }
 
   refreshAll(): void {

@@ -15,6 +15,7 @@ interface IProps {
   aliases: string[];
   onCopyRef: (ref: string) => void;
   onDelete: (name: string, version: number) => void;
+  onDeploy: (ref: string) => void;
 }
 
 /** A two-column table of key/value rows; rows with an empty value are left out. */
@@ -90,6 +91,14 @@ export function VersionDetails(props: IProps): JSX.Element {
           onClick={() => props.onCopyRef(ref)}
         >
           <copyIcon.react tag="span" className="jp-modelshelf-button-icon" /> Copy ref
+        </button>
+        <button
+          className="jp-modelshelf-button"
+          data-testid="modelshelf-deploy-version"
+          title={`Serve ${ref} over HTTP`}
+          onClick={() => props.onDeploy(ref)}
+        >
+          Deploy…
         </button>
         <button
           className="jp-modelshelf-button jp-mod-danger"

@@ -113,18 +113,6 @@ def _stop_leftovers(store: Path) -> None:
             deployments.close()
 
 
-def _api(base: str, method: str, route: str, body: object = None) -> dict:
-    """Call the REST API as a script would (token header), for setup the UI does not cover."""
-    request = urllib.request.Request(
-        f"{base}/modelshelf/api/{route}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"token {TOKEN}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
-
-
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -326,6 +314,27 @@ def _save_from_menu(page) -> None:
     page.locator('#modelshelf-sidebar [data-model="from-ui"]').wait_for()
 
 
+def _deploy_from_the_sidebar(page, shots: Path) -> None:
+    """A version's "Deploy…": the form, then the deployment in the Deployments section."""
+    sidebar = page.locator("#modelshelf-sidebar")
+    served = sidebar.locator(f'[data-model="{SERVED}"]')
+    served.locator('[data-testid="modelshelf-model-row"]').click()
+    served.locator(f'[data-ref="{SERVED}:1"] [data-testid="modelshelf-version-row"]').click()
+    served.locator('[data-testid="modelshelf-deploy-version"]').click()
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-deploy-form"]')
+    form.locator('[data-testid="modelshelf-deploy-name"]').fill(DEPLOYMENT)
+    form.locator('[data-testid="modelshelf-deploy-env"]').fill("not a pair")
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Deploy").click()
+    refusal = page.locator(".jp-Dialog", has_text="is not KEY=VALUE")
+    refusal.locator(".jp-Dialog-button", has_text="Close").click()  # back to the form
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-deploy-form"]')
+    assert form.locator('[data-testid="modelshelf-deploy-name"]').input_value() == DEPLOYMENT
+    form.locator('[data-testid="modelshelf-deploy-env"]').fill("")
+    page.screenshot(path=str(shots / "5b-deploy-form.png"))
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Deploy").click()
+    sidebar.locator(f'[data-testid="modelshelf-deployment"][data-name="{DEPLOYMENT}"]').wait_for()
+
+
 def _try_deployment(page, shots: Path) -> None:
     """A ready deployment: a test request, the refused delete of its version, then Stop."""
     sidebar = page.locator("#modelshelf-sidebar")
@@ -338,10 +347,9 @@ def _try_deployment(page, shots: Path) -> None:
     answer.filter(has_text="13").wait_for()
     assert json.loads(answer.inner_text()) == [13, 17], answer.inner_text()
 
-    # Deleting the deployed version is refused; the dialog names the deployment holding it.
+    # Deleting the deployed version (still selected) is refused; the dialog names the
+    # deployment holding it.
     served = sidebar.locator(f'[data-model="{SERVED}"]')
-    served.locator('[data-testid="modelshelf-model-row"]').click()
-    served.locator(f'[data-ref="{SERVED}:1"] [data-testid="modelshelf-version-row"]').click()
     served.locator('[data-testid="modelshelf-delete-version"]').click()
     page.locator(".jp-Dialog .jp-mod-accept", has_text="Delete").click()
     refusal = page.locator(".jp-Dialog", has_text="is in use")
@@ -357,9 +365,6 @@ def _try_deployment(page, shots: Path) -> None:
 
 
 def test_sidebar_shows_models_runs_a_job_and_tries_a_deployment(lab, browser, shots, tmp_path):
-    # Deploy over REST first: it starts while the browser loads (the UI does not deploy).
-    task = _api(lab, "POST", "deployments", {"refs": [SERVED], "name": DEPLOYMENT})
-
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(UI_TIMEOUT_MS)
@@ -373,8 +378,7 @@ def test_sidebar_shows_models_runs_a_job_and_tries_a_deployment(lab, browser, sh
     # it starts its kernel closes the command palette.
     _save_from_menu(page)
     _run_job(page, shots, tmp_path / "root")
-    task = _api(lab, "GET", f"tasks/{task['id']}")
-    assert task["status"] in ("running", "succeeded"), task
+    _deploy_from_the_sidebar(page, shots)
     _try_deployment(page, shots)
 
     sidebar = page.locator("#modelshelf-sidebar")
