@@ -117,6 +117,10 @@ class NotAcceptableError(PayloadError):
     """
 
 
+class ExplainerNotFoundError(ModelshelfError):
+    """A model asked to explain has no ``explain`` of its own (answered with 501)."""
+
+
 class CommandLineError(ModelshelfError):
     """A command line does not follow the grammar (the magics raise it as a UsageError)."""
 
