@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from deploy_helpers import managed, rounded
 
 from modelshelf.core.deploy.http import ServingSettings
-from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.deploy.realtime import create_realtime_app
 from support import wait_for
 
@@ -52,21 +52,14 @@ def shelf(store, models, tmp_path):
 
 @pytest.fixture
 def manager(shelf):
-    deployments = DeploymentManager(shelf, ready_timeout=60)
-    yield deployments
-    for deployment in deployments.list():
-        deployment.stop()
-    deployments.close()
+    with managed(shelf) as deployments:
+        yield deployments
 
 
 def model_folder(folder, serve_py):
     folder.mkdir(parents=True)
     (folder / "serve.py").write_text(serve_py)
     return folder
-
-
-def rounded(values):
-    return [round(v, 6) for v in values]
 
 
 def test_v1_on_a_real_time_deployment(manager):
