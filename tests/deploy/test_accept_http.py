@@ -8,6 +8,7 @@ import json
 import httpx
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 from deploy_helpers import managed, rounded, sagemaker
 
 ROWS = {"instances": [[3.0], [4.0]]}  # the linear model answers 2x + 1: 7 and 9
@@ -70,3 +71,22 @@ def test_invocations_answer_as_accept_asks_on_a_multi_model_deployment(manager):
         EndpointName="mme", TargetModel="linear:1", Body=b"[[3.0]]", Accept="application/x-npy"
     )
     assert npy_values(answer["Body"].read()) == [7.0]
+
+
+def test_an_accept_allowing_none_of_the_formats_is_406_saying_what_to_send(manager):
+    deployment = manager.deploy("linear", name="scorer")
+    assert deployment.status == "ready", deployment.logs()
+    expected = (
+        "cannot answer in 'text/html': this model answers application/json (the default), "
+        "text/csv or application/x-npy; send one of them (or */*) in Accept"
+    )
+    answer = httpx.post(f"{deployment.url}/invocations", json=ROWS, headers={"accept": "text/html"})
+    assert answer.status_code == 406
+    assert answer.json() == {"error": expected}
+    with pytest.raises(ClientError) as raised:
+        sagemaker(deployment.url).invoke_endpoint(
+            EndpointName="scorer", Body=json.dumps(ROWS), Accept="text/html"
+        )
+    error = raised.value.response
+    assert error["Error"]["Code"] == "ModelError" and error["OriginalStatusCode"] == 406
+    assert json.loads(error["OriginalMessage"]) == {"error": expected}
