@@ -110,6 +110,17 @@ class V2Error(PayloadError):
     """A malformed infer request (answered with 400 ``{"error": ...}``)."""
 
 
+class NotAcceptableError(PayloadError):
+    """No format the request's Accept allows can carry the answer (answered with 406).
+
+    A PayloadError, so an app that does not map it to 406 still answers 400, not 500.
+    """
+
+
+class ExplainerNotFoundError(ModelshelfError):
+    """A model asked to explain has no ``explain`` of its own (answered with 501)."""
+
+
 class CommandLineError(ModelshelfError):
     """A command line does not follow the grammar (the magics raise it as a UsageError)."""
 

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelshelf.core.deploy import runtime_api
 from modelshelf.core.deploy.async_queue import COMPLETED, FAILED, AsyncQueue, output_url
 from modelshelf.core.deploy.async_queue import Request as Queued
 from modelshelf.core.deploy.batch import content_type_for
@@ -327,6 +328,7 @@ def create_async_app(
         Route("/async/invocations", endpoint.invocations, methods=["POST"]),
         Route("/async/requests/{inference_id}", endpoint.describe, methods=["GET"]),
         Route("/ping", endpoint.ping, methods=["GET"]),
+        *runtime_api.routes(runtime_api.deployment_name(name), invoke_async=endpoint.invocations),
     ]
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.service = service

@@ -27,6 +27,7 @@ from modelshelf.core.errors import (
     InvalidNameError,
     ModelNotFoundError,
     ModelTooLargeError,
+    NotAcceptableError,
     PayloadError,
     ServingError,
 )
@@ -61,6 +62,8 @@ def error_response(exc: BaseException) -> Response:
     """Map an exception raised while serving to its HTTP answer; the server keeps going."""
     if isinstance(exc, ClientDisconnect):
         return Response(b"", 400)  # nobody is listening any more
+    if isinstance(exc, NotAcceptableError):  # a PayloadError too: before the 400s
+        return json_error(406, str(exc))
     if isinstance(exc, (PayloadError, InvalidNameError)):
         return json_error(400, str(exc))
     if isinstance(exc, BodyTooLargeError):

@@ -68,7 +68,7 @@ class ModelHandler:
         if self.handle_fn is not None:
             return self.handle_fn(self.model, invocation)
         payload = decode(invocation.body, invocation.content_type)
-        body, media = encode(self.predict(payload), payload)
+        body, media = encode(self.predict(payload), payload, accept=invocation.accept)
         return Answer(body, media)
 
     def invoke(self, body: bytes, content_type: str | None) -> tuple[bytes, str]:

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from modelshelf.core.deploy import v2
+from modelshelf.core.deploy import runtime_api, v1, v2
 from modelshelf.core.deploy.http import (
     JSON,
     PING_OK,
@@ -284,6 +284,11 @@ def create_multimodel_app(
         Route("/v2/repository/index", endpoint.repository_index, methods=["POST"]),
         Route("/v2/repository/models/{name}/load", endpoint.repository_load, methods=["POST"]),
         Route("/v2/repository/models/{name}/unload", endpoint.repository_unload, methods=["POST"]),
+        *v1.routes(v1.MultiModels(endpoint)),
+        # The deployment manager's default name for a multi-model deployment.
+        *runtime_api.routes(
+            runtime_api.deployment_name("multi-model"), invoke=endpoint.invocations
+        ),
     ]
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.endpoint = endpoint

@@ -5,6 +5,9 @@
   (MLflow, pandas' ``orient="split"``) becomes a list of row dicts.
 - CSV (``text/csv``): rows of numbers (or strings where a cell is not a number).
 - Anything else: the raw bytes, with their content type kept on the :class:`Payload`.
+
+Answers are JSON unless the request's Accept asks for CSV (``text/csv``) or NumPy's
+``.npy`` format (``application/x-npy``), as SageMaker's framework containers answer.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from modelshelf.core.errors import PayloadError
+from modelshelf.core.errors import NotAcceptableError, PayloadError
+
+JSON = "application/json"
+CSV = "text/csv"
+NPY = "application/x-npy"
+# What an Accept media range stands for: wildcards get the default, JSON.
+ANSWERS = {JSON: JSON, CSV: CSV, NPY: NPY, "*/*": JSON, "application/*": JSON, "text/*": CSV}
 
 
 @dataclass(frozen=True)
@@ -111,18 +120,89 @@ def _is_frame(value: Any) -> bool:
     return type(value).__name__ == "DataFrame"
 
 
-def encode(result: Any, payload: Payload | None = None) -> tuple[bytes, str]:
+def encode(
+    result: Any, payload: Payload | None = None, *, accept: str | None = None
+) -> tuple[bytes, str]:
     """The response body and its content type for what ``predict`` returned.
 
-    Bytes and strings go back as they are; anything else as JSON. A request that wrapped
-    its rows (``instances``, ``inputs``, ``dataframe_split``) gets ``{"predictions": ...}``
-    back, as TF Serving, SageMaker and MLflow answer.
+    Bytes and strings go back as they are: serving code that returns them chose its own
+    format. Anything else goes back as the request's ``accept`` (an Accept header) asks:
+    JSON (also for no Accept, or ``*/*``), CSV or ``.npy``; NotAcceptableError if it
+    allows none of them, or the result cannot be written in the one it asks for. A JSON
+    answer to a request that wrapped its rows (``instances``, ``inputs``,
+    ``dataframe_split``) is ``{"predictions": ...}``, as TF Serving, SageMaker and MLflow
+    answer.
     """
     if isinstance(result, (bytes, bytearray)):
         return bytes(result), "application/octet-stream"
     if isinstance(result, str):
         return result.encode(), "text/plain; charset=utf-8"
+    # The common Accepts need no parsing: the default path costs nothing more than before.
+    kind = JSON if accept in (None, "", "*/*", JSON) else negotiate(accept)
+    if kind == CSV:
+        return _csv(jsonable(result)), CSV
+    if kind == NPY:
+        return _npy(result), NPY
     body = jsonable(result)
     if payload is not None and payload.wrapped_in and not isinstance(body, dict):
         body = {"predictions": body}
-    return json.dumps(body).encode(), "application/json"
+    return json.dumps(body).encode(), JSON
+
+
+def negotiate(accept: str) -> str:
+    """The answer format an Accept header asks for (highest ``q`` first, then in order)."""
+    ranges = []
+    for position, item in enumerate(accept.split(",")):
+        kind, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # a malformed weight: as if the range were not there
+        if kind and quality > 0:
+            ranges.append((-quality, position, kind.lower()))
+    for _, _, kind in sorted(ranges):
+        if kind in ANSWERS:
+            return ANSWERS[kind]
+    raise NotAcceptableError(
+        f"cannot answer in {accept!r}: this model answers {JSON} (the default), {CSV} or "
+        f"{NPY}; send one of them (or */*) in Accept"
+    )
+
+
+def _csv(value: Any) -> bytes:
+    """A CSV line per row (a list, or one value); rows of objects get a header line."""
+    rows = value if isinstance(value, list) else [value]
+    if rows and all(isinstance(row, dict) for row in rows):
+        header = list(dict.fromkeys(key for row in rows for key in row))
+        table = [header, *([row.get(key, "") for key in header] for row in rows)]
+    else:
+        table = [row if isinstance(row, list) else [row] for row in rows]
+    if any(isinstance(cell, (list, dict)) for row in table for cell in row):
+        raise NotAcceptableError(f"the prediction is not rows of values: ask for {JSON}")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(table)
+    return out.getvalue().encode()
+
+
+def _npy(result: Any) -> bytes:
+    """``np.save`` bytes: a regular array of numbers, booleans or strings (no pickles)."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise NotAcceptableError(f"{NPY} answers need numpy on the server") from None
+    try:
+        if isinstance(result, np.ndarray) and not result.dtype.hasobject:
+            array = result  # its own dtype kept (float32 stays float32)
+        else:
+            array = np.asarray(jsonable(result))  # an object array of strings becomes text
+    except ValueError as exc:  # ragged rows
+        raise NotAcceptableError(f"the prediction is not an array: ask for {JSON}") from exc
+    if array.dtype.hasobject:
+        raise NotAcceptableError(f"the prediction holds objects, not an array: ask for {JSON}")
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from modelshelf.core.deploy import v2
+from modelshelf.core.deploy import runtime_api, v1, v2
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.http import (
     JSON,
@@ -211,6 +211,8 @@ def create_realtime_app(
             ready=endpoint.ready,
             server=server,
         ),
+        *v1.routes(v1.RealtimeModels(endpoint)),
+        *runtime_api.routes(runtime_api.deployment_name(name), invoke=endpoint.invocations),
     ]
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.model = endpoint.state

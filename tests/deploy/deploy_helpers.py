@@ -1,0 +1,42 @@
+"""Helpers of the protocol tests: deployments by the real manager, and boto3's client."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from modelshelf import Shelf
+from modelshelf.core.deploy.manager import DeploymentManager
+
+
+@contextlib.contextmanager
+def managed(shelf: Shelf) -> Iterator[DeploymentManager]:
+    """A deployment manager on ``shelf``; every deployment it made is stopped at the end."""
+    deployments = DeploymentManager(shelf, ready_timeout=60)
+    try:
+        yield deployments
+    finally:
+        for deployment in deployments.list():
+            deployment.stop()
+        deployments.close()
+
+
+def sagemaker(url: str) -> Any:
+    """boto3's SageMaker Runtime client for ``url``, as a user would make it for AWS."""
+    import boto3
+
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
+def rounded(values: Any) -> Any:
+    """Predictions rounded, so float noise does not matter."""
+    if isinstance(values, list):
+        return [rounded(v) for v in values]
+    return round(values, 6) if isinstance(values, float) else values
