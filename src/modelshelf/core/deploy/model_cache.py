@@ -2,8 +2,11 @@
 
 Names are *registered* with the URL (a model ref) they load from; a registered model is
 loaded on first use and may be unloaded again, least recently used first, when
-``max_models`` or ``memory_budget`` (the sum of the handlers' ``size_bytes``) would be
-exceeded. Concurrent first requests for the same cold model load it once.
+``max_models`` or ``memory_budget`` would be exceeded. The budget counts what each model
+takes in memory once loaded, as :mod:`~modelshelf.core.deploy.memory` finds it (the model's
+own report, else the resident memory its load added); with a budget, loads run one at a
+time so that each can be measured. Concurrent first requests for the same cold model load
+it once.
 
 :class:`ModelCache` knows nothing of the store; :class:`StoreModels` loads its models from
 a :class:`~modelshelf.core.store.Shelf` and leases each loaded version while it is loaded.
@@ -11,12 +14,14 @@ a :class:`~modelshelf.core.store.Shelf` and leases each loaded version while it 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import shutil
 import tempfile
 import threading
+import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -25,6 +30,12 @@ from typing import TYPE_CHECKING
 
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.memory import (
+    footprint,
+    free_unused_memory,
+    measured_load,
+    unmeasured_warning,
+)
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.renewal import Renewal, Renewer
@@ -72,7 +83,11 @@ class ModelCache:
         self._known: dict[str, _Registration] = {}
         self._loaded: OrderedDict[str, ModelHandler] = OrderedDict()
         self._loading: dict[str, Future[ModelHandler]] = {}
+        self._memory: dict[str, int] = {}  # what each loaded name counts against the budget
         self._used = 0
+        why = unmeasured_warning() if memory_budget else None
+        if why:
+            log.warning(why)
 
     # ---- what is known ----------------------------------------------------------------------
 
@@ -119,7 +134,12 @@ class ModelCache:
 
     @property
     def memory_used(self) -> int:
+        """What the loaded models count against the budget, in bytes."""
         return self._used
+
+    def memory_of(self, name: str) -> int | None:
+        """What loaded ``name`` counts against the budget; None if it is not loaded."""
+        return self._memory.get(name)
 
     def fits(self, size: int) -> bool:
         """Could a model of ``size`` bytes be loaded at all (alone)?"""
@@ -167,10 +187,22 @@ class ModelCache:
         return handler
 
     def _load(self, name: str, registration: _Registration) -> ModelHandler:
-        handler = self.loader(name, registration.url)
-        if not self.fits(handler.size_bytes):
+        load = functools.partial(self.loader, name, registration.url)
+        # Without a budget nothing depends on the number: loads need not wait for each other.
+        handler, growth = measured_load(load) if self.memory_budget else (load(), None)
+        try:
+            counted = footprint(handler, growth)
+            if not self.fits(counted.size):
+                raise ModelTooLargeError(
+                    _too_large(name, counted.size, self.memory_budget, counted.basis)
+                )
+        except BaseException as exc:
+            # The error's traceback holds frames that hold the model; it must not outlive us.
+            traceback.clear_frames(exc.__traceback__)  # the finished frames below this one
             self._dropped([(name, handler)])
-            raise ModelTooLargeError(_too_large(name, handler.size_bytes, self.memory_budget))
+            del handler  # and this one's
+            free_unused_memory()
+            raise
         with self._lock:
             self._loading.pop(name, None)
             if self._known.get(name) is not registration:
@@ -178,7 +210,8 @@ class ModelCache:
                 gone = True
             else:
                 self._loaded[name] = handler
-                self._used += handler.size_bytes
+                self._memory[name] = counted.size
+                self._used += counted.size
                 dropped = self._evict(keep=name)
                 gone = False
         self._dropped(dropped)
@@ -198,6 +231,7 @@ class ModelCache:
         with self._lock:
             dropped = list(self._loaded.items())
             self._loaded.clear()
+            self._memory.clear()
             self._used = 0
         self._dropped(dropped)
 
@@ -206,7 +240,7 @@ class ModelCache:
     def _pop(self, name: str) -> ModelHandler | None:
         handler = self._loaded.pop(name, None)
         if handler is not None:
-            self._used -= handler.size_bytes
+            self._used -= self._memory.pop(name)
         return handler
 
     def _evict(self, keep: str) -> list[tuple[str, ModelHandler]]:
@@ -347,8 +381,8 @@ def _folder(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "model"
 
 
-def _too_large(name: str, size: int, budget: int) -> str:
+def _too_large(name: str, size: int, budget: int, basis: str) -> str:
     return (
-        f"model {name!r} needs {size} bytes, more than the endpoint's whole memory budget of "
-        f"{budget} bytes"
+        f"model {name!r} takes {size} bytes once loaded ({basis}), more than the endpoint's "
+        f"whole memory budget of {budget} bytes; it was unloaded"
     )
