@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +25,10 @@ from modelshelf.core.deploy.deployment_book import (
     DeploymentBook,
     DeploymentRecord,
 )
+from modelshelf.core.deploy.gateway_process import ensure_gateway, stop_gateway
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
+from modelshelf.core.processes import free_port as _free_port  # a name tests replace
 from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
 from modelshelf.core.store import Lease, ModelVersion, Shelf
@@ -62,6 +63,9 @@ class DeploymentManager(Configurable):
         config=True
     )
     deployments_root = Unicode(help="Folder holding each deployment's files.").tag(config=True)
+    gateway_port = Integer(
+        0, help="Port of the SageMaker runtime gateway for all deployments (0: a free one)."
+    ).tag(config=True)
 
     def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
         self.shelf = shelf if shelf is not None else Shelf()
@@ -114,6 +118,8 @@ class DeploymentManager(Configurable):
             if not wait:
                 return deployment
             deployment = deployment.wait_ready(self.ready_timeout)
+            if deployment.status == READY:
+                self._start_gateway()
             if port is not None or not _lost_port_race(deployment):
                 return deployment
         message = (
@@ -206,6 +212,23 @@ class DeploymentManager(Configurable):
         pid = launch_detached(server, os.path.join(record.folder, "server.log"))
         self.book.update(record.name, pid=pid, host=HOST)
 
+    # ---- one address for all: the SageMaker runtime gateway ------------------------------
+
+    def runtime_url(self) -> str:
+        """The address answering ``/endpoints/{name}/invocations`` for every deployment of
+        this store (``boto3.client("sagemaker-runtime", endpoint_url=...)``); started if
+        it does not run yet."""
+        book = self.book.path
+        return ensure_gateway(self.shelf.state_dir, book, self.host, self.gateway_port).url
+
+    def _start_gateway(self) -> None:
+        # Started with the first deployment, so a SageMaker client finds it; a gateway that
+        # cannot start leaves the deployment itself serving on its own address.
+        try:
+            self.runtime_url()
+        except DeploymentError:
+            log.warning("the SageMaker runtime gateway did not start", exc_info=True)
+
     # ---- watching -------------------------------------------------------------------------
 
     def get(self, name: str) -> Deployment:
@@ -267,6 +290,8 @@ class DeploymentManager(Configurable):
         if record.pid and record.host == HOST:
             stop_session(record.pid)
         self._end(name, status, **why)
+        if not any(d.status in (STARTING, READY) for d in self.list()):
+            stop_gateway(self.shelf.state_dir)  # the last deployment is gone
         return self.get(name)
 
     def _end(self, name: str, status: str, **fields: Any) -> None:
@@ -283,12 +308,6 @@ class DeploymentManager(Configurable):
 def _lost_port_race(deployment: Deployment) -> bool:
     """True when the server died at start because its port was already in use."""
     return deployment.status == FAILED and "address already in use" in (deployment.traceback or "")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def _tail(path: str, lines: int = 40) -> str | None:
