@@ -13,7 +13,6 @@ Run as ``python -m modelshelf.core.deploy.gateway DEPLOYMENTS_DB HOST PORT`` (se
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelshelf.core.deploy.deployment_book import READY, DeploymentBook
+from modelshelf.core.deploy.runtime_api import aws_error
 from modelshelf.core.errors import ModelNotFoundError
 
 # Seconds a name's address is reused before the records are read again: a redeployed name
@@ -34,14 +34,6 @@ _CACHE_SECONDS = 1.0
 # Hop-by-hop headers (RFC 9110 7.6.1) and those the upstream connection sets itself.
 _DROPPED = {"host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
             "proxy-connection", "content-length"}  # fmt: skip
-
-
-def runtime_error(status: int, error_type: str, message: str) -> Response:
-    """An error as the SageMaker runtime answers it, which botocore turns into a ClientError
-    with ``Error.Code`` = ``error_type`` (rest-json: the ``x-amzn-ErrorType`` header)."""
-    body = json.dumps({"__type": error_type, "message": message}).encode()
-    headers = {"x-amzn-ErrorType": error_type}
-    return Response(body, status, headers, media_type="application/x-amz-json-1.1")
 
 
 class Gateway:
@@ -69,7 +61,7 @@ class Gateway:
         try:
             base = self.address(name)
         except ModelNotFoundError as exc:
-            return runtime_error(404, "ValidationError", f"Endpoint {name} not found: {exc}")
+            return aws_error(404, "ValidationError", f"Endpoint {name} not found: {exc}")
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROPPED}
         assert self.client is not None  # set by the lifespan
         try:
@@ -78,9 +70,7 @@ class Gateway:
             )
         except httpx.HTTPError as exc:
             self._addresses.pop(name, None)
-            return runtime_error(
-                502, "ServiceUnavailable", f"deployment {name} did not answer: {exc}"
-            )
+            return aws_error(502, "ServiceUnavailable", f"deployment {name} did not answer: {exc}")
         kept = {k: v for k, v in answer.headers.items() if k.lower() not in _DROPPED}
         return Response(answer.content, answer.status_code, kept)
 

@@ -40,6 +40,11 @@ PING_OK = Response(b'{"status":"ok"}', 200, media_type=JSON)
 T = TypeVar("T")
 
 
+# Where a deployment's server process finds its config file (set by serve.py's main, read by
+# every worker's app).
+CONFIG_ENV = "MODELSHELF_DEPLOY_CONFIG"
+
+
 @dataclass(frozen=True)
 class ServingSettings:
     """How a serving app guards itself: an optional bearer token and a body size limit."""

@@ -43,7 +43,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from modelshelf.core.deploy.http import JSON, Raw, header, send_bytes
+from modelshelf.core.deploy.http import CONFIG_ENV, JSON, Raw, header, send_bytes
 
 # The variant SageMaker's SDKs create for an endpoint of one model: its clients expect it.
 VARIANT = "AllTraffic"
@@ -53,9 +53,6 @@ CUSTOM = b"x-amzn-sagemaker-custom-attributes"
 TARGET_VARIANT = b"x-amzn-sagemaker-target-variant"
 ASYNC_CONTENT_TYPE = b"x-amzn-sagemaker-content-type"
 
-# Where serve.py's server finds its config file (serve.CONFIG_ENV: importing serve here would
-# close an import cycle, since serve imports the apps).
-CONFIG_ENV = "MODELSHELF_DEPLOY_CONFIG"
 
 RawEndpoint = Callable[[Scope, Receive, Send], Awaitable[None]]
 RequestEndpoint = Callable[[Request], Awaitable[Response]]

@@ -14,9 +14,9 @@ import os
 import sys
 from typing import Any
 
+from modelshelf.core.deploy.http import CONFIG_ENV
 from modelshelf.core.renewal import Renewer
 
-CONFIG_ENV = "MODELSHELF_DEPLOY_CONFIG"
 LEASE_TTL = 300.0
 
 
