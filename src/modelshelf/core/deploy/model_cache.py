@@ -24,7 +24,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.loaders import load_handler
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.renewal import Renewal, Renewer
@@ -285,6 +286,7 @@ class StoreModels:
 
     def _unloaded(self, name: str, handler: ModelHandler) -> None:
         self.runners.pop(name, None)
+        handler.close()
         with self._lock:
             held = self._leases.pop(id(handler), None)
         if held is not None:

@@ -39,8 +39,8 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
-from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import StoreModels
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf

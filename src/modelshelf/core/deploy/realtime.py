@@ -38,7 +38,8 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.loaders import load_handler
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ServingError
 
 log = logging.getLogger("modelshelf.serve")
