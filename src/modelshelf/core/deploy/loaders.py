@@ -1,4 +1,5 @@
-"""How a model folder is served: its own ``serve.py``, or a built-in handler.
+"""How a model folder is served: its own ``serve.py``, or a built-in handler, unless the
+endpoint has a handler service (:mod:`.handler_service`) that serves every model.
 
 Looked for, in order:
 
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
 from modelshelf.core.deploy.model_handler import ModelHandler, find_params, folder_size
 from modelshelf.core.deploy.payloads import Payload
 from modelshelf.core.deploy.user_code import call_user, forget, import_file, local_imports
@@ -30,10 +32,15 @@ from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError
 PICKLES = (".joblib", ".pkl", ".pickle")
 
 
-def load_handler(model_dir: str, name: str = "model") -> ModelHandler:
-    """Load the model in ``model_dir`` with the first handler that fits it."""
+def load_handler(
+    model_dir: str, name: str = "model", handler: HandlerSpec | None = None
+) -> ModelHandler:
+    """Load the model in ``model_dir`` with the first handler that fits it, or with the
+    endpoint's ``handler`` service when it has one."""
     if not os.path.isdir(model_dir):
         raise HandlerNotFoundError(f"{model_dir} is not a folder")
+    if handler is not None:
+        return load_service(model_dir, name, handler)
     params = find_params(model_dir, name)
     started = time.perf_counter()
     kind, model, predict_fn, close_fn = _load(model_dir, name, params)
