@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
+from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
@@ -243,8 +244,10 @@ class StoreModels:
         memory_budget: int,
         models_dir: str | None,
         lease_ttl: float,
+        handler: HandlerSpec | None = None,
     ) -> None:
         self.shelf = shelf
+        self.service = handler  # one handler service serves every model, when given
         self.lease_ttl = lease_ttl
         self.own_dir = models_dir is None
         self.models_dir = models_dir or tempfile.mkdtemp(prefix="modelshelf-mme-")
@@ -273,7 +276,7 @@ class StoreModels:
         dest = os.path.join(self.models_dir, f"{_folder(name)}-{uuid.uuid4().hex[:8]}")
         try:
             self.shelf.load(version.ref, dest)
-            handler = load_handler(dest, version.name)
+            handler = load_handler(dest, version.name, self.service)
         except BaseException:
             self._release(lease)
             shutil.rmtree(dest, ignore_errors=True)
