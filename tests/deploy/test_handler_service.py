@@ -229,3 +229,28 @@ def test_an_async_deployment_runs_requests_through_the_handler(manager, handlers
     assert state["status"] == "completed", state
     with open(accepted.json()["output_location"]) as fh:
         assert json.load(fh)["predictions"] == [600.0]
+
+
+def test_an_evicted_model_lets_its_handler_module_go(serve, shelf, handlers, tmp_path):
+    import sys
+
+    from modelshelf.core.deploy.handler_service import parse_handler
+    from modelshelf.core.deploy.http import ServingSettings
+    from modelshelf.core.deploy.multimodel import create_multimodel_app
+
+    path = str(handlers / "model_handler.py")
+    app = create_multimodel_app(
+        shelf, ServingSettings(), max_models=1, models_dir=str(tmp_path / "loaded"),
+        handler=parse_handler(path),
+    )  # fmt: skip
+    url = serve(app)
+
+    def copies() -> list[str]:
+        return [k for k, m in list(sys.modules.items()) if getattr(m, "__file__", None) == path]
+
+    before = copies()
+    for target, model in (("alpha:1", "alpha"), ("beta:1", "beta"), ("alpha:1", "alpha")):
+        answer = _post(url, b"1,1", **{"Content-Type": "text/csv", TARGET: target})
+        assert answer.json()["model"] == model
+        assert len(copies()) == len(before) + 1  # the evicted model's copy is gone
+    assert app.state.endpoint.cache.loaded() == ["alpha:1"]
