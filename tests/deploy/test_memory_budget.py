@@ -14,9 +14,10 @@ import pytest
 
 from modelshelf import Shelf
 from modelshelf.core.deploy import memory
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.deploy.model_cache import ModelCache
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelTooLargeError, ServingError
 
 MiB = 2**20

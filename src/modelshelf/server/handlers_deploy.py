@@ -12,6 +12,7 @@ from modelshelf.core.errors import TaskFailed
 from modelshelf.core.names import validate_name
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
+from modelshelf.server.paths import handler_path
 from modelshelf.server.schemas import DeployRequest, InvokeRequest
 
 
@@ -28,6 +29,12 @@ class DeploymentsHandler(ModelshelfHandler):
     async def post(self) -> None:
         request = self.body(DeployRequest)
         name = validate_name(request.name) if request.name else None
+        app = self.app
+        handler = (
+            handler_path(request.handler, app.root_dir, app.source_roots)
+            if request.handler
+            else None
+        )
         manager = self.app.deployments
         # Fail fast on what can be checked at once (unknown refs are a 404, not a task).
         for ref in request.refs:
@@ -35,7 +42,14 @@ class DeploymentsHandler(ModelshelfHandler):
 
         def deploy(_progress: Any) -> dict[str, Any]:
             refs = request.refs if request.mode == "multi" else request.refs[0]
-            deployment = manager.deploy(refs, request.mode, name=name, workers=request.workers)
+            deployment = manager.deploy(
+                refs,
+                request.mode,
+                name=name,
+                workers=request.workers,
+                handler=handler,
+                env=request.env,
+            )
             if deployment.status == "failed":
                 raise TaskFailed(deployment.error or "the deployment failed", deployment.describe())
             return deployment.describe()

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote
 
+from modelshelf.core.deploy.handler_service import split_handler
 from modelshelf.core.errors import ModelNotFoundError, ServerPathError
 
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "ftp")
@@ -76,6 +77,17 @@ def source_or_url(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
     """A save's source or a job's data: a remote URL as given, or a checked local path."""
     text = _checked_text(text, "source")
     return text if is_remote(text) else local_path(text, root_dir, extra_roots, "source")
+
+
+def handler_path(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
+    """A handler service, ``FILE.py[:FUNC]``, its file checked as a local path; it must exist."""
+    file, function = split_handler(_checked_text(text, "handler"))
+    path = local_path(file, root_dir, extra_roots, "handler")
+    if not path.endswith(".py"):
+        raise ServerPathError(f"the handler {text!r} is not a Python file (FILE.py[:FUNC])")
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"no handler file {file!r} under the server's root")
+    return f"{path}:{function}" if function else path
 
 
 def notebook_path(text: str, root_dir: str) -> str:

@@ -7,9 +7,9 @@ description cannot drift from what the server really accepts and answers.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 # ---- requests -----------------------------------------------------------------------------
 
@@ -43,11 +43,16 @@ class JobRequest(Body):
     timeout: float | None = Field(default=None, gt=0)
 
 
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class DeployRequest(Body):
     refs: list[str] = Field(min_length=1)
     mode: Literal["realtime", "multi", "async"] = "realtime"
     name: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
+    handler: str | None = None
+    env: dict[EnvName, str] = Field(default_factory=dict)
 
 
 class InvokeRequest(Body):

@@ -32,7 +32,17 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             max_models=args.max_models,
             memory_budget=args.memory_budget,
             output_location=args.output_location,
+            handler=args.handler_service,
+            env=dict(args.env or []),
         )
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    """``--env KEY=VALUE`` (the name is checked by the deployment manager)."""
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
+    return key, value
 
 
 def _deployments(shelf: Shelf, args: argparse.Namespace) -> list[Deployment]:
@@ -95,6 +105,19 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     deploy.add_argument("--max-models", type=int, default=0, help="multi: loaded models cap")
     deploy.add_argument("--memory-budget", default="0", help="multi: e.g. 2GB of loaded models")
     deploy.add_argument("--output-location", help="async: folder or URL prefix for results")
+    deploy.add_argument(
+        "--handler",
+        dest="handler_service",  # args.handler is the command's own function
+        metavar="FILE[:FUNC]",
+        help="a Multi Model Server handler service serving every model (default FUNC: handle)",
+    )
+    deploy.add_argument(
+        "--env",
+        action="append",
+        type=_env_pair,
+        metavar="KEY=VALUE",
+        help="a variable for the server process (repeat for more)",
+    )
     deploy.set_defaults(deploy_manager=None)
 
     listing = command("deployments", _deployments, "list deployments")

@@ -32,6 +32,7 @@ from modelshelf.core.deploy import runtime_api
 from modelshelf.core.deploy.async_queue import COMPLETED, FAILED, AsyncQueue, output_url
 from modelshelf.core.deploy.async_queue import Request as Queued
 from modelshelf.core.deploy.batch import content_type_for
+from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.http import (
     ServingSettings,
     build_app,
@@ -302,8 +303,10 @@ def create_async_app(
     poll_interval: float = 0.5,
     stale_after: float = 60.0,
     shutdown_grace: float = 10.0,
+    handler: HandlerSpec | None = None,
 ) -> Starlette:
-    """The ASGI app serving ``model_dir`` asynchronously, with its queue in ``queue_db``.
+    """The ASGI app serving ``model_dir`` asynchronously, with its queue in ``queue_db``
+    (through ``handler``, a handler service, when given).
 
     ``output_location`` is a folder or URL prefix (``s3://bucket/out/``) written with
     ``storage_options``, which also serve to read input locations. ``workers`` threads run
@@ -315,7 +318,7 @@ def create_async_app(
     if not URL_PATTERN.match(output_location):
         output_location = expand_local(output_location)
     service = AsyncService(
-        ModelState(model_dir, name),
+        ModelState(model_dir, name, handler),
         AsyncQueue(queue_db, stale_after=stale_after),
         output_location,
         dict(storage_options or {}),

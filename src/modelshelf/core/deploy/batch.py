@@ -24,7 +24,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.loaders import load_handler
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelshelfError, ServingError, SourceError
 from modelshelf.core.progress import ProgressCallback, ProgressTracker
 from modelshelf.core.sources.tree import URL_PATTERN, expand_local, redact_url

@@ -1,4 +1,5 @@
-"""How a model folder is served: its own ``serve.py``, or a built-in handler.
+"""How a model folder is served: its own ``serve.py``, or a built-in handler, unless the
+endpoint has a handler service (:mod:`.handler_service`) that serves every model.
 
 Looked for, in order:
 
@@ -15,93 +16,34 @@ examples) is passed to ``load`` when it accepts a second argument or ``params=``
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import inspect
-import json
 import os
 import pickle
-import sys
 import time
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from modelshelf.core.deploy.invocation import Answer, Invocation
-from modelshelf.core.deploy.payloads import Payload, decode, encode
-from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError, ServingError
+from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
+from modelshelf.core.deploy.model_handler import ModelHandler, find_params, folder_size
+from modelshelf.core.deploy.payloads import Payload
+from modelshelf.core.deploy.user_code import call_user, forget, import_file, local_imports
+from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError
 
 PICKLES = (".joblib", ".pkl", ".pickle")
 
 
-@dataclass
-class ModelHandler:
-    """A loaded model and the way to call it."""
-
-    name: str
-    kind: str
-    model_dir: str
-    model: Any
-    predict_fn: Callable[[Any, Payload], Any]
-    load_seconds: float = 0.0
-    # The folder's size on disk: what a multi-model endpoint's memory budget counts (an
-    # estimate of memory that needs no measuring, and is the same on every worker).
-    size_bytes: int = 0
-    params: dict[str, Any] = field(default_factory=dict)
-    # Serving code that answers whole requests itself (status, content type, headers), as
-    # handler services written for other servers do; None: decode, predict, encode.
-    handle_fn: Callable[[Any, Invocation], Answer] | None = None
-
-    def predict(self, payload: Payload) -> Any:
-        """Run the model on a decoded payload; the model's errors become ServingError."""
-        try:
-            return self.predict_fn(self.model, payload)
-        except Exception as exc:
-            raise ServingError(
-                f"{self.name}: predict failed: {type(exc).__name__}: {exc}",
-                traceback.format_exc(),
-            ) from exc
-
-    def handle(self, invocation: Invocation) -> Answer:
-        """Answer one request: what ``/invocations`` does."""
-        if self.handle_fn is not None:
-            return self.handle_fn(self.model, invocation)
-        payload = decode(invocation.body, invocation.content_type)
-        body, media = encode(self.predict(payload), payload, accept=invocation.accept)
-        return Answer(body, media)
-
-    def invoke(self, body: bytes, content_type: str | None) -> tuple[bytes, str]:
-        """The answer's body and content type, for callers with no HTTP to answer (batch,
-        the async queue): an error status becomes a ServingError."""
-        answer = self.handle(Invocation(body, content_type))
-        if answer.status >= 400:
-            text = answer.body[:500].decode("utf-8", errors="replace")
-            raise ServingError(f"{self.name}: answered {answer.status}: {text}")
-        return answer.body, answer.content_type
-
-
-def find_params(model_dir: str, name: str) -> dict[str, Any]:
-    """The model's parameters file, if it has one."""
-    for candidate in ("params.json", f"{name}-params.json"):
-        path = os.path.join(model_dir, candidate)
-        if os.path.isfile(path):
-            with open(path) as fh:
-                return json.load(fh)
-    extra = [f for f in os.listdir(model_dir) if f.endswith("-params.json")]
-    if len(extra) == 1:
-        with open(os.path.join(model_dir, extra[0])) as fh:
-            return json.load(fh)
-    return {}
-
-
-def load_handler(model_dir: str, name: str = "model") -> ModelHandler:
-    """Load the model in ``model_dir`` with the first handler that fits it."""
+def load_handler(
+    model_dir: str, name: str = "model", handler: HandlerSpec | None = None
+) -> ModelHandler:
+    """Load the model in ``model_dir`` with the first handler that fits it, or with the
+    endpoint's ``handler`` service when it has one."""
     if not os.path.isdir(model_dir):
         raise HandlerNotFoundError(f"{model_dir} is not a folder")
+    if handler is not None:
+        return load_service(model_dir, name, handler)
     params = find_params(model_dir, name)
     started = time.perf_counter()
-    kind, model, predict_fn = _load(model_dir, name, params)
+    kind, model, predict_fn, close_fn = _load(model_dir, name, params)
     return ModelHandler(
         name=name,
         kind=kind,
@@ -109,22 +51,26 @@ def load_handler(model_dir: str, name: str = "model") -> ModelHandler:
         model=model,
         predict_fn=predict_fn,
         load_seconds=time.perf_counter() - started,
-        size_bytes=_folder_size(model_dir),
+        size_bytes=folder_size(model_dir),
         params=params,
+        close_fn=close_fn,
     )
 
 
-def _load(model_dir: str, name: str, params: dict) -> tuple[str, Any, Callable]:
+Loaded = tuple[str, Any, Callable[[Any, Payload], Any], Callable[[], None] | None]
+
+
+def _load(model_dir: str, name: str, params: dict) -> Loaded:
     if os.path.isfile(os.path.join(model_dir, "serve.py")):
         return _load_serve_py(model_dir, name, params)
     if os.path.isfile(os.path.join(model_dir, "MLmodel")):
-        return _load_mlflow(model_dir, name)
+        return (*_load_mlflow(model_dir, name), None)
     pickled = sorted(f for f in os.listdir(model_dir) if f.endswith(PICKLES))
     if len(pickled) > 1:
         preferred = [f for f in pickled if f.rsplit(".", 1)[0] == "model"]
         pickled = preferred[:1] or pickled
     if len(pickled) == 1:
-        return _load_pickle(os.path.join(model_dir, pickled[0]), name)
+        return (*_load_pickle(os.path.join(model_dir, pickled[0]), name), None)
     found = ", ".join(sorted(os.listdir(model_dir))[:8]) or "nothing"
     raise HandlerNotFoundError(
         f"cannot serve {name}: its folder has no serve.py (load/predict or ModelAdapter), no "
@@ -132,33 +78,25 @@ def _load(model_dir: str, name: str, params: dict) -> tuple[str, Any, Callable]:
     )
 
 
-def _user_code(name: str, what: str, call: Callable[[], Any]) -> Any:
+def _load_serve_py(model_dir: str, name: str, params: dict) -> Loaded:
+    # serve.py may import modules that sit beside it: each model gets its own copies.
+    with local_imports([model_dir], owned=[model_dir]):
+        module = import_file(os.path.join(model_dir, "serve.py"), "modelshelf_serve", name)
     try:
-        return call()
-    except Exception as exc:
-        raise ServingError(
-            f"{name}: {what} failed: {type(exc).__name__}: {exc}", traceback.format_exc()
-        ) from exc
+        kind, model, predict_fn = _serve_py_entry(module, model_dir, name, params)
+    except BaseException:
+        forget(module)
+        raise
+    return kind, model, predict_fn, lambda: forget(module)
 
 
-def _load_serve_py(model_dir: str, name: str, params: dict) -> tuple[str, Any, Callable]:
-    path = os.path.join(model_dir, "serve.py")
-    module_name = "modelshelf_serve_" + hashlib.sha256(path.encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    # Registered like any imported module: dataclasses and pickle look classes up there.
-    sys.modules[module_name] = module
-    before = set(sys.modules)
-    sys.path.insert(0, model_dir)  # serve.py may import modules that sit beside it
-    try:
-        _user_code(name, "serve.py", lambda: spec.loader.exec_module(module))
-    finally:
-        sys.path.remove(model_dir)
-        _forget_local_modules(model_dir, before)
+def _serve_py_entry(
+    module: Any, model_dir: str, name: str, params: dict
+) -> tuple[str, Any, Callable]:
     adapter = getattr(module, "ModelAdapter", None)
     if inspect.isclass(adapter):
-        instance = _user_code(name, "ModelAdapter()", adapter)
-        _user_code(name, "load", lambda: _call_load(instance.load, model_dir, params))
+        instance = call_user(name, "ModelAdapter()", adapter)
+        call_user(name, "load", lambda: _call_load(instance.load, model_dir, params))
         return "ModelAdapter", instance, _adapter_predict
     load, predict = getattr(module, "load", None), getattr(module, "predict", None)
     if not (callable(load) and callable(predict)):
@@ -166,7 +104,7 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> tuple[str, Any, C
             f"{name}: serve.py must define load(model_dir) and predict(model, data), or a "
             "ModelAdapter class with load and predict"
         )
-    model = _user_code(name, "load", lambda: _call_load(load, model_dir, params))
+    model = call_user(name, "load", lambda: _call_load(load, model_dir, params))
     wants_type = "content_type" in inspect.signature(predict).parameters
 
     def predict_fn(model: Any, payload: Payload) -> Any:
@@ -175,20 +113,6 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> tuple[str, Any, C
         return predict(model, payload.data)
 
     return "serve.py", model, predict_fn
-
-
-def _forget_local_modules(model_dir: str, before: set[str]) -> None:
-    """Drop modules that serve.py imported from its own folder from the import cache.
-
-    serve.py keeps its references; the next model's ``import helpers`` then loads that
-    model's own helpers.py instead of getting this one's (several models share a
-    multi-model server). Import such modules at the top of serve.py, not inside predict.
-    """
-    prefix = os.path.join(os.path.abspath(model_dir), "")
-    for key in set(sys.modules) - before:
-        origin = getattr(sys.modules[key], "__file__", None) or ""
-        if os.path.abspath(origin).startswith(prefix):
-            del sys.modules[key]
 
 
 def _call_load(load: Callable, model_dir: str, params: dict) -> Any:
@@ -219,11 +143,11 @@ def _load_pickle(path: str, name: str) -> tuple[str, Any, Callable]:
             import joblib
         except ImportError as exc:
             raise MissingDependencyError(f"{name} is a joblib file: pip install joblib") from exc
-        model = _user_code(name, "joblib.load", lambda: joblib.load(path))
+        model = call_user(name, "joblib.load", lambda: joblib.load(path))
         kind = "joblib"
     else:
         with open(path, "rb") as fh:
-            model = _user_code(name, "unpickling", lambda: pickle.load(fh))
+            model = call_user(name, "unpickling", lambda: pickle.load(fh))
         kind = "pickle"
     if not callable(getattr(model, "predict", None)):
         raise HandlerNotFoundError(
@@ -255,16 +179,5 @@ def _load_mlflow(model_dir: str, name: str) -> tuple[str, Any, Callable]:
         raise MissingDependencyError(
             f"{name} is an MLflow model (MLmodel): pip install mlflow to serve it"
         ) from exc
-    model = _user_code(name, "mlflow load_model", lambda: mlflow.pyfunc.load_model(model_dir))
+    model = call_user(name, "mlflow load_model", lambda: mlflow.pyfunc.load_model(model_dir))
     return "mlflow", model, _estimator_predict
-
-
-def _folder_size(folder: str) -> int:
-    total = 0
-    for base, _, names in os.walk(folder):
-        for item in names:
-            try:
-                total += os.path.getsize(os.path.join(base, item))
-            except OSError:
-                continue
-    return total

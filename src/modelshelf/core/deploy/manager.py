@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from traitlets import Integer, Unicode, default
@@ -26,6 +28,7 @@ from modelshelf.core.deploy.deployment_book import (
     DeploymentRecord,
 )
 from modelshelf.core.deploy.gateway_process import ensure_gateway, stop_gateway
+from modelshelf.core.deploy.handler_service import HandlerSpec, parse_handler
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import free_port as _free_port  # a name tests replace
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 _POLL = 0.05
 # How many free ports a deployment tries when another process takes the one picked.
 PORT_ATTEMPTS = 3
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,9 @@ class ServerOptions:
     max_models: int
     memory_budget: int | str
     output_location: str | None
+    handler: HandlerSpec | None = None
+    # Set in the server process's environment (never written to the deployment's files).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class DeploymentManager(Configurable):
@@ -92,10 +99,15 @@ class DeploymentManager(Configurable):
         max_models: int = 0,
         memory_budget: int | str = 0,
         output_location: str | None = None,
+        handler: str | HandlerSpec | None = None,
+        env: Mapping[str, str] | None = None,
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
 
+        ``handler`` (``"path/model_handler.py:handle"``) is a Multi Model Server handler
+        service that serves every model of the endpoint instead of the models' own serving
+        code; ``env`` are variables set for the server process (what a handler reads).
         Returns once the server answers its health check (``ready``), or with ``failed``
         and the serving code's traceback if the model cannot be loaded.
         """
@@ -106,9 +118,13 @@ class DeploymentManager(Configurable):
             raise DeploymentError(f"a {mode} deployment serves exactly one model ref")
         if not isinstance(workers, int) or workers < 1:
             raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
+        service = parse_handler(handler) if handler is not None else None
+        variables = checked_env(env)
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
-        options = ServerOptions(token, max_body, max_models, memory_budget, output_location)
+        options = ServerOptions(
+            token, max_body, max_models, memory_budget, output_location, service, variables
+        )
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
         for _ in range(PORT_ATTEMPTS if port is None else 1):
@@ -158,7 +174,8 @@ class DeploymentManager(Configurable):
         try:
             leases = [self.shelf.lease(v.ref, owner=f"deployment {record.name}") for v in versions]
             self.book.update(record.name, leases=[asdict(lease) for lease in leases])
-            self._launch(record, self._prepare(record, versions, port, leases, options))
+            config = self._prepare(record, versions, port, leases, options)
+            self._launch(record, config, options.env)
         except BaseException as exc:
             self._end(record.name, FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -186,6 +203,7 @@ class DeploymentManager(Configurable):
             "root": self.shelf.backend.url,
             "storage_options": self.shelf.storage_options or {},
             "leases": [asdict(lease) for lease in leases],
+            "handler": asdict(options.handler) if options.handler else None,
         }
         if record.mode == "multi":
             config["models_dir"] = os.path.join(record.folder, "models")
@@ -203,13 +221,16 @@ class DeploymentManager(Configurable):
             config["output_location"] = output
         return config
 
-    def _launch(self, record: DeploymentRecord, config: dict[str, Any]) -> None:
+    def _launch(
+        self, record: DeploymentRecord, config: dict[str, Any], env: dict[str, str]
+    ) -> None:
         config_path = os.path.join(record.folder, "config.json")
         with open(config_path, "w") as fh:
             json.dump(config, fh)
         os.chmod(config_path, 0o600)  # it may hold the bearer token and storage options
         server = [sys.executable, "-m", "modelshelf.core.deploy.serve", config_path]
-        pid = launch_detached(server, os.path.join(record.folder, "server.log"))
+        environment = {**os.environ, **env} if env else None
+        pid = launch_detached(server, os.path.join(record.folder, "server.log"), environment)
         self.book.update(record.name, pid=pid, host=HOST)
 
     # ---- one address for all: the SageMaker runtime gateway ------------------------------
@@ -303,6 +324,25 @@ class DeploymentManager(Configurable):
             except Exception:  # it expires by itself; the deployment still ends
                 log.warning("could not release the lease on %s", lease.ref, exc_info=True)
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
+
+
+def checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    """``env`` as variables for a server process; DeploymentError for a bad name or value."""
+    if env is None:
+        return {}
+    if not isinstance(env, Mapping):
+        raise DeploymentError(f"env must map names to values, not a {type(env).__name__}")
+    checked = {}
+    for key, value in env.items():
+        if not isinstance(key, str) or not ENV_NAME.match(key):
+            raise DeploymentError(
+                f"env name {key!r} is not a variable name (letters, digits and _, "
+                "not starting with a digit)"
+            )
+        if not isinstance(value, str) or "\x00" in value:
+            raise DeploymentError(f"env {key}'s value must be text, not {value!r}")
+        checked[key] = value
+    return checked
 
 
 def _lost_port_race(deployment: Deployment) -> bool:

@@ -36,7 +36,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelshelf.core.deploy.loaders import ModelHandler, _user_code
+from modelshelf.core.deploy.model_handler import ModelHandler
+from modelshelf.core.deploy.user_code import call_user
 from modelshelf.core.errors import ServingError
 
 REPORT = "memory_bytes"
@@ -117,7 +118,7 @@ def _reported(handler: ModelHandler) -> int | None:
     report = getattr(handler.model, REPORT, None)
     if report is None:
         return None
-    value = _user_code(handler.name, REPORT, report) if callable(report) else report
+    value = call_user(handler.name, REPORT, report) if callable(report) else report
     try:
         size = operator.index(value)  # a NumPy integer (a sum of nbytes) is one too
     except TypeError:

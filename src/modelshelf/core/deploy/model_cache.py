@@ -29,13 +29,15 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.handler_service import HandlerSpec
+from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.memory import (
     footprint,
     free_unused_memory,
     measured_load,
     unmeasured_warning,
 )
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.renewal import Renewal, Renewer
@@ -276,8 +278,10 @@ class StoreModels:
         memory_budget: int,
         models_dir: str | None,
         lease_ttl: float,
+        handler: HandlerSpec | None = None,
     ) -> None:
         self.shelf = shelf
+        self.service = handler  # one handler service serves every model, when given
         self.lease_ttl = lease_ttl
         self.own_dir = models_dir is None
         self.models_dir = models_dir or tempfile.mkdtemp(prefix="modelshelf-mme-")
@@ -306,7 +310,7 @@ class StoreModels:
         dest = os.path.join(self.models_dir, f"{_folder(name)}-{uuid.uuid4().hex[:8]}")
         try:
             self.shelf.load(version.ref, dest)
-            handler = load_handler(dest, version.name)
+            handler = load_handler(dest, version.name, self.service)
         except BaseException:
             self._release(lease)
             shutil.rmtree(dest, ignore_errors=True)
@@ -319,6 +323,7 @@ class StoreModels:
 
     def _unloaded(self, name: str, handler: ModelHandler) -> None:
         self.runners.pop(name, None)
+        handler.close()
         with self._lock:
             held = self._leases.pop(id(handler), None)
         if held is not None:

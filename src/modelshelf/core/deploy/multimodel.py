@@ -22,6 +22,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import runtime_api, v1, v2
+from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.http import (
     JSON,
     PING_OK,
@@ -39,8 +40,8 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
-from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import StoreModels
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
@@ -255,14 +256,17 @@ def create_multimodel_app(
     memory_budget: int = 0,
     models_dir: str | None = None,
     lease_ttl: float = DEFAULT_TTL,
+    handler: HandlerSpec | None = None,
 ) -> Starlette:
-    """The ASGI app of a multi-model endpoint serving models from ``shelf``."""
+    """The ASGI app of a multi-model endpoint serving models from ``shelf`` (each through
+    ``handler``, a handler service, when given)."""
     models = StoreModels(
         shelf,
         max_models=max_models,
         memory_budget=memory_budget,
         models_dir=models_dir,
         lease_ttl=lease_ttl,
+        handler=handler,
     )
     endpoint = MultiModelEndpoint(models, settings)
     routes = [

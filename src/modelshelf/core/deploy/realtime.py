@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import runtime_api, v1, v2
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
+from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.http import (
     JSON,
     PING_OK,
@@ -38,7 +39,8 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
-from modelshelf.core.deploy.loaders import ModelHandler, load_handler
+from modelshelf.core.deploy.loaders import load_handler
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ServingError
 
 log = logging.getLogger("modelshelf.serve")
@@ -52,9 +54,10 @@ LOAD_WAIT = 1.0
 class ModelState:
     """One model being loaded in the background, then served."""
 
-    def __init__(self, model_dir: str, name: str) -> None:
+    def __init__(self, model_dir: str, name: str, handler: HandlerSpec | None = None) -> None:
         self.model_dir = model_dir
         self.name = name
+        self.service = handler  # the endpoint's handler service, if it has one
         self.handler: ModelHandler | None = None
         self.error: str | None = None
         self.traceback = ""
@@ -71,7 +74,7 @@ class ModelState:
 
     def _load(self) -> None:
         try:
-            self.handler = load_handler(self.model_dir, self.name)
+            self.handler = load_handler(self.model_dir, self.name, self.service)
         except ServingError as exc:
             self.error, self.traceback = str(exc), exc.user_traceback
         except Exception as exc:
@@ -196,10 +199,16 @@ async def server(request: Request) -> Response:
 
 
 def create_realtime_app(
-    model_dir: str, name: str, settings: ServingSettings, *, version: str | None = None
+    model_dir: str,
+    name: str,
+    settings: ServingSettings,
+    *,
+    version: str | None = None,
+    handler: HandlerSpec | None = None,
 ) -> Starlette:
-    """The ASGI app serving the model in ``model_dir`` as ``name``."""
-    endpoint = RealtimeEndpoint(ModelState(model_dir, name), settings, version)
+    """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
+    a handler service, when given)."""
+    endpoint = RealtimeEndpoint(ModelState(model_dir, name, handler), settings, version)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),

@@ -33,16 +33,22 @@ def _shelf(config: dict[str, Any]):
 
 def build_app() -> Any:
     """The ASGI app of this deployment (called by uvicorn in every worker process)."""
+    from modelshelf.core.deploy.handler_service import HandlerSpec
     from modelshelf.core.deploy.http import ServingSettings
 
     config = read_config()
     settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
+    handler = HandlerSpec(**config["handler"]) if config.get("handler") else None
     mode = config["mode"]
     if mode == "realtime":
         from modelshelf.core.deploy.realtime import create_realtime_app
 
         return create_realtime_app(
-            config["model_dir"], config["model_name"], settings, version=config.get("version")
+            config["model_dir"],
+            config["model_name"],
+            settings,
+            version=config.get("version"),
+            handler=handler,
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
@@ -53,6 +59,7 @@ def build_app() -> Any:
             max_models=config.get("max_models", 0),
             memory_budget=config.get("memory_budget", 0),
             models_dir=config["models_dir"],
+            handler=handler,
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app
@@ -64,6 +71,7 @@ def build_app() -> Any:
             queue_db=config["queue_db"],
             output_location=config["output_location"],
             storage_options=config.get("storage_options") or None,
+            handler=handler,
         )
     raise ValueError(f"unknown deployment mode {mode!r}")
 

@@ -37,8 +37,9 @@ from modelshelf.core.deploy.http import (
     read_asgi_body,
     send_bytes,
 )
-from modelshelf.core.deploy.loaders import ModelHandler, _user_code
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.deploy.payloads import Payload, encode, jsonable
+from modelshelf.core.deploy.user_code import call_user
 from modelshelf.core.errors import ExplainerNotFoundError, PayloadError
 
 if TYPE_CHECKING:  # the apps import this module to build their routes
@@ -155,7 +156,7 @@ def explain(handler: ModelHandler, body: bytes) -> tuple[bytes, str]:
             "explain(data) method"
         )
     rows = parse_request(body).data
-    explanation = _user_code(handler.name, "explain", lambda: explainer(rows))
+    explanation = call_user(handler.name, "explain", lambda: explainer(rows))
     return json.dumps(jsonable(explanation)).encode(), JSON
 
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from modelshelf._version import __version__
 from modelshelf.core.deploy.http import json_response
-from modelshelf.core.deploy.loaders import ModelHandler
+from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.deploy.payloads import Payload, jsonable
 from modelshelf.core.errors import V2Error
 
