@@ -5,8 +5,11 @@ Looked for, in order:
 1. ``serve.py`` defining ``load(model_dir)`` and ``predict(model, data)``, or a
    ``ModelAdapter`` class with ``load(model_dir)`` and ``predict(data)`` (and optional
    ``preprocess``/``postprocess``), as Dataloop's model adapters have;
-2. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed);
-3. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
+2. a SageMaker inference script: ``code/inference.py`` (or ``inference.py``, or the module
+   ``SAGEMAKER_PROGRAM`` names) with ``model_fn`` and ``predict_fn``/``transform_fn``,
+   served under the inference toolkit's contract (:mod:`.sagemaker_script`);
+3. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed);
+4. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
    (scikit-learn style).
 
 A parameters file (``params.json`` or ``<name>-params.json``, as in SageMaker's multi-model
@@ -30,6 +33,7 @@ from typing import Any
 
 from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.payloads import Payload, decode, encode
+from modelshelf.core.deploy.sagemaker_script import find_script, load_script
 from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError, ServingError
 
 PICKLES = (".joblib", ".pkl", ".pickle")
@@ -101,7 +105,7 @@ def load_handler(model_dir: str, name: str = "model") -> ModelHandler:
         raise HandlerNotFoundError(f"{model_dir} is not a folder")
     params = find_params(model_dir, name)
     started = time.perf_counter()
-    kind, model, predict_fn = _load(model_dir, name, params)
+    kind, model, predict_fn, handle_fn = _load(model_dir, name, params)
     return ModelHandler(
         name=name,
         kind=kind,
@@ -111,24 +115,31 @@ def load_handler(model_dir: str, name: str = "model") -> ModelHandler:
         load_seconds=time.perf_counter() - started,
         size_bytes=_folder_size(model_dir),
         params=params,
+        handle_fn=handle_fn,
     )
 
 
-def _load(model_dir: str, name: str, params: dict) -> tuple[str, Any, Callable]:
+def _load(model_dir: str, name: str, params: dict) -> tuple[str, Any, Callable, Callable | None]:
+    """``(kind, model, predict_fn, handle_fn)`` from the first way of serving that fits; the
+    handle_fn of serving code that answers whole requests, else None."""
     if os.path.isfile(os.path.join(model_dir, "serve.py")):
-        return _load_serve_py(model_dir, name, params)
+        return (*_load_serve_py(model_dir, name, params), None)
+    script = find_script(model_dir)
+    if script is not None:
+        return load_script(script, model_dir, name, _forget_local_modules)
     if os.path.isfile(os.path.join(model_dir, "MLmodel")):
-        return _load_mlflow(model_dir, name)
+        return (*_load_mlflow(model_dir, name), None)
     pickled = sorted(f for f in os.listdir(model_dir) if f.endswith(PICKLES))
     if len(pickled) > 1:
         preferred = [f for f in pickled if f.rsplit(".", 1)[0] == "model"]
         pickled = preferred[:1] or pickled
     if len(pickled) == 1:
-        return _load_pickle(os.path.join(model_dir, pickled[0]), name)
+        return (*_load_pickle(os.path.join(model_dir, pickled[0]), name), None)
     found = ", ".join(sorted(os.listdir(model_dir))[:8]) or "nothing"
     raise HandlerNotFoundError(
         f"cannot serve {name}: its folder has no serve.py (load/predict or ModelAdapter), no "
-        f"MLmodel (MLflow) and no single *.joblib/*.pkl/*.pickle model; it holds: {found}"
+        f"inference script (code/inference.py), no MLmodel (MLflow) and no single "
+        f"*.joblib/*.pkl/*.pickle model; it holds: {found}"
     )
 
 
