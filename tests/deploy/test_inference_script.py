@@ -339,3 +339,20 @@ def test_csv_columns_keep_their_own_types(tmp_path):
     handler = load(tmp_path, {"code/inference.py": script})
     answer = handler.handle(Invocation(b"1,2\n3,4\n", "text/csv", "application/json"))
     assert json.loads(answer.body) == {"dtype": "i", "rows": [[1, 2], [3, 4]]}
+
+
+def test_the_context_sets_the_answers_status_and_headers(tmp_path):
+    script = (
+        "def model_fn(model_dir):\n    return None\n\n"
+        "def predict_fn(data, model):\n    return data\n\n"
+        "def output_fn(prediction, accept, context):\n"
+        "    context.set_response_status(201, 'Created')\n"
+        "    context.set_response_header(0, 'X-Rows', str(len(prediction)))\n"
+        "    context.set_response_content_type(0, 'text/ignored')  # the toolkit's choice wins\n"
+        "    return b'made', 'application/x-made'\n"
+    )
+    answer = load(tmp_path, {"code/inference.py": script}).handle(
+        Invocation(b"[1, 2, 3]", "application/json")
+    )
+    assert (answer.status, answer.content_type, answer.body) == (201, "application/x-made", b"made")
+    assert answer.headers == {"X-Rows": "3"}
