@@ -106,6 +106,15 @@ class PayloadError(ModelshelfError, ValueError):
     """A request body cannot be read as its content type says (answered with 400)."""
 
 
+class UnsupportedFormatError(PayloadError):
+    """The serving code cannot read the request's Content-Type (answered with 415) or write
+    any type its Accept header asks for (406)."""
+
+    def __init__(self, message: str, status: int = 415) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class V2Error(PayloadError):
     """A malformed infer request (answered with 400 ``{"error": ...}``)."""
 

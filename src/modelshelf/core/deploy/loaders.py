@@ -6,8 +6,11 @@ Looked for, in order:
 1. ``serve.py`` defining ``load(model_dir)`` and ``predict(model, data)``, or a
    ``ModelAdapter`` class with ``load(model_dir)`` and ``predict(data)`` (and optional
    ``preprocess``/``postprocess``), as Dataloop's model adapters have;
-2. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed);
-3. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
+2. a SageMaker inference script: ``code/inference.py`` (or ``inference.py``, or the module
+   ``SAGEMAKER_PROGRAM`` names) with ``model_fn`` and ``predict_fn``/``transform_fn``,
+   served under the inference toolkit's contract (:mod:`.sagemaker_script`);
+3. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed);
+4. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
    (scikit-learn style).
 
 A parameters file (``params.json`` or ``<name>-params.json``, as in SageMaker's multi-model
@@ -24,8 +27,9 @@ from collections.abc import Callable
 from typing import Any
 
 from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
-from modelshelf.core.deploy.model_handler import ModelHandler, find_params, folder_size
+from modelshelf.core.deploy.model_handler import Loaded, ModelHandler, find_params, folder_size
 from modelshelf.core.deploy.payloads import Payload
+from modelshelf.core.deploy.sagemaker_script import find_script, load_script
 from modelshelf.core.deploy.user_code import call_user, forget, import_file, local_imports
 from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError
 
@@ -43,38 +47,41 @@ def load_handler(
         return load_service(model_dir, name, handler)
     params = find_params(model_dir, name)
     started = time.perf_counter()
-    kind, model, predict_fn, close_fn = _load(model_dir, name, params)
+    loaded = _load(model_dir, name, params)
     return ModelHandler(
         name=name,
-        kind=kind,
+        kind=loaded.kind,
         model_dir=model_dir,
-        model=model,
-        predict_fn=predict_fn,
+        model=loaded.model,
+        predict_fn=loaded.predict_fn,
         load_seconds=time.perf_counter() - started,
         size_bytes=folder_size(model_dir),
         params=params,
-        close_fn=close_fn,
+        handle_fn=loaded.handle_fn,
+        close_fn=loaded.close_fn,
     )
 
 
-Loaded = tuple[str, Any, Callable[[Any, Payload], Any], Callable[[], None] | None]
-
-
 def _load(model_dir: str, name: str, params: dict) -> Loaded:
+    """The first way of serving the folder that fits it."""
     if os.path.isfile(os.path.join(model_dir, "serve.py")):
         return _load_serve_py(model_dir, name, params)
+    script = find_script(model_dir)
+    if script is not None:
+        return load_script(script, model_dir, name)
     if os.path.isfile(os.path.join(model_dir, "MLmodel")):
-        return (*_load_mlflow(model_dir, name), None)
+        return _load_mlflow(model_dir, name)
     pickled = sorted(f for f in os.listdir(model_dir) if f.endswith(PICKLES))
     if len(pickled) > 1:
         preferred = [f for f in pickled if f.rsplit(".", 1)[0] == "model"]
         pickled = preferred[:1] or pickled
     if len(pickled) == 1:
-        return (*_load_pickle(os.path.join(model_dir, pickled[0]), name), None)
+        return _load_pickle(os.path.join(model_dir, pickled[0]), name)
     found = ", ".join(sorted(os.listdir(model_dir))[:8]) or "nothing"
     raise HandlerNotFoundError(
         f"cannot serve {name}: its folder has no serve.py (load/predict or ModelAdapter), no "
-        f"MLmodel (MLflow) and no single *.joblib/*.pkl/*.pickle model; it holds: {found}"
+        f"inference script (code/inference.py), no MLmodel (MLflow) and no single "
+        f"*.joblib/*.pkl/*.pickle model; it holds: {found}"
     )
 
 
@@ -87,7 +94,7 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> Loaded:
     except BaseException:
         forget(module)
         raise
-    return kind, model, predict_fn, lambda: forget(module)
+    return Loaded(kind, model, predict_fn, close_fn=lambda: forget(module))
 
 
 def _serve_py_entry(
@@ -137,7 +144,7 @@ def _adapter_predict(adapter: Any, payload: Payload) -> Any:
     return result
 
 
-def _load_pickle(path: str, name: str) -> tuple[str, Any, Callable]:
+def _load_pickle(path: str, name: str) -> Loaded:
     if path.endswith(".joblib"):
         try:
             import joblib
@@ -154,7 +161,7 @@ def _load_pickle(path: str, name: str) -> tuple[str, Any, Callable]:
             f"{name}: {os.path.basename(path)} holds a {type(model).__name__}, which has no "
             "predict(); add a serve.py to say how to call it"
         )
-    return kind, model, _estimator_predict
+    return Loaded(kind, model, _estimator_predict)
 
 
 def _estimator_predict(model: Any, payload: Payload) -> Any:
@@ -172,7 +179,7 @@ def _as_frame_if_records(data: Any) -> Any:
     return data
 
 
-def _load_mlflow(model_dir: str, name: str) -> tuple[str, Any, Callable]:
+def _load_mlflow(model_dir: str, name: str) -> Loaded:
     try:
         import mlflow.pyfunc
     except ImportError as exc:
@@ -180,4 +187,4 @@ def _load_mlflow(model_dir: str, name: str) -> tuple[str, Any, Callable]:
             f"{name} is an MLflow model (MLmodel): pip install mlflow to serve it"
         ) from exc
     model = call_user(name, "mlflow load_model", lambda: mlflow.pyfunc.load_model(model_dir))
-    return "mlflow", model, _estimator_predict
+    return Loaded("mlflow", model, _estimator_predict)

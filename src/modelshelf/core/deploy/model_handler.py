@@ -14,6 +14,17 @@ from modelshelf.core.deploy.payloads import Payload, decode, encode
 from modelshelf.core.errors import PayloadError, ServingError
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What a way of serving a folder made of it: the model and how to call and free it."""
+
+    kind: str
+    model: Any
+    predict_fn: Callable[[Any, Payload], Any] | None
+    handle_fn: Callable[[Any, Invocation], Answer] | None = None
+    close_fn: Callable[[], None] | None = None
+
+
 @dataclass
 class ModelHandler:
     """A loaded model and the way to call it."""

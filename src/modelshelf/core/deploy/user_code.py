@@ -58,12 +58,17 @@ def local_imports(roots: Sequence[str], owned: Sequence[str] = ()) -> Iterator[N
     folders = [os.path.abspath(f) for f in roots if os.path.isdir(f)]
     with _LOADING:
         before = set(sys.modules)
-        sys.path[:0] = folders
+        # sys.path is rebound, never changed in place: another thread's import (uvicorn's
+        # first getaddrinfo imports encodings.idna) iterates the list it read, and removing
+        # entries from that list under it skips the stdlib's ("unknown encoding: idna").
+        sys.path = [*folders, *sys.path]
         try:
             yield
         finally:
+            remaining = list(sys.path)
             for folder in folders:
-                sys.path.remove(folder)
+                remaining.remove(folder)  # one occurrence each: the one put first above
+            sys.path = remaining
             _forget_local(set(sys.modules) - before, folders, [os.path.abspath(f) for f in owned])
 
 

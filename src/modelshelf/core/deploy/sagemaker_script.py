@@ -1,0 +1,341 @@
+"""Serving a SageMaker inference script (``code/inference.py``) under the toolkit's contract.
+
+The script is the one the SageMaker inference toolkit would import: the module named by
+``SAGEMAKER_PROGRAM`` (``name`` or ``name.py``), else ``inference.py``, looked for in the
+folder's ``code/`` and then at its top. It is served as the toolkit serves it:
+
+- ``model_fn(model_dir)`` loads the model, after ``pre_model_fn(model_dir)`` and before
+  ``model_warmup_fn(model_dir, model)`` when the script defines them;
+- a request runs ``transform_fn(model, input_data, content_type, accept)`` or else
+  ``input_fn(input_data, content_type)``, ``predict_fn(data, model)`` and
+  ``output_fn(prediction, accept)``; defining transform_fn and any of the three is refused;
+- each function may take one more parameter, ``context``, counted as the toolkit counts
+  (every parameter, those with defaults too): a Multi Model Server style context holding
+  ``system_properties["model_dir"]`` and the request's headers;
+- ``input_data`` is str for exactly ``application/json`` or ``text/csv`` and bytes for any
+  other type (``; charset=...`` included); an Accept header that is missing or ``*/*``
+  means ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (``application/json`` if unset); the answer's
+  type is that Accept, or the second item of a ``(body, content_type)`` tuple; a body that
+  is not str (sent as UTF-8) or bytes goes as JSON, as Multi Model Server sends it;
+- a missing input_fn or output_fn is the toolkit's default (:mod:`.sagemaker_codecs`).
+  model_fn and predict_fn have none (the toolkit's raise NotImplementedError; framework
+  containers each bring their own), so a script without them is refused at load.
+
+An unsupported Content-Type answers 415, an unsupported Accept 406; the toolkit's own error
+types raised by the script keep their meaning (a ``BaseInferenceToolkitError`` its
+``status_code``); anything else the script raises is a ServingError (500, traceback logged).
+
+The script's folder and ``code/`` are on sys.path while it is imported and its load-time
+functions run; the modules it imports from there are then forgotten, so that the next model
+on a multi-model endpoint imports its own (import them at the top of the script, not inside
+a function that runs per request). ``code/requirements.txt`` is not installed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from modelshelf._version import __version__
+from modelshelf.core.deploy import sagemaker_codecs as codecs
+from modelshelf.core.deploy.invocation import Answer, Invocation
+from modelshelf.core.deploy.model_handler import Loaded
+from modelshelf.core.deploy.payloads import Payload
+from modelshelf.core.deploy.user_code import forget, import_file, local_imports
+from modelshelf.core.errors import (
+    HandlerNotFoundError,
+    ModelshelfError,
+    PayloadError,
+    ServingError,
+    UnsupportedFormatError,
+)
+
+log = logging.getLogger("modelshelf.serve")
+
+PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+DEFAULT_PROGRAM = "inference.py"
+# What the toolkit passes each function, before the context a function may also take.
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "pre_model_fn": ("model_dir",),
+    "model_fn": ("model_dir",),
+    "model_warmup_fn": ("model_dir", "model"),
+    "transform_fn": ("model", "input_data", "content_type", "accept"),
+    "input_fn": ("input_data", "content_type"),
+    "predict_fn": ("data", "model"),
+    "output_fn": ("prediction", "accept"),
+}
+IO_FUNCTIONS = ("input_fn", "predict_fn", "output_fn")
+
+
+def find_script(model_dir: str) -> str | None:
+    """The path of the inference script the toolkit would import from ``model_dir``."""
+    program = os.environ.get(PROGRAM_ENV) or DEFAULT_PROGRAM
+    module = program[:-3] if program.endswith(".py") else program
+    for folder in (os.path.join(model_dir, "code"), model_dir):
+        path = os.path.join(folder, module + ".py")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_script(path: str, model_dir: str, name: str) -> Loaded:
+    """Import the script at ``path`` (a module of this model's own) and load its model."""
+    label = os.path.relpath(path, model_dir)
+    folders = list(dict.fromkeys([os.path.dirname(path), os.path.join(model_dir, "code")]))
+    # First on sys.path while it loads, as the toolkit puts code/ first on PYTHONPATH.
+    with local_imports(folders, owned=[model_dir]):
+        module = import_file(path, "modelshelf_script", name)
+        try:
+            script = InferenceScript(name, model_dir, label, module)
+            model = script.load()
+        except BaseException:
+            forget(module)
+            raise
+    if os.path.isfile(os.path.join(model_dir, "code", "requirements.txt")):
+        log.warning("%s: code/requirements.txt is not installed by modelshelf", name)
+    return Loaded(label, model, script.predict, script.answer, lambda: forget(module))
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One function of the script, or a default, and whether it is given ``context``."""
+
+    name: str
+    fn: Callable[..., Any]
+    takes_context: bool = False
+    default: bool = False
+
+    def __call__(self, context: _Context, *args: Any) -> Any:
+        return self.fn(*args, context) if self.takes_context else self.fn(*args)
+
+
+def _user_step(label: str, name: str, fn: Any) -> _Step:
+    """``fn`` as ``name``; refused at load when no call the toolkit makes could fit it."""
+    expected = PARAMETERS[name]
+    try:
+        count = len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError) as exc:
+        raise HandlerNotFoundError(f"{label}: cannot read the parameters of {name}: {exc}") from exc
+    if count not in (len(expected), len(expected) + 1):
+        raise HandlerNotFoundError(
+            f"{label}: {name} takes {count} parameters, but the toolkit calls it with "
+            f"{len(expected)} ({', '.join(expected)}) or, to pass context, {len(expected) + 1}"
+        )
+    return _Step(name, fn, takes_context=count == len(expected) + 1)
+
+
+class InferenceScript:
+    """An inference script's functions, run as the toolkit's ``Transformer`` runs them."""
+
+    def __init__(self, name: str, model_dir: str, label: str, module: Any) -> None:
+        self.name = name
+        self.model_dir = model_dir
+        self.label = label
+        # Read once, at load, as the toolkit's Environment is.
+        self.default_accept = os.environ.get(ACCEPT_ENV, codecs.JSON)
+        defined = {key: getattr(module, key, None) for key in PARAMETERS}
+        # A function set to None (or anything false) counts as absent, as in the toolkit.
+        found = {key: fn for key, fn in defined.items() if fn}
+        _check_functions(label, found)
+        self.steps = {key: _user_step(label, key, fn) for key, fn in found.items()}
+        if "transform_fn" not in found:
+            if not ("input_fn" in found and "output_fn" in found):
+                codecs.require_numpy(label)
+            defaults = {"input_fn": codecs.default_input_fn, "output_fn": codecs.default_output_fn}
+            for key, fn in defaults.items():
+                self.steps.setdefault(key, _Step(f"default {key}", fn, default=True))
+
+    def load(self) -> Any:
+        """``pre_model_fn``, ``model_fn`` and ``model_warmup_fn``: the loaded model."""
+        context = _Context(self.name, self.model_dir)
+        if "pre_model_fn" in self.steps:
+            self._run("pre_model_fn", context, self.model_dir)
+        model = self._run("model_fn", context, self.model_dir)
+        if "model_warmup_fn" in self.steps:
+            self._run("model_warmup_fn", context, self.model_dir, model)
+        return model
+
+    def answer(self, model: Any, invocation: Invocation) -> Answer:
+        """One ``/invocations`` request, as the toolkit's ``transform`` answers it."""
+        context = _Context(self.name, self.model_dir, invocation)
+        content_type = invocation.content_type
+        accept = invocation.accept
+        if not accept or accept == codecs.ANY:
+            accept = self.default_accept
+        try:
+            data = _input_data(invocation.body, content_type)
+            if "transform_fn" in self.steps:
+                result = self._run("transform_fn", context, model, data, content_type, accept)
+            else:
+                data = self._run("input_fn", context, data, content_type)
+                prediction = self._run("predict_fn", context, data, model)
+                result = self._run("output_fn", context, prediction, accept)
+        except (UnsupportedFormatError, _Refused) as exc:
+            return _refusal(exc)
+        body, media = (result[0], result[1]) if isinstance(result, tuple) else (result, accept)
+        return Answer(
+            self._body(body), str(media or accept), context.status, context.response_headers
+        )
+
+    def predict(self, model: Any, payload: Payload) -> Any:
+        """``predict_fn`` on a payload decoded already (the V2 route, ``check``); errors
+        propagate for the handler to wrap."""
+        step = self.steps.get("predict_fn")
+        if step is None:
+            raise HandlerNotFoundError(
+                f"{self.label} answers whole requests only (transform_fn): use /invocations"
+            )
+        return step(_Context(self.name, self.model_dir), payload.data, model)
+
+    def _run(self, key: str, context: _Context, *args: Any) -> Any:
+        step = self.steps[key]
+        try:
+            return step(context, *args)
+        except Exception as exc:
+            if step.default and isinstance(exc, ModelshelfError):
+                raise  # a default's 400/406/415: the request's fault, not the model's
+            raise _failure(f"{self.name}: {step.name}", key, exc) from exc
+
+    def _body(self, body: Any) -> bytes:
+        if isinstance(body, str):
+            return body.encode()
+        if isinstance(body, (bytes, bytearray)):
+            return bytes(body)
+        try:
+            return json.dumps(body, indent=2).encode()
+        except TypeError as exc:
+            raise ServingError(
+                f"{self.name}: the script answered a {type(body).__name__}, which is not str, "
+                f"bytes or JSON-serialisable: {exc}",
+                traceback.format_exc(),
+            ) from exc
+
+
+def _check_functions(label: str, found: Mapping[str, Any]) -> None:
+    """The toolkit's rule (transform_fn alone), and the functions that have no default."""
+    combined = [key for key in IO_FUNCTIONS if key in found]
+    if "transform_fn" in found and combined:
+        raise HandlerNotFoundError(
+            f"{label} defines transform_fn and {', '.join(combined)}: the toolkit cannot use "
+            "transform_fn in conjunction with input_fn, predict_fn and/or output_fn; keep "
+            "transform_fn alone, or remove it"
+        )
+    if "model_fn" not in found:
+        raise HandlerNotFoundError(
+            f"{label} defines no model_fn(model_dir): the toolkit has no default to load a model"
+        )
+    if "transform_fn" not in found and "predict_fn" not in found:
+        raise HandlerNotFoundError(
+            f"{label} defines neither predict_fn(data, model) nor transform_fn: the toolkit's "
+            "default predict_fn only raises NotImplementedError (framework containers bring "
+            "their own, as scikit-learn's model.predict(data)); define predict_fn"
+        )
+
+
+def _input_data(body: bytes, content_type: str | None) -> str | bytes:
+    if content_type not in codecs.UTF8_TYPES:
+        return body
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"the {content_type} body is not UTF-8: {exc}") from exc
+
+
+class _Refused(Exception):
+    """A script's toolkit error that carries its own HTTP status."""
+
+    def __init__(self, status: int, message: str, user_traceback: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.user_traceback = user_traceback
+
+
+def _failure(where: str, key: str, exc: Exception) -> Exception:
+    """What an exception the script raised answers. The toolkit's types are known by name:
+    the toolkit need not be installed here, and a script written for it may use them."""
+    kinds = {cls.__name__ for cls in type(exc).__mro__}
+    if "UnsupportedFormatError" in kinds:
+        return UnsupportedFormatError(str(exc), 406 if key == "output_fn" else 415)
+    status = getattr(exc, "status_code", None)
+    if "BaseInferenceToolkitError" in kinds and isinstance(status, int) and 400 <= status < 600:
+        message = str(getattr(exc, "message", exc))
+        return _Refused(status, f"{where}: {message}", traceback.format_exc())
+    return _serving_error(where, exc)
+
+
+def _serving_error(where: str, exc: Exception) -> ServingError:
+    return ServingError(f"{where} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _refusal(exc: UnsupportedFormatError | _Refused) -> Answer:
+    if isinstance(exc, _Refused) and exc.status >= 500:
+        log.error("%s\n%s", exc, exc.user_traceback)
+    return Answer(json.dumps({"error": str(exc)}).encode(), codecs.JSON, exc.status)
+
+
+class _RequestProcessor:
+    """Multi Model Server's holder of one request's headers (names in lower case)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self._headers = headers
+
+    def get_request_property(self, key: str) -> str | None:
+        return self._headers.get(key.lower())
+
+    def get_request_properties(self) -> Mapping[str, str]:
+        return self._headers
+
+
+class _Context:
+    """The parts of Multi Model Server's ``Context`` that inference scripts use: its
+    properties, the request's headers and id, and the response's status and headers."""
+
+    def __init__(self, name: str, model_dir: str, invocation: Invocation | None = None) -> None:
+        self.model_name = name
+        self.manifest = {"model": {"modelName": name}}
+        self.system_properties = {
+            "model_dir": model_dir,
+            "gpu_id": None,
+            "batch_size": 1,
+            "server_name": "modelshelf",
+            "server_version": __version__,
+        }
+        self.metrics = None
+        # None while the model loads, as Multi Model Server's are before the first request.
+        self.request_ids = None if invocation is None else {0: invocation.request_id}
+        self.request_processor = (
+            None if invocation is None else [_RequestProcessor(invocation.headers)]
+        )
+        self.status = 200
+        self.response_headers: dict[str, str] = {}
+        self.response_content_type: str | None = None
+
+    def get_request_id(self, idx: int = 0) -> str | None:
+        return self.request_ids.get(idx)
+
+    def get_request_header(self, idx: int, key: str) -> str | None:
+        return self.request_processor[idx].get_request_property(key)
+
+    def get_all_request_header(self, idx: int) -> Mapping[str, str]:
+        return self.request_processor[idx].get_request_properties()
+
+    def set_response_content_type(self, idx: int, value: str) -> None:
+        # Kept for the script to read back: the answer's type is Accept or output_fn's, as
+        # the toolkit sets it after the script returns.
+        self.response_content_type = value
+
+    def get_response_content_type(self, idx: int) -> str | None:
+        return self.response_content_type
+
+    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
+        self.status = code
+
+    def set_response_header(self, idx: int, key: str, value: str) -> None:
+        self.response_headers[key] = value
