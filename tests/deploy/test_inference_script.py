@@ -282,8 +282,20 @@ def test_serve_py_comes_first_and_pickles_after_the_script(tmp_path):
     assert load(tmp_path, files, "script").kind == os.path.join("code", "inference.py")
 
 
+def test_without_predict_fn_the_model_predicts_as_in_the_scikit_learn_container(tmp_path):
+    only_model_fn = (
+        "import os, pickle\n\n"
+        "def model_fn(model_dir):\n"
+        "    with open(os.path.join(model_dir, 'model.pkl'), 'rb') as fh:\n"
+        "        return pickle.load(fh)\n"
+    )
+    handler = load(tmp_path, {"code/inference.py": only_model_fn, "model.pkl": linear_pickle()})
+    answer = handler.handle(Invocation(b"[[1, 2]]", "application/json"))
+    assert answer.status == 200 and rounded(json.loads(answer.body)) == [5.0]
+
+
 def test_scripts_that_cannot_work_are_refused_at_load(tmp_path):
-    with pytest.raises(HandlerNotFoundError, match="neither predict_fn"):
+    with pytest.raises(HandlerNotFoundError, match=r"neither predict_fn.*has no predict"):
         load(tmp_path, {"code/inference.py": "def model_fn(model_dir):\n    return 1\n"}, "a")
     with pytest.raises(HandlerNotFoundError, match="no model_fn"):
         load(tmp_path, {"code/inference.py": "def predict_fn(data, model):\n    return 1\n"}, "b")

@@ -18,8 +18,9 @@ folder's ``code/`` and then at its top. It is served as the toolkit serves it:
   type is that Accept, or the second item of a ``(body, content_type)`` tuple; a body that
   is not str (sent as UTF-8) or bytes goes as JSON, as Multi Model Server sends it;
 - a missing input_fn or output_fn is the toolkit's default (:mod:`.sagemaker_codecs`).
-  model_fn and predict_fn have none (the toolkit's raise NotImplementedError; framework
-  containers each bring their own), so a script without them is refused at load.
+  model_fn has none, and a missing predict_fn is the scikit-learn container's
+  ``model.predict(data)`` (the toolkit's own only raises NotImplementedError), so a script
+  without model_fn, or whose model has no predict(), is refused at load.
 
 An unsupported Content-Type answers 415, an unsupported Accept 406; the toolkit's own error
 types raised by the script keep their meaning (a ``BaseInferenceToolkitError`` its
@@ -158,9 +159,22 @@ class InferenceScript:
         if "pre_model_fn" in self.steps:
             self._run("pre_model_fn", context, self.model_dir)
         model = self._run("model_fn", context, self.model_dir)
+        if "transform_fn" not in self.steps and "predict_fn" not in self.steps:
+            self.steps["predict_fn"] = self._default_predict(model)
         if "model_warmup_fn" in self.steps:
             self._run("model_warmup_fn", context, self.model_dir, model)
         return model
+
+    def _default_predict(self, model: Any) -> _Step:
+        """The scikit-learn container's default, ``model.predict(data)``, for a model that
+        has one; the toolkit's own default only raises NotImplementedError."""
+        if not callable(getattr(model, "predict", None)):
+            raise HandlerNotFoundError(
+                f"{self.label} defines neither predict_fn(data, model) nor transform_fn, and "
+                f"the {type(model).__name__} its model_fn returns has no predict(): define "
+                "predict_fn"
+            )
+        return _Step("default predict_fn", lambda data, model: model.predict(data), default=True)
 
     def answer(self, model: Any, invocation: Invocation) -> Answer:
         """One ``/invocations`` request, as the toolkit's ``transform`` answers it."""
@@ -230,12 +244,6 @@ def _check_functions(label: str, found: Mapping[str, Any]) -> None:
     if "model_fn" not in found:
         raise HandlerNotFoundError(
             f"{label} defines no model_fn(model_dir): the toolkit has no default to load a model"
-        )
-    if "transform_fn" not in found and "predict_fn" not in found:
-        raise HandlerNotFoundError(
-            f"{label} defines neither predict_fn(data, model) nor transform_fn: the toolkit's "
-            "default predict_fn only raises NotImplementedError (framework containers bring "
-            "their own, as scikit-learn's model.predict(data)); define predict_fn"
         )
 
 
