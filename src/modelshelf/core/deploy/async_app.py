@@ -6,7 +6,9 @@ asynchronous inference does, and answers ``{"inference_id", "output_location"}``
 request is durably queued (:class:`~modelshelf.core.deploy.async_queue.AsyncQueue`). Worker
 threads write each result to ``<output_location>/<inference_id>.out`` with fsspec;
 ``GET /async/requests/{id}`` tells how a request is doing. A request accepted by a server
-that stopped or died is run by the next server on the same queue database.
+that stopped or died is run by the next server on the same queue database. boto3's
+``invoke_endpoint_async`` reaches it at ``/endpoints/{name}/async-invocations``
+(:mod:`.runtime_api`).
 """
 
 from __future__ import annotations

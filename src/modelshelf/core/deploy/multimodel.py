@@ -1,4 +1,5 @@
-"""A multi-model endpoint: SageMaker's MME container contract and the V2 repository extension.
+"""A multi-model endpoint: SageMaker's MME container contract, KServe V1, V2 with its repository
+extension, and the SageMaker Runtime API with ``TargetModel`` (:mod:`.runtime_api`).
 
 Models come from the store by ref (``churn:3``, ``churn@prod``): loading copies the version
 into ``models_dir`` and loads its handler; while loaded, the version is leased (owner

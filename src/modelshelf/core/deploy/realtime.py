@@ -1,4 +1,5 @@
-"""A real-time endpoint for one model: SageMaker's ``/ping`` + ``/invocations`` and KServe V2.
+"""A real-time endpoint for one model: SageMaker's ``/ping`` + ``/invocations``, KServe V1 and
+V2, and the SageMaker Runtime API (``/endpoints/{name}/invocations``, :mod:`.runtime_api`).
 
 The model loads in a background thread started with the app, so ``/ping`` answers within
 ``LOAD_WAIT``: 503 while loading, 200 once loaded, 500 with the user's traceback if loading
