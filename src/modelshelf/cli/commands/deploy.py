@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelshelf.cli.commands.managers import deploy_manager, job_manager
+from modelshelf.cli.commands.parsing import env_pair
 from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
@@ -35,14 +36,6 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             handler=args.handler_service,
             env=dict(args.env or []),
         )
-
-
-def _env_pair(text: str) -> tuple[str, str]:
-    """``--env KEY=VALUE`` (the name is checked by the deployment manager)."""
-    key, equals, value = text.partition("=")
-    if not equals or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, not {text!r}")
-    return key, value
 
 
 def _deployments(shelf: Shelf, args: argparse.Namespace) -> list[Deployment]:
@@ -114,7 +107,7 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     deploy.add_argument(
         "--env",
         action="append",
-        type=_env_pair,
+        type=env_pair,
         metavar="KEY=VALUE",
         help="a variable for the server process (repeat for more)",
     )

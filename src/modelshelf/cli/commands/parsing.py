@@ -92,6 +92,7 @@ def whole_number(text: str, expected: str = "expected a whole number from 1") ->
 
 
 def env_pair(text: str) -> tuple[str, str]:
+    """``--env KEY=VALUE`` (the name is checked by the job or deployment manager)."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
