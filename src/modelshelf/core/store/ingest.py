@@ -39,31 +39,22 @@ def ingest_files(
     read nor copied. Any other file is hashed and copied in one pass.
     """
 
-    preloaded = (
-        cache.preload([f.local_path for f in files if f.local_path is not None]) if cache else {}
-    )
-
-    def one(src: SourceFile) -> tuple[FileEntry, _CacheRow | None]:
-        st = os.stat(src.local_path) if src.local_path is not None else None
-        if st is not None and cache is not None:
-            known = cache.lookup(src.local_path, st, preloaded)
-            if known is not None and blobs.has(known):
-                tracker.advance(st.st_size, 1)
-                return FileEntry(src.relpath, st.st_size, known, src.mode), None
-        hashed_at = now_ns()
+    def store(src: SourceFile) -> tuple[str, int]:
         if src.local_path is not None:
             digest, size, _ = blobs.ingest_path(src.local_path, tracker.advance)
         else:
             with src.open() as fh:
                 digest, size, _ = blobs.ingest(fh, on_bytes=tracker.advance)
         tracker.advance(files=1)
-        row = (src.local_path, st, digest, hashed_at) if st is not None else None
-        return FileEntry(src.relpath, size, digest, src.mode), row
+        return digest, size
 
-    results = _largest_first(one, files, workers, "ingest")
-    if cache is not None:
-        cache.record([row for _, row in results if row is not None])
-    return [entry for entry, _ in results]
+    def reuse(digest: str, st: os.stat_result) -> bool:
+        if not blobs.has(digest):
+            return False
+        tracker.advance(st.st_size, 1)
+        return True
+
+    return _each_file(files, workers, cache, "ingest", store, reuse)
 
 
 def hash_files(
@@ -71,6 +62,29 @@ def hash_files(
 ) -> list[FileEntry]:
     """Hash files without storing them (for dataset fingerprints)."""
 
+    def digest_of(src: SourceFile) -> tuple[str, int]:
+        hasher = hashlib.sha256()
+        size = 0
+        with _open(src) as fh:
+            while chunk := fh.read(CHUNK):
+                hasher.update(chunk)
+                size += len(chunk)
+        return hasher.hexdigest(), size
+
+    return _each_file(files, workers, cache, "hash", digest_of, lambda digest, st: True)
+
+
+def _each_file(
+    files: list[SourceFile],
+    workers: int,
+    cache: StatCache | None,
+    name: str,
+    compute: Callable[[SourceFile], tuple[str, int]],
+    reuse: Callable[[str, os.stat_result], bool],
+) -> list[FileEntry]:
+    """Each file's entry: the cached digest of a local file whose stat matches (when
+    ``reuse(digest, stat)`` agrees), else ``compute(file)`` -> ``(sha256, size)``, which the
+    cache then remembers."""
     preloaded = (
         cache.preload([f.local_path for f in files if f.local_path is not None]) if cache else {}
     )
@@ -79,20 +93,14 @@ def hash_files(
         st = os.stat(src.local_path) if src.local_path is not None else None
         if st is not None and cache is not None:
             known = cache.lookup(src.local_path, st, preloaded)
-            if known is not None:
+            if known is not None and reuse(known, st):
                 return FileEntry(src.relpath, st.st_size, known, src.mode), None
-        hashed_at = now_ns()
-        hasher = hashlib.sha256()
-        size = 0
-        with _open(src) as fh:
-            while chunk := fh.read(CHUNK):
-                hasher.update(chunk)
-                size += len(chunk)
-        digest = hasher.hexdigest()
+        hashed_at = now_ns()  # before reading: a change while hashing is caught next time
+        digest, size = compute(src)
         row = (src.local_path, st, digest, hashed_at) if st is not None else None
         return FileEntry(src.relpath, size, digest, src.mode), row
 
-    results = _largest_first(one, files, workers, "hash")
+    results = _largest_first(one, files, workers, name)
     if cache is not None:
         cache.record([row for _, row in results if row is not None])
     return [entry for entry, _ in results]
