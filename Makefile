@@ -62,12 +62,16 @@ demo: $(VENV)/.test-deps
 
 ## make bench: the benchmarks against their peers; writes BENCHMARKS.md.
 # bench/serve.py loads its servers with wrk (Debian's); without it, with an asyncio client.
+# bench/handlers.py runs Multi Model Server, whose frontend needs Java (Debian's JRE).
 bench: $(VENV)/.bench-deps
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 		|| echo "wrk not installed: bench/serve.py uses its asyncio load generator"
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/serve.py
+	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless) \
+		|| echo "no Java: bench/handlers.py measures without Multi Model Server"
+	$(BIN)/python bench/handlers.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
