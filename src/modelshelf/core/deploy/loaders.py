@@ -9,7 +9,8 @@ Looked for, in order:
 2. a SageMaker inference script: ``code/inference.py`` (or ``inference.py``, or the module
    ``SAGEMAKER_PROGRAM`` names) with ``model_fn`` and ``predict_fn``/``transform_fn``,
    served under the inference toolkit's contract (:mod:`.sagemaker_script`);
-3. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed);
+3. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed) and
+   answered as ``mlflow models serve`` answers (:mod:`.mlflow_scoring`);
 4. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
    (scikit-learn style).
 
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
+from modelshelf.core.deploy.mlflow_scoring import scoring_handle_fn
 from modelshelf.core.deploy.model_handler import Loaded, ModelHandler, find_params, folder_size
 from modelshelf.core.deploy.payloads import Payload
 from modelshelf.core.deploy.sagemaker_script import find_script, load_script
@@ -187,4 +189,6 @@ def _load_mlflow(model_dir: str, name: str) -> Loaded:
             f"{name} is an MLflow model (MLmodel): pip install mlflow to serve it"
         ) from exc
     model = call_user(name, "mlflow load_model", lambda: mlflow.pyfunc.load_model(model_dir))
-    return Loaded("mlflow", model, _estimator_predict)
+    # /invocations answers as `mlflow models serve` does (MLflow's own parsing and errors);
+    # decoded rows (KServe V2 infer) still go straight to the pyfunc's predict.
+    return Loaded("mlflow", model, _estimator_predict, handle_fn=scoring_handle_fn(model, name))
