@@ -9,8 +9,7 @@ time so that each can be measured. Concurrent first requests for the same cold m
 it once.
 
 :class:`ModelCache` knows nothing of the store; :class:`StoreModels` loads its models from
-a :class:`~modelshelf.core.store.Shelf` and leases each loaded version while it is loaded,
-or, for keys under a model-data prefix, from :class:`~.model_data.ModelData`'s disk cache.
+a :class:`~modelshelf.core.store.Shelf` (leasing each loaded version) or a model-data prefix.
 """
 
 from __future__ import annotations
@@ -304,7 +303,7 @@ class StoreModels:
 
     def _load(self, name: str, url: str) -> ModelHandler:
         if self.model_data and (key := self.model_data.key_of(url)) is not None:
-            return self.model_data.load(key, self.service)
+            return self.model_data.load(key, self.service, self._unload_a_key)
         version = self.shelf.show(url)
         if not self.cache.fits(version.size):  # refuse before copying it, not after
             raise ModelTooLargeError(
@@ -325,6 +324,12 @@ class StoreModels:
             self._leases[id(handler)] = (lease, renewal)
             self.versions[name] = str(version.version)
         return handler
+
+    def _unload_a_key(self) -> bool:
+        """Unload the least recently used model loaded from model data; False if none is."""
+        urls, data = self.cache.registered(), self.model_data
+        keyed = [n for n in self.cache.loaded() if data and data.key_of(urls.get(n, ""))]
+        return bool(keyed) and self.cache.unload(keyed[0])
 
     def _unloaded(self, name: str, handler: ModelHandler) -> None:
         self.runners.pop(name, None)
@@ -361,10 +366,7 @@ class StoreModels:
 
     def runner(self, name: str) -> AdaptiveCaller:
         """How to call ``name``'s predict (inline or in the threadpool), kept per name."""
-        runner = self.runners.get(name)
-        if runner is None:
-            runner = self.runners.setdefault(name, AdaptiveCaller())
-        return runner
+        return self.runners.get(name) or self.runners.setdefault(name, AdaptiveCaller())
 
     def load_new(self, name: str, url: str) -> ModelHandler:
         """Register and load; a model that fails to load is not left registered."""

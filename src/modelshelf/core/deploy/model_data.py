@@ -32,6 +32,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -164,9 +165,25 @@ class ModelData:
 
     # ---- loading ------------------------------------------------------------------------
 
-    def load(self, key: str, service: HandlerSpec | None = None) -> ModelHandler:
-        """Load ``key``'s model from its cached folder (through ``service`` when given)."""
-        folder = self.fetch(key)
+    def load(
+        self,
+        key: str,
+        service: HandlerSpec | None = None,
+        unload_one: Callable[[], bool] | None = None,
+    ) -> ModelHandler:
+        """Load ``key``'s model from its cached folder (through ``service`` when given).
+
+        When the disk cache is full of loaded models' artifacts, ``unload_one()`` is asked
+        to unload one (False: there is none) and the fetch is tried again.
+        """
+        while True:
+            try:
+                folder = self.fetch(key)
+                break
+            except DiskCacheFullError:
+                # As SageMaker does under disk pressure: unload a model to free its artifact.
+                if unload_one is None or not unload_one():
+                    raise
         try:
             handler = load_handler(folder, model_name(key), service)
         except BaseException:
