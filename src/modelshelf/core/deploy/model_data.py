@@ -312,8 +312,11 @@ class ModelData:
             extract_archive(archive, folder, limit=self.cache_bytes, name=url)
         except BaseException as exc:
             remove_tree(folder)
-            if isinstance(exc, SizeLimitError):
-                raise DiskCacheFullError(f"model {key!r}: {exc}") from exc
+            if isinstance(exc, SizeLimitError):  # its hint names the store's limit, not ours
+                raise DiskCacheFullError(
+                    f"model {key!r} unpacks to more than the whole model-data disk cache of "
+                    f"{self.cache_bytes} bytes: raise model_data_cache"
+                ) from exc
             if isinstance(exc, SourceError):
                 raise ModelDataError(f"model {key!r}: {exc}") from exc
             if isinstance(exc, Exception):
