@@ -90,6 +90,25 @@ class ModelTooLargeError(ModelshelfError):
     """A model is larger than the endpoint's whole memory budget (answered with 507)."""
 
 
+class ModelKeyError(InvalidNameError):
+    """A target model key that would leave the model-data prefix (answered with 400)."""
+
+
+class ModelDataError(ModelshelfError):
+    """An artifact under a model-data prefix cannot be fetched, extracted or kept on disk.
+
+    ``status`` is the HTTP status a multi-model endpoint answers it with.
+    """
+
+    status = 500
+
+
+class DiskCacheFullError(ModelDataError):
+    """The model-data disk cache cannot make room: what is left is in use (answered 507)."""
+
+    status = 507
+
+
 class HandlerNotFoundError(ModelshelfError):
     """A model folder has nothing modelshelf knows how to serve."""
 

@@ -12,7 +12,7 @@ from modelshelf.core.errors import TaskFailed
 from modelshelf.core.names import validate_name
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.paths import handler_path
+from modelshelf.server.paths import handler_path, source_or_url
 from modelshelf.server.schemas import DeployRequest, InvokeRequest
 
 
@@ -35,6 +35,11 @@ class DeploymentsHandler(ModelshelfHandler):
             if request.handler
             else None
         )
+        model_data = (
+            source_or_url(request.model_data, app.root_dir, app.source_roots)
+            if request.model_data
+            else None
+        )
         manager = self.app.deployments
         # Fail fast on what can be checked at once (unknown refs are a 404, not a task).
         for ref in request.refs:
@@ -49,6 +54,8 @@ class DeploymentsHandler(ModelshelfHandler):
                 workers=request.workers,
                 handler=handler,
                 env=request.env,
+                model_data=model_data,
+                model_data_cache=request.model_data_cache or 0,
             )
             if deployment.status == "failed":
                 raise TaskFailed(deployment.error or "the deployment failed", deployment.describe())

@@ -53,6 +53,8 @@ class DeployRequest(Body):
     workers: int = Field(default=1, ge=1, le=64)
     handler: str | None = None
     env: dict[EnvName, str] = Field(default_factory=dict)
+    model_data: str | None = None
+    model_data_cache: str | None = None
 
 
 class InvokeRequest(Body):

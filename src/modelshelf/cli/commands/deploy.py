@@ -35,6 +35,8 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             output_location=args.output_location,
             handler=args.handler_service,
             env=dict(args.env or []),
+            model_data=args.model_data,
+            model_data_cache=args.model_data_cache,
         )
 
 
@@ -103,6 +105,14 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
         dest="handler_service",  # args.handler is the command's own function
         metavar="FILE[:FUNC]",
         help="a Multi Model Server handler service serving every model (default FUNC: handle)",
+    )
+    deploy.add_argument(
+        "--model-data",
+        metavar="URL",
+        help="multi: a folder or URL prefix whose keys (DocSim-3.tar.gz) are served as models",
+    )
+    deploy.add_argument(
+        "--model-data-cache", default="0", help="multi: disk cache bound, e.g. 10GB (0: none)"
     )
     deploy.add_argument(
         "--env",

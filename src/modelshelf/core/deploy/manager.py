@@ -57,6 +57,7 @@ class ServerOptions:
     handler: HandlerSpec | None = None
     # Set in the server process's environment (never written to the deployment's files).
     env: dict[str, str] = field(default_factory=dict)
+    model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
 
 
 class DeploymentManager(Configurable):
@@ -101,6 +102,9 @@ class DeploymentManager(Configurable):
         output_location: str | None = None,
         handler: str | HandlerSpec | None = None,
         env: Mapping[str, str] | None = None,
+        model_data: str | None = None,
+        model_data_options: dict[str, Any] | None = None,
+        model_data_cache: int | str = 0,
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
@@ -108,6 +112,10 @@ class DeploymentManager(Configurable):
         ``handler`` (``"path/model_handler.py:handle"``) is a Multi Model Server handler
         service that serves every model of the endpoint instead of the models' own serving
         code; ``env`` are variables set for the server process (what a handler reads).
+        ``model_data`` (multi only: a folder or fsspec URL prefix, read with
+        ``model_data_options``, else the store's own) serves each key under it as a model,
+        ``TargetModel="DocSim-3.tar.gz"``, extracted into a disk cache of at most
+        ``model_data_cache`` (e.g. ``"10GB"``; 0: unbounded); see :mod:`.model_data`.
         Returns once the server answers its health check (``ready``), or with ``failed``
         and the serving code's traceback if the model cannot be loaded.
         """
@@ -120,11 +128,20 @@ class DeploymentManager(Configurable):
             raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
         service = parse_handler(handler) if handler is not None else None
         variables = checked_env(env)
+        prefix = None
+        if model_data is not None:
+            if mode != "multi" or workers != 1:
+                raise DeploymentError(
+                    "model_data is for a multi-model deployment of one worker process "
+                    "(its disk cache belongs to the process)"
+                )
+            prefix = self._model_data(model_data, model_data_options, model_data_cache)
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
         options = ServerOptions(
-            token, max_body, max_models, memory_budget, output_location, service, variables
-        )
+            token, max_body, max_models, memory_budget, output_location, service, variables,
+            prefix,
+        )  # fmt: skip
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
         for _ in range(PORT_ATTEMPTS if port is None else 1):
@@ -209,6 +226,7 @@ class DeploymentManager(Configurable):
             config["models_dir"] = os.path.join(record.folder, "models")
             config["max_models"] = options.max_models
             config["memory_budget"] = parse_size(options.memory_budget)
+            config["model_data"] = options.model_data
         else:
             # Copied once here, not by each worker process; verified against the store.
             version = versions[0]
@@ -220,6 +238,26 @@ class DeploymentManager(Configurable):
             output = options.output_location or os.path.join(record.folder, "outputs")
             config["output_location"] = output
         return config
+
+    def _model_data(
+        self, url: str, options: dict[str, Any] | None, cache: int | str
+    ) -> dict[str, Any]:
+        """The server config's ``model_data``, checked: the prefix must hold something."""
+        import fsspec
+
+        if "://" not in url and "::" not in url:
+            url = os.path.abspath(os.path.expanduser(url))
+        if options is None:  # the store's options, when the prefix is on the store's kind
+            same = url.split("://")[0] == self.shelf.backend.url.split("://")[0]
+            options = dict(self.shelf.storage_options or {}) if same else {}
+        try:
+            fs, path = fsspec.core.url_to_fs(url, **options)
+            found = fs.isdir(path)
+        except Exception as exc:
+            raise DeploymentError(f"cannot read model data {url}: {exc}") from exc
+        if not found:
+            raise DeploymentError(f"model data {url} is not a folder or a prefix holding objects")
+        return {"url": url, "storage_options": options, "cache_bytes": parse_size(cache)}
 
     def _launch(
         self, record: DeploymentRecord, config: dict[str, Any], env: dict[str, str]

@@ -9,7 +9,7 @@ time so that each can be measured. Concurrent first requests for the same cold m
 it once.
 
 :class:`ModelCache` knows nothing of the store; :class:`StoreModels` loads its models from
-a :class:`~modelshelf.core.store.Shelf` and leases each loaded version while it is loaded.
+a :class:`~modelshelf.core.store.Shelf` (leasing each loaded version) or a model-data prefix.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -37,6 +36,7 @@ from modelshelf.core.deploy.memory import (
     measured_load,
     unmeasured_warning,
 )
+from modelshelf.core.deploy.model_data import ModelData, folder_name
 from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
@@ -268,7 +268,7 @@ class ModelCache:
 
 
 class StoreModels:
-    """A multi-model endpoint's models from the store: load, lease, renew, clean up."""
+    """A multi-model endpoint's models from the store (or ``model_data``): load, lease, renew."""
 
     def __init__(
         self,
@@ -279,8 +279,10 @@ class StoreModels:
         models_dir: str | None,
         lease_ttl: float,
         handler: HandlerSpec | None = None,
+        model_data: ModelData | None = None,
     ) -> None:
         self.shelf = shelf
+        self.model_data = model_data
         self.service = handler  # one handler service serves every model, when given
         self.lease_ttl = lease_ttl
         self.own_dir = models_dir is None
@@ -300,6 +302,8 @@ class StoreModels:
         self._renewer = Renewer(lease_ttl / 3, name="lease renewal")
 
     def _load(self, name: str, url: str) -> ModelHandler:
+        if self.model_data and (key := self.model_data.key_of(url)) is not None:
+            return self.model_data.load(key, self.service, self._unload_a_key)
         version = self.shelf.show(url)
         if not self.cache.fits(version.size):  # refuse before copying it, not after
             raise ModelTooLargeError(
@@ -307,7 +311,7 @@ class StoreModels:
                 f"endpoint's whole memory budget of {self.cache.memory_budget} bytes"
             )
         lease = self.shelf.lease(version.ref, OWNER, self.lease_ttl)
-        dest = os.path.join(self.models_dir, f"{_folder(name)}-{uuid.uuid4().hex[:8]}")
+        dest = os.path.join(self.models_dir, f"{folder_name(name)}-{uuid.uuid4().hex[:8]}")
         try:
             self.shelf.load(version.ref, dest)
             handler = load_handler(dest, version.name, self.service)
@@ -321,9 +325,17 @@ class StoreModels:
             self.versions[name] = str(version.version)
         return handler
 
+    def _unload_a_key(self) -> bool:
+        """Unload the least recently used model loaded from model data; False if none is."""
+        urls, data = self.cache.registered(), self.model_data
+        keyed = [n for n in self.cache.loaded() if data and data.key_of(urls.get(n, ""))]
+        return bool(keyed) and self.cache.unload(keyed[0])
+
     def _unloaded(self, name: str, handler: ModelHandler) -> None:
         self.runners.pop(name, None)
         handler.close()
+        if self.model_data is not None and self.model_data.unloaded(handler):
+            return  # its folder stays in the disk cache, evicted once unused
         with self._lock:
             held = self._leases.pop(id(handler), None)
         if held is not None:
@@ -345,6 +357,8 @@ class StoreModels:
     def close(self) -> None:
         self._renewer.stop()
         self.cache.close()
+        if self.model_data is not None:
+            self.model_data.close()
         if self.own_dir:
             shutil.rmtree(self.models_dir, ignore_errors=True)
 
@@ -352,10 +366,7 @@ class StoreModels:
 
     def runner(self, name: str) -> AdaptiveCaller:
         """How to call ``name``'s predict (inline or in the threadpool), kept per name."""
-        runner = self.runners.get(name)
-        if runner is None:
-            runner = self.runners.setdefault(name, AdaptiveCaller())
-        return runner
+        return self.runners.get(name) or self.runners.setdefault(name, AdaptiveCaller())
 
     def load_new(self, name: str, url: str) -> ModelHandler:
         """Register and load; a model that fails to load is not left registered."""
@@ -369,21 +380,18 @@ class StoreModels:
             raise
 
     def handler(self, target: str, *, auto: bool) -> ModelHandler:
-        """A model by name; with ``auto``, an unregistered target is taken as a store ref."""
+        """A model by name; with ``auto``, an unregistered target is a model-data key or a ref."""
         if target in self.cache:
             return self.cache.get(target)
         if not auto:
             raise ModelNotFoundError(f"model {target!r} is not loaded on this endpoint")
+        if self.model_data and (key := self.model_data.key(target)) is not None:
+            return self.load_new(target, self.model_data.url_of(key))
         parse_ref(target)  # a bad target is a 400, not a failed load
         return self.load_new(target, target)
 
     def describe(self, name: str) -> dict[str, str]:
         return {"modelName": name, "modelUrl": self.cache.url(name) or ""}
-
-
-def _folder(name: str) -> str:
-    """A safe folder name for any model name or ref."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80] or "model"
 
 
 def _too_large(name: str, size: int, budget: int, basis: str) -> str:

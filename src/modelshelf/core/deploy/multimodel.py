@@ -6,6 +6,9 @@ into ``models_dir`` and loads its handler; while loaded, the version is leased (
 ``multi-model endpoint``) so it cannot be deleted from under the endpoint. The least
 recently used models are unloaded when ``max_models`` or ``memory_budget`` would be exceeded;
 a registered model that was unloaded is loaded again on its next request.
+
+With a model-data prefix (:mod:`.model_data`), a target that is a key under it
+(``DocSim-3.tar.gz``) is downloaded, extracted into a disk cache and loaded from there.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from modelshelf.core.deploy.http import (
 )
 from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.model_cache import StoreModels
+from modelshelf.core.deploy.model_data import ModelData
 from modelshelf.core.deploy.model_handler import ModelHandler
-from modelshelf.core.errors import PayloadError
+from modelshelf.core.errors import ModelDataError, PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
 from modelshelf.core.store.leases import DEFAULT_TTL
@@ -81,7 +85,7 @@ class MultiModelEndpoint:
             runner = self.models.runner(target)
             answer = await runner.run(handler.handle, Invocation.from_scope(scope, body))
         except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
+            return await _error(exc)(scope, receive, send)
         await send_answer(send, answer)
 
     # ---- SageMaker's multi-model contract ----------------------------------------------------
@@ -128,7 +132,7 @@ class MultiModelEndpoint:
             parse_ref(url)
             await run_in_threadpool(self.models.load_new, name, url)
         except Exception as exc:
-            return error_response(exc)
+            return _error(exc)
         return json_response(self.models.describe(name))
 
     async def get_model(self, request: Request) -> Response:
@@ -160,7 +164,7 @@ class MultiModelEndpoint:
             runner = self.models.runner(target)
             data = await runner.run(v2.infer, handler, body, length, name, version)
         except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
+            return await _error(exc)(scope, receive, send)
         await send_bytes(send, data, JSON)
 
     async def metadata(self, request: Request) -> Response:
@@ -205,7 +209,7 @@ class MultiModelEndpoint:
             await read_body(request, self.limit)  # load parameters are not used
             await run_in_threadpool(self.models.handler, name, auto=True)
         except Exception as exc:
-            return error_response(exc)
+            return _error(exc)
         return Response(b"", 200)
 
     async def repository_unload(self, request: Request) -> Response:
@@ -258,9 +262,10 @@ def create_multimodel_app(
     models_dir: str | None = None,
     lease_ttl: float = DEFAULT_TTL,
     handler: HandlerSpec | None = None,
+    model_data: ModelData | None = None,
 ) -> Starlette:
     """The ASGI app of a multi-model endpoint serving models from ``shelf`` (each through
-    ``handler``, a handler service, when given)."""
+    ``handler``, a handler service, when given), and keys under ``model_data``'s prefix."""
     models = StoreModels(
         shelf,
         max_models=max_models,
@@ -268,6 +273,7 @@ def create_multimodel_app(
         models_dir=models_dir,
         lease_ttl=lease_ttl,
         handler=handler,
+        model_data=model_data,
     )
     endpoint = MultiModelEndpoint(models, settings)
     routes = [
@@ -298,6 +304,14 @@ def create_multimodel_app(
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.endpoint = endpoint
     return app
+
+
+def _error(exc: BaseException) -> Response:
+    """:func:`error_response`, with a model-data artifact's failure as its own status: a
+    bad artifact is not an internal error of the server."""
+    if isinstance(exc, ModelDataError):
+        return json_error(exc.status, str(exc))
+    return error_response(exc)
 
 
 def _token(name: str) -> str:

@@ -31,6 +31,21 @@ def _shelf(config: dict[str, Any]):
     return Shelf(config["root"], storage_options=config.get("storage_options") or None)
 
 
+def _model_data(config: dict[str, Any]):
+    """The deployment's model-data prefix with its disk cache beside the models, if any."""
+    spec = config.get("model_data")
+    if not spec:
+        return None
+    from modelshelf.core.deploy.model_data import ModelData
+
+    return ModelData(
+        spec["url"],
+        cache_dir=os.path.join(config["models_dir"], "model-data"),
+        cache_bytes=spec.get("cache_bytes", 0),
+        storage_options=spec.get("storage_options") or None,
+    )
+
+
 def build_app() -> Any:
     """The ASGI app of this deployment (called by uvicorn in every worker process)."""
     from modelshelf.core.deploy.handler_service import HandlerSpec
@@ -60,6 +75,7 @@ def build_app() -> Any:
             memory_budget=config.get("memory_budget", 0),
             models_dir=config["models_dir"],
             handler=handler,
+            model_data=_model_data(config),
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app
