@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from store_helpers import make_model
 
-from modelshelf.core.deploy.model_cache import StoreModels
 from modelshelf.core.deploy.serve import lease_renewer
+from modelshelf.core.deploy.store_models import StoreModels
 from modelshelf.core.errors import LockLostError
 from modelshelf.core.jobs.lifecycle import held_lease
 from modelshelf.core.renewal import Renewer

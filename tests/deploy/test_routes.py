@@ -20,9 +20,9 @@ from starlette.routing import Route
 from modelshelf.core.deploy.async_app import AsyncEndpoint, AsyncService
 from modelshelf.core.deploy.async_queue import PENDING, AsyncQueue
 from modelshelf.core.deploy.http import Raw, ServingSettings
-from modelshelf.core.deploy.model_cache import StoreModels
 from modelshelf.core.deploy.multimodel import MultiModelEndpoint
 from modelshelf.core.deploy.realtime import ModelState, RealtimeEndpoint
+from modelshelf.core.deploy.store_models import StoreModels
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
 LIMIT = 1000

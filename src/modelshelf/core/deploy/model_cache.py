@@ -8,42 +8,33 @@ own report, else the resident memory its load added); with a budget, loads run o
 time so that each can be measured. Concurrent first requests for the same cold model load
 it once.
 
-:class:`ModelCache` knows nothing of the store; :class:`StoreModels` loads its models from
-a :class:`~modelshelf.core.store.Shelf` (leasing each loaded version) or a model-data prefix.
+:class:`ModelCache` knows nothing of the store;
+:class:`~modelshelf.core.deploy.store_models.StoreModels` loads its models from a
+:class:`~modelshelf.core.store.Shelf` (leasing each loaded version) or a model-data prefix.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
-import shutil
-import tempfile
 import threading
 import traceback
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
-from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
-from modelshelf.core.deploy.handler_service import HandlerSpec
-from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.memory import (
     footprint,
     free_unused_memory,
     measured_load,
     unmeasured_warning,
 )
-from modelshelf.core.deploy.model_data import ModelData, folder_name
 from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
-from modelshelf.core.names import parse_ref
-from modelshelf.core.renewal import Renewal, Renewer
 
 if TYPE_CHECKING:
-    from modelshelf.core.store import Lease, Shelf
+    pass
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -265,133 +256,6 @@ class ModelCache:
                 self.on_unload(name, handler)
             except Exception:  # an unload hook must not break serving the other models
                 log.exception("unloading %s failed", name)
-
-
-class StoreModels:
-    """A multi-model endpoint's models from the store (or ``model_data``): load, lease, renew."""
-
-    def __init__(
-        self,
-        shelf: Shelf,
-        *,
-        max_models: int,
-        memory_budget: int,
-        models_dir: str | None,
-        lease_ttl: float,
-        handler: HandlerSpec | None = None,
-        model_data: ModelData | None = None,
-    ) -> None:
-        self.shelf = shelf
-        self.model_data = model_data
-        self.service = handler  # one handler service serves every model, when given
-        self.lease_ttl = lease_ttl
-        self.own_dir = models_dir is None
-        self.models_dir = models_dir or tempfile.mkdtemp(prefix="modelshelf-mme-")
-        os.makedirs(self.models_dir, exist_ok=True)
-        self.cache = ModelCache(
-            self._load,
-            max_models=max_models,
-            memory_budget=memory_budget,
-            on_unload=self._unloaded,
-        )
-        self.versions: dict[str, str] = {}
-        self.runners: dict[str, AdaptiveCaller] = {}
-        # By id(handler), as a name may be reloading: each loaded copy's lease and its renewal.
-        self._leases: dict[int, tuple[Lease, Renewal]] = {}
-        self._lock = threading.Lock()
-        self._renewer = Renewer(lease_ttl / 3, name="lease renewal")
-
-    def _load(self, name: str, url: str) -> ModelHandler:
-        if self.model_data and (key := self.model_data.key_of(url)) is not None:
-            return self.model_data.load(key, self.service, self._unload_a_key)
-        version = self.shelf.show(url)
-        if not self.cache.fits(version.size):  # refuse before copying it, not after
-            raise ModelTooLargeError(
-                f"model {name!r} ({version.ref}) needs {version.size} bytes, more than the "
-                f"endpoint's whole memory budget of {self.cache.memory_budget} bytes"
-            )
-        lease = self.shelf.lease(version.ref, OWNER, self.lease_ttl)
-        dest = os.path.join(self.models_dir, f"{folder_name(name)}-{uuid.uuid4().hex[:8]}")
-        try:
-            self.shelf.load(version.ref, dest)
-            handler = load_handler(dest, version.name, self.service)
-        except BaseException:
-            self._release(lease)
-            shutil.rmtree(dest, ignore_errors=True)
-            raise
-        renewal = self.shelf.leases.keep_renewed(self._renewer, lease, self.lease_ttl)
-        with self._lock:
-            self._leases[id(handler)] = (lease, renewal)
-            self.versions[name] = str(version.version)
-        return handler
-
-    def _unload_a_key(self) -> bool:
-        """Unload the least recently used model loaded from model data; False if none is."""
-        urls, data = self.cache.registered(), self.model_data
-        keyed = [n for n in self.cache.loaded() if data and data.key_of(urls.get(n, ""))]
-        return bool(keyed) and self.cache.unload(keyed[0])
-
-    def _unloaded(self, name: str, handler: ModelHandler) -> None:
-        self.runners.pop(name, None)
-        handler.close()
-        if self.model_data is not None and self.model_data.unloaded(handler):
-            return  # its folder stays in the disk cache, evicted once unused
-        with self._lock:
-            held = self._leases.pop(id(handler), None)
-        if held is not None:
-            lease, renewal = held
-            self._renewer.discard(renewal)  # waits for a renewal of it in flight
-            self._release(lease)
-        shutil.rmtree(handler.model_dir, ignore_errors=True)
-
-    def _release(self, lease: Lease) -> None:
-        try:
-            self.shelf.leases.release(lease)
-        except Exception:  # it expires by itself; serving goes on
-            log.warning("could not release the lease on %s", lease.ref, exc_info=True)
-
-    def start_renewing(self) -> None:
-        """Renew every loaded model's lease each ttl/3, in a thread, until :meth:`close`."""
-        self._renewer.start()
-
-    def close(self) -> None:
-        self._renewer.stop()
-        self.cache.close()
-        if self.model_data is not None:
-            self.model_data.close()
-        if self.own_dir:
-            shutil.rmtree(self.models_dir, ignore_errors=True)
-
-    # ---- used by the routes -----------------------------------------------------------------
-
-    def runner(self, name: str) -> AdaptiveCaller:
-        """How to call ``name``'s predict (inline or in the threadpool), kept per name."""
-        return self.runners.get(name) or self.runners.setdefault(name, AdaptiveCaller())
-
-    def load_new(self, name: str, url: str) -> ModelHandler:
-        """Register and load; a model that fails to load is not left registered."""
-        before = self.cache.url(name)
-        self.cache.register(name, url)
-        try:
-            return self.cache.load(name)
-        except BaseException:
-            if before != url:
-                self.cache.unregister(name)
-            raise
-
-    def handler(self, target: str, *, auto: bool) -> ModelHandler:
-        """A model by name; with ``auto``, an unregistered target is a model-data key or a ref."""
-        if target in self.cache:
-            return self.cache.get(target)
-        if not auto:
-            raise ModelNotFoundError(f"model {target!r} is not loaded on this endpoint")
-        if self.model_data and (key := self.model_data.key(target)) is not None:
-            return self.load_new(target, self.model_data.url_of(key))
-        parse_ref(target)  # a bad target is a 400, not a failed load
-        return self.load_new(target, target)
-
-    def describe(self, name: str) -> dict[str, str]:
-        return {"modelName": name, "modelUrl": self.cache.url(name) or ""}
 
 
 def _too_large(name: str, size: int, budget: int, basis: str) -> str:

@@ -44,9 +44,9 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
-from modelshelf.core.deploy.model_cache import StoreModels
 from modelshelf.core.deploy.model_data import ModelData
 from modelshelf.core.deploy.model_handler import ModelHandler
+from modelshelf.core.deploy.store_models import StoreModels
 from modelshelf.core.errors import ModelDataError, PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
