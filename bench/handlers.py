@@ -325,7 +325,9 @@ def cold_loads(manager: DeploymentManager, shelf: Shelf, ref: str, spec: Handler
     ``load_service``'s ``load_seconds`` of the same version in this process is kept too."""
     results = []
     for i in range(runs):
-        folder = shelf.load(ref, work / f"cold-inproc-{i}")
+        # A folder of its own per ref: Shelf.load into a used folder keeps the files there,
+        # which the tiny model's handler would read (the 100 MB model's weights).
+        folder = shelf.load(ref, work / f"cold-inproc-{ref.replace(':', '-')}-{i}")
         started = time.perf_counter()
         deployment = manager.deploy(ref, mode="realtime", name=f"bench-cold-{i}", workers=1,
                                     handler=spec)  # fmt: skip

@@ -144,3 +144,35 @@ def test_the_synthesized_manifest_names_the_one_model_file(tmp_path):
     assert model_file(str(folder)) is None
     manifest = read_manifest(str(folder), "m", "/h/handler.py")
     assert manifest["model"] == {"modelName": "m", "handler": "handler.py"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [],
+        [1, 2.5, -0.0, True, None],
+        [float("nan"), float("inf"), -float("inf"), 10**30, 1e-300],
+        [[1, 2], [3]],
+        {"a": [1, 2], "b": "x, y"},
+        ["a, b", 1],
+        "text",
+        3.0,
+    ],
+)
+def test_answers_are_encoded_as_mms_encodes_them(value) -> None:
+    from modelshelf.core.deploy.handler_service import _indented_json
+
+    assert _indented_json(value) == json.dumps(value, indent=2)
+
+
+def test_request_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    from modelshelf.core.deploy.handler_service import new_request_id
+
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for text in list(ids)[:50]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
