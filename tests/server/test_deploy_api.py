@@ -79,6 +79,7 @@ async def test_a_model_that_fails_to_load_fails_the_task_with_its_traceback(
     [
         ({"refs": ["no-such-model"]}, 404, "no-such-model"),
         ({"refs": []}, 400, "refs"),
+        ({"refs": ["adder", "adder:1"], "mode": "async"}, 400, "exactly one model ref"),
         ({"refs": ["adder"], "mode": "sideways"}, 400, "mode"),
         ({"refs": ["adder"], "workers": 0}, 400, "workers"),
         ({"refs": ["adder"], "name": "../../x"}, 400, "name"),
@@ -89,6 +90,19 @@ async def test_bad_deploy_requests(api, shelf, tmp_path, body, status, fragment)
     code, error = await api("POST", "deployments", body=body)
     assert code == status, error
     assert fragment in error["message"]
+
+
+async def test_a_multi_model_endpoint_may_start_empty(api, shelf, tmp_path, wait_for):
+    _model(shelf, tmp_path, "adder", ECHO)
+    _, task = await api("POST", "deployments", body={"refs": [], "mode": "multi", "name": "mme"})
+    task = await wait_for(("tasks", task["id"]), lambda t: t["status"] != "running")
+    assert task["status"] == "succeeded", task
+    assert task["result"]["status"] == "ready" and task["result"]["refs"] == []
+    status, answer = await api(
+        "POST", "deployments", "mme", "invoke", body={"payload": [[1, 2]], "model": "adder:1"}
+    )
+    assert (status, answer["answer"]) == (200, [13]), answer
+    await api("POST", "deployments", "mme", "stop")
 
 
 async def test_stopping_or_invoking_an_unknown_deployment_is_404(api):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 # ---- requests -----------------------------------------------------------------------------
 
@@ -47,7 +47,9 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class DeployRequest(Body):
-    refs: list[str] = Field(min_length=1)
+    # A multi-model endpoint may start empty (models load on first use, from the store or
+    # a model-data prefix); every other mode serves the one ref it is given.
+    refs: list[str] = Field(default_factory=list)
     mode: Literal["realtime", "multi", "async"] = "realtime"
     name: str | None = None
     workers: int = Field(default=1, ge=1, le=64)
@@ -55,6 +57,12 @@ class DeployRequest(Body):
     env: dict[EnvName, str] = Field(default_factory=dict)
     model_data: str | None = None
     model_data_cache: str | None = None
+
+    @model_validator(mode="after")
+    def _refs_for_the_mode(self) -> DeployRequest:
+        if self.mode != "multi" and len(self.refs) != 1:
+            raise ValueError(f"refs: a {self.mode} deployment serves exactly one model ref")
+        return self
 
 
 class InvokeRequest(Body):
