@@ -175,6 +175,9 @@ def test_an_s3_prefix_serves_its_archives_over_http_and_boto3(
         assert "internal error" not in message
         assert sorted(p.name for p in cache_dir(deployment).iterdir()) == before
         assert not any(p.name == "escaped.txt" for p in tmp_path.rglob("escaped.txt"))
+        # KServe V1 answers it the same way (one error mapping for every route).
+        v1 = httpx.post(f"{url}/v1/models/evil.tar.gz:predict", json={"instances": []}, timeout=30)
+        assert v1.status_code == 500 and "refused to extract" in v1.json()["error"], v1.text
         listed = httpx.get(f"{url}/models", timeout=30).json()["models"]
         assert sorted(m["modelName"] for m in listed) == [
             "DocSim-1.tar.gz", "DocSim-3.tar.gz", "alpha:1",

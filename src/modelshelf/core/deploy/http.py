@@ -25,6 +25,7 @@ from modelshelf.core.errors import (
     BodyTooLargeError,
     HandlerNotFoundError,
     InvalidNameError,
+    ModelDataError,
     ModelNotFoundError,
     ModelTooLargeError,
     NotAcceptableError,
@@ -69,6 +70,8 @@ def error_response(exc: BaseException) -> Response:
         return Response(b"", 400)  # nobody is listening any more
     if isinstance(exc, NotAcceptableError):  # a PayloadError too: before the 400s
         return json_error(406, str(exc))
+    if isinstance(exc, ModelDataError):  # a bad artifact is not the server's own failure
+        return json_error(exc.status, str(exc))
     if isinstance(exc, (PayloadError, InvalidNameError)):
         return json_error(400, str(exc))
     if isinstance(exc, BodyTooLargeError):

@@ -47,7 +47,7 @@ from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.model_data import ModelData
 from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.deploy.store_models import StoreModels
-from modelshelf.core.errors import ModelDataError, PayloadError
+from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
 from modelshelf.core.store.leases import DEFAULT_TTL
@@ -85,7 +85,7 @@ class MultiModelEndpoint:
             runner = self.models.runner(target)
             answer = await runner.run(handler.handle, Invocation.from_scope(scope, body))
         except Exception as exc:
-            return await _error(exc)(scope, receive, send)
+            return await error_response(exc)(scope, receive, send)
         await send_answer(send, answer)
 
     # ---- SageMaker's multi-model contract ----------------------------------------------------
@@ -132,7 +132,7 @@ class MultiModelEndpoint:
             parse_ref(url)
             await run_in_threadpool(self.models.load_new, name, url)
         except Exception as exc:
-            return _error(exc)
+            return error_response(exc)
         return json_response(self.models.describe(name))
 
     async def get_model(self, request: Request) -> Response:
@@ -164,7 +164,7 @@ class MultiModelEndpoint:
             runner = self.models.runner(target)
             data = await runner.run(v2.infer, handler, body, length, name, version)
         except Exception as exc:
-            return await _error(exc)(scope, receive, send)
+            return await error_response(exc)(scope, receive, send)
         await send_bytes(send, data, JSON)
 
     async def metadata(self, request: Request) -> Response:
@@ -209,7 +209,7 @@ class MultiModelEndpoint:
             await read_body(request, self.limit)  # load parameters are not used
             await run_in_threadpool(self.models.handler, name, auto=True)
         except Exception as exc:
-            return _error(exc)
+            return error_response(exc)
         return Response(b"", 200)
 
     async def repository_unload(self, request: Request) -> Response:
@@ -304,14 +304,6 @@ def create_multimodel_app(
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.endpoint = endpoint
     return app
-
-
-def _error(exc: BaseException) -> Response:
-    """:func:`error_response`, with a model-data artifact's failure as its own status: a
-    bad artifact is not an internal error of the server."""
-    if isinstance(exc, ModelDataError):
-        return json_error(exc.status, str(exc))
-    return error_response(exc)
 
 
 def _token(name: str) -> str:
