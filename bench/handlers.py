@@ -45,7 +45,7 @@ from modelshelf import Shelf
 from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.manager import DeploymentManager
-from serve import Servers, Target, at_least, ms, post, rps, session_cpu, us
+from serve import Servers, Target, at_least, load_runs, ms, post, rps, us
 
 HEADING = "## Handler services (bench/handlers.py)"
 HOST = "127.0.0.1"
@@ -283,29 +283,6 @@ def check(name: str, body: bytes) -> None:
 
 
 # ---- measuring ---------------------------------------------------------------------------
-
-
-def load_runs(targets: list[Target], args: argparse.Namespace) -> None:
-    """Each target ``runs`` times, the order rotated every run; a discarded warm-up first;
-    the server's CPU time (all processes of its session, from /proc) over the timed run."""
-    for run in range(args.runs):
-        k = run % len(targets)
-        for target in targets[k:] + targets[:k]:
-            headers = {**CSV_HEADERS, **target.headers}
-            _loadgen.measure(target.url, BODY, headers, args.connections, args.warmup)
-            cpu = session_cpu(target.session)
-            load = _loadgen.measure(target.url, BODY, headers, args.connections, args.duration)
-            cpu = session_cpu(target.session) - cpu
-            if load.errors:
-                raise SystemExit(f"{target.name}: {load.errors} errors in run {run + 1}")
-            target.loads.append(load)
-            target.cpu.append(cpu / load.requests)
-            print(
-                f"  run {run + 1}/{args.runs} {target.name:<28} {load.rps:8,.0f} req/s"
-                f"  p50 {ms(load.p50):>9}  p99 {ms(load.p99):>9}"
-                f"  server CPU {us(target.cpu[-1]):>8}/req",
-                flush=True,
-            )
 
 
 def session_size(session: int) -> int:
@@ -548,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
             for target in targets.values():
                 wait_answer(target.name, target.url)
             print("load:", flush=True)
-            load_runs(list(targets.values()), args)
+            load_runs(list(targets.values()), args, BODY, CSV_HEADERS)
         finally:
             for deployment in deployments:
                 with contextlib.suppress(Exception):

@@ -258,7 +258,12 @@ def session_cpu(session: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def load_runs(targets: list[Target], args: argparse.Namespace) -> None:
+def load_runs(
+    targets: list[Target],
+    args: argparse.Namespace,
+    body: bytes = BODY,
+    headers: dict[str, str] = JSON_HEADERS,
+) -> None:
     """Each target ``runs`` times, the order rotated every run; a discarded warm-up first.
 
     Besides what the load generator sees, the server's own CPU time per request is kept:
@@ -267,10 +272,10 @@ def load_runs(targets: list[Target], args: argparse.Namespace) -> None:
     for run in range(args.runs):
         k = run % len(targets)
         for target in targets[k:] + targets[:k]:
-            headers = {**JSON_HEADERS, **target.headers}
-            _loadgen.measure(target.url, BODY, headers, args.connections, args.warmup)
+            sent = {**headers, **target.headers}
+            _loadgen.measure(target.url, body, sent, args.connections, args.warmup)
             cpu = session_cpu(target.session)
-            load = _loadgen.measure(target.url, BODY, headers, args.connections, args.duration)
+            load = _loadgen.measure(target.url, body, sent, args.connections, args.duration)
             cpu = session_cpu(target.session) - cpu
             if load.errors:
                 raise SystemExit(f"{target.name}: {load.errors} errors in run {run + 1}")

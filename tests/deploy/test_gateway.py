@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+from deploy_helpers import managed, sagemaker
 
 from modelshelf.core.deploy.gateway_process import running_gateway
 from modelshelf.core.deploy.manager import DeploymentManager
@@ -26,23 +25,9 @@ def manager(tmp_path: Path):
         "def predict(model, rows):\n    return [[model * x for x in row] for row in rows]\n"
     )
     shelf.save("doubler", str(folder))
-    manager = DeploymentManager(shelf)
-    yield manager
-    for deployment in manager.list():
-        deployment.stop()
-    manager.close()
+    with managed(shelf) as manager:
+        yield manager
     shelf.close()
-
-
-def runtime(url: str):
-    return boto3.client(
-        "sagemaker-runtime",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(retries={"max_attempts": 1}),
-    )
 
 
 def test_the_gateway_starts_with_the_first_deployment_and_stops_with_the_last(manager):
@@ -60,7 +45,7 @@ def test_the_gateway_starts_with_the_first_deployment_and_stops_with_the_last(ma
 
 def test_boto3_reaches_a_deployment_through_the_gateway(manager):
     manager.deploy("doubler")
-    client = runtime(manager.runtime_url())
+    client = sagemaker(manager.runtime_url())
     answer = client.invoke_endpoint(
         EndpointName="doubler",
         Body=json.dumps({"instances": [[1, 2]]}),
@@ -73,7 +58,7 @@ def test_boto3_reaches_a_deployment_through_the_gateway(manager):
 
 def test_an_unknown_endpoint_is_a_client_error(manager):
     manager.deploy("doubler")
-    client = runtime(manager.runtime_url())
+    client = sagemaker(manager.runtime_url())
     with pytest.raises(ClientError) as error:
         client.invoke_endpoint(EndpointName="nobody", Body=b"[]", ContentType="application/json")
     assert error.value.response["Error"]["Code"] == "ValidationError"

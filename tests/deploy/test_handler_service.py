@@ -8,6 +8,7 @@ import os
 
 import httpx
 import pytest
+from deploy_helpers import managed
 from mms_handlers import (
     CLASS_HANDLER,
     FAILING_HANDLER,
@@ -20,7 +21,6 @@ from mms_handlers import (
 )
 
 from modelshelf import Shelf, __version__
-from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.errors import DeploymentError
 from support import wait_for
 
@@ -39,11 +39,8 @@ def shelf(tmp_path):
 
 @pytest.fixture
 def manager(shelf):
-    deployments = DeploymentManager(shelf, ready_timeout=60)
-    yield deployments
-    for deployment in deployments.list():
-        deployment.stop()
-    deployments.close()
+    with managed(shelf) as deployments:
+        yield deployments
 
 
 @pytest.fixture

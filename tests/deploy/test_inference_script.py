@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy
 import pytest
+from deploy_helpers import managed
 from inference_scripts import (
     CONTEXT,
     DEFAULTS,
@@ -27,7 +28,6 @@ from modelshelf import Shelf
 from modelshelf.core.deploy.client import http_request
 from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.loaders import load_handler
-from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.errors import HandlerNotFoundError
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
@@ -50,11 +50,8 @@ def shelf(tmp_path):
 
 @pytest.fixture
 def manager(shelf):
-    deployments = DeploymentManager(shelf, ready_timeout=60)
-    yield deployments
-    for deployment in deployments.list():
-        deployment.stop()
-    deployments.close()
+    with managed(shelf) as deployments:
+        yield deployments
 
 
 def linear_pickle() -> bytes:

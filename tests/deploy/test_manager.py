@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from deploy_helpers import managed
 
 from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import http_request
@@ -43,11 +44,8 @@ def shelf(tmp_path):
 
 @pytest.fixture
 def manager(shelf):
-    deployments = DeploymentManager(shelf, ready_timeout=60)
-    yield deployments
-    for deployment in deployments.list():
-        deployment.stop()
-    deployments.close()
+    with managed(shelf) as deployments:
+        yield deployments
 
 
 def test_realtime_deployment_serves_until_stopped(manager, shelf):

@@ -51,13 +51,32 @@ def stop_session(pid: int, grace: float = 10.0, poll: float = 0.05) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` still runs (zombies count as gone).
+
+    killpg(0) also succeeds while the group's only members are zombies, which stay until
+    init reaps them: seconds on some machines, during which stopping would seem to hang.
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        entries = os.listdir("/proc")
+    except FileNotFoundError:
+        return True  # no /proc (macOS): killpg(0) is all we know
+    return any(entry.isdigit() and _running_in_group(entry, pgid) for entry in entries)
+
+
+def _running_in_group(pid: str, pgid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            # Fields after the parenthesised command name: state, ppid, pgrp, ...
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False  # gone meanwhile
+    return fields[2] == str(pgid) and fields[0] != "Z"
 
 
 def pid_alive(pid: int) -> bool:
