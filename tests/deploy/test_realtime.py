@@ -250,3 +250,18 @@ def test_a_real_v2_client_tritonclient(serve, models):
             client.infer("other", [x])
     finally:
         client.close()
+
+
+def test_the_direct_invocations_route_answers_as_the_router_would(serve, models):
+    # POST /invocations skips Starlette's router; every other request still goes through it.
+    app = realtime(models.linear)
+    assert set(app._hot) == {"/invocations"}
+    url = serve(app)
+    wait_ready(url)
+    with httpx.Client(base_url=url) as client:
+        assert rounded(client.post("/invocations", json=[[0.5]]).json()) == [2.0]
+        assert client.get("/invocations").status_code == 405
+        assert client.put("/invocations", json=[[0.5]]).status_code == 405
+        assert client.post("/invocationsx", json=[[0.5]]).status_code == 404
+        runtime = client.post("/endpoints/model/invocations", json=[[0.5]])
+        assert rounded(runtime.json()) == [2.0]

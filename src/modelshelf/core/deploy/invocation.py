@@ -16,12 +16,13 @@ from urllib.parse import parse_qsl
 from starlette.types import Scope
 
 
-@dataclass(frozen=True)
+@dataclass
 class Invocation:
-    """A request body with what its client said about it.
+    """A request body with what its client said about it (read-only by convention).
 
     ``headers`` are lower-cased names (``x-amzn-sagemaker-custom-attributes``) as received;
-    ``query`` the URL's query parameters.
+    ``query`` the URL's query parameters. Not a frozen dataclass: its ``__init__`` costs four
+    times a plain one's, once per request.
     """
 
     body: bytes
@@ -34,8 +35,10 @@ class Invocation:
     @classmethod
     def from_scope(cls, scope: Scope, body: bytes) -> Invocation:
         """The invocation an ASGI request carries (its headers decoded as latin-1)."""
+        names = _NAMES
         headers = {
-            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+            (names.get(key) or _name(key)): value.decode("latin-1")
+            for key, value in scope["headers"]
         }
         raw_query = scope.get("query_string") or b""
         query = dict(parse_qsl(raw_query.decode("latin-1"))) if raw_query else {}
@@ -57,3 +60,15 @@ class Answer:
     content_type: str
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+
+
+# Header names decoded once: the same few dozen arrive on every request.
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 512  # a client sending a new name each time must not grow it without end
+
+
+def _name(key: bytes) -> str:
+    name = key.decode("latin-1")
+    if len(_NAMES) < _MAX_NAMES:
+        _NAMES[key] = name
+    return name

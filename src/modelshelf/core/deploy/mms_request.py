@@ -62,6 +62,12 @@ def build_request(invocation: Invocation) -> tuple[dict[str, Any], RequestHeader
 
     A malformed form body is a PayloadError (400).
     """
+    if not invocation.query and not _is_form(invocation.content_type):
+        # The usual request: a body and no query, one parameter.
+        kind = media_type(invocation.content_type) if invocation.content_type else ""
+        headers = RequestHeaders({BODY: {"content-type": kind}})
+        headers.update(invocation.headers)
+        return {BODY: invocation.body}, headers
     parameters: list[Parameter] = [
         (name, value.encode("utf-8"), "") for name, value in invocation.query.items()
     ]
@@ -70,6 +76,10 @@ def build_request(invocation: Invocation) -> tuple[dict[str, Any], RequestHeader
     headers = RequestHeaders({name: {"content-type": kind} for name, _, kind in parameters})
     headers.update(invocation.headers)
     return data, headers
+
+
+def _is_form(content_type: str | None) -> bool:
+    return content_type is not None and media_type(content_type) in (FORM, MULTIPART)
 
 
 def _body_parameters(body: bytes, content_type: str | None) -> list[Parameter]:

@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
             access_log=False,  # a line per request costs more than a tiny model's predict
             ws="none",
             lifespan="on",
+            # Served on loopback to its own clients: no proxy in front whose X-Forwarded-*
+            # headers need reading on every request.
+            proxy_headers=False,
             timeout_graceful_shutdown=5,
         )
     return 0
