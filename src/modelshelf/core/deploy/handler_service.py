@@ -310,14 +310,17 @@ def _flat_items(value: list[Any]) -> str:
 
 # json.dumps(separators=(",\n  ", ": ")) without the call's setup: the encoder object its
 # JSONEncoder would make (no indent, ASCII output, NaN allowed, keys unsorted).
-_C_ITEMS = (
-    json.encoder.c_make_encoder(
-        None, json.JSONEncoder().default, json.encoder.encode_basestring_ascii, None,
-        ": ", ",\n  ", False, False, True,
-    )  # fmt: skip
-    if json.encoder.c_make_encoder is not None
-    else None
-)
+def _c_items_encoder() -> Any:
+    if json.encoder.c_make_encoder is None:
+        return None
+    encoding = json.encoder.encode_basestring_ascii
+    default = json.JSONEncoder().default
+    return json.encoder.c_make_encoder(
+        None, default, encoding, None, ": ", ",\n  ", False, False, True
+    )
+
+
+_C_ITEMS = _c_items_encoder()
 
 
 def _error_status(exc: Exception) -> tuple[int, str]:
