@@ -7,7 +7,9 @@ MMS-shaped `model_handler.py` (`deploy(ref, handler="model_handler.py:handle")`)
 Multi Model Server (`multi-model-server`, Java frontend + Python worker) through the very
 same `model_handler.py`. One load generator (`wrk`, else bench/_loadgen.py's asyncio
 client) measures them in turn, rotating the order every run. Then the cold load of a
-100 MB model: deploy to ready, minus the handler's own load time.
+100 MB model: deploy to ready, minus the handler's own load time; and the first request for
+it on a multi-model endpoint serving a moto S3 prefix of `.tar.gz` archives (SageMaker's
+TargetModel), minus the same.
 """
 
 from __future__ import annotations
@@ -15,22 +17,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
-import json
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import _loadgen
+from _cold_loads import ColdLoad, PrefixColdLoads, cold_loads, prefix_cold_loads
 from _common import (
-    MB,
     REPO,
     machine,
     median,
@@ -39,26 +38,24 @@ from _common import (
     row,
     table,
     today,
-    write_random,
+)
+from _handler_model import (
+    BODY,
+    CSV_HEADERS,
+    FEATURES,
+    HANDLER_SRC,
+    MODEL,
+    ROWS,
+    check,
+    write_model,
 )
 from modelshelf import Shelf
 from modelshelf.core.deploy.handler_service import HandlerSpec
-from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.manager import DeploymentManager
 from serve import Servers, Target, at_least, load_runs, ms, post, rps, us
 
 HEADING = "## Handler services (bench/handlers.py)"
 HOST = "127.0.0.1"
-MODEL = "lr"  # the model's name everywhere: lr-params.json, MMS's model name, the store's
-FEATURES = 8
-ROWS = 4
-WEIGHTS = [0.5 * (i + 1) for i in range(FEATURES)]
-BIAS = 0.25
-# Every target gets this body: ROWS rows of FEATURES numbers.
-BODY = "".join(
-    ",".join(f"{(r + 1) * 0.1 + c:.1f}" for c in range(FEATURES)) + "\n" for r in range(ROWS)
-).encode()
-CSV_HEADERS = {"Content-Type": "text/csv"}
 READY_TIMEOUT = 180.0
 
 SERVE_PY, HANDLER, MMS = (
@@ -66,101 +63,6 @@ SERVE_PY, HANDLER, MMS = (
     "modelshelf handler service",
     "Multi Model Server",
 )
-
-# The one predict logic both forms run: a linear model of rows of numbers.
-PREDICT = """
-def predict_rows(params, rows):
-    weights, bias = params["w"], params["b"]
-    return [sum(w * x for w, x in zip(weights, row)) + bias for row in rows]
-"""
-
-# The folder's own serving code: modelshelf decodes the CSV into rows, encodes the answer.
-SERVE_PY_SRC = f'''"""bench model: load(model_dir, params) and predict(model, rows)."""
-{PREDICT}
-
-def load(model_dir, params):
-    return params
-
-
-def predict(model, data):
-    return predict_rows(model, data)
-'''
-
-# An MMS handler service as SageMaker's multi-model examples write them: a module-level
-# singleton initialised on the first call, `<name>-params.json` read from model_dir, CSV
-# bodies parsed by the handler, one JSON answer per request. With ``weights.bin`` in the
-# model (the cold-load model), it reads it whole, as a model's weights are read.
-HANDLER_SRC = f'''"""bench model_handler.py: MMS's handle(data, context) contract."""
-import glob
-import json
-import os
-import sys
-import time
-{PREDICT}
-
-class ModelHandler:
-    def __init__(self):
-        self.initialized = False
-        self.params = None
-
-    def initialize(self, context):
-        started = time.perf_counter()
-        properties = context.system_properties
-        model_dir = properties["model_dir"]
-        path = os.path.join(model_dir, context.model_name + "-params.json")
-        if not os.path.exists(path):  # a model saved under another name
-            (path,) = glob.glob(os.path.join(model_dir, "*-params.json"))
-        with open(path) as fh:
-            self.params = json.load(fh)
-        weights = os.path.join(model_dir, "weights.bin")
-        if os.path.exists(weights):
-            with open(weights, "rb") as fh:
-                self.weights = fh.read()
-        self.initialized = True
-        seconds = time.perf_counter() - started
-        print(f"model_handler: loaded in {{seconds:.6f}} s", file=sys.stderr, flush=True)
-
-    def preprocess(self, request):
-        return [
-            [[float(x) for x in line.split(",")] for line in item.get("body").decode().splitlines()]
-            for item in request
-        ]
-
-    def inference(self, batches):
-        return [predict_rows(self.params, rows) for rows in batches]
-
-    def handle(self, data, context):
-        return self.inference(self.preprocess(data))
-
-
-_service = ModelHandler()
-
-
-def handle(data, context):
-    if not _service.initialized:
-        _service.initialize(context)
-    if data is None:
-        return None
-    return _service.handle(data, context)
-'''
-
-
-def expected() -> list[float]:
-    rows = [[float(x) for x in line.split(",")] for line in BODY.decode().splitlines()]
-    return [sum(w * x for w, x in zip(WEIGHTS, r, strict=True)) + BIAS for r in rows]
-
-
-@dataclass
-class ColdLoad:
-    """One deploy of the big model: deploy() to ready, and the handler's own load time."""
-
-    deploy_seconds: float
-    load_seconds: float  # the handler's initialize, timed by itself in the server
-    inproc_seconds: float  # load_service of the same version in the benchmark's process
-
-    @property
-    def overhead(self) -> float:
-        return self.deploy_seconds - self.load_seconds
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -175,19 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    ", else on PATH; none: MMS is skipped)")  # fmt: skip
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report file")
     return p.parse_args(argv)
-
-
-# ---- the model ---------------------------------------------------------------------------
-
-
-def write_model(folder: Path, weights_mb: int = 0) -> Path:
-    folder.mkdir(parents=True)
-    params = {"name": MODEL, "w": WEIGHTS, "b": BIAS}
-    (folder / f"{MODEL}-params.json").write_text(json.dumps(params))
-    (folder / "serve.py").write_text(SERVE_PY_SRC)
-    if weights_mb:
-        write_random(folder / "weights.bin", weights_mb * MB)
-    return folder
 
 
 # ---- Multi Model Server ------------------------------------------------------------------
@@ -274,14 +163,6 @@ def wait_answer(name: str, url: str, servers: Servers | None = None) -> None:
     raise SystemExit(f"{name} never answered (last: {last}):\n{tail}")
 
 
-def check(name: str, body: bytes) -> None:
-    """The right predictions, before any timing (to 1e-9)."""
-    got = json.loads(body)
-    want = expected()
-    if len(got) != len(want) or any(abs(g - w) > 1e-9 for g, w in zip(got, want, strict=True)):
-        raise SystemExit(f"{name} answered {body[:300]!r}, not {want}")
-
-
 # ---- measuring ---------------------------------------------------------------------------
 
 
@@ -292,42 +173,6 @@ def session_size(session: int) -> int:
         with contextlib.suppress(OSError, IndexError):
             count += int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session
     return count
-
-
-def cold_loads(manager: DeploymentManager, shelf: Shelf, ref: str, spec: HandlerSpec,
-               runs: int, work: Path) -> list[ColdLoad]:  # fmt: skip
-    """Deploy ``ref`` with the handler ``runs`` times, each from a cold start of its server
-    (a new process), timing ``deploy()`` until it reports ready; stop it after each. The
-    handler's own load time is its ``initialize``, timed by itself and logged by the server;
-    ``load_service``'s ``load_seconds`` of the same version in this process is kept too."""
-    results = []
-    for i in range(runs):
-        # A folder of its own per ref: Shelf.load into a used folder keeps the files there,
-        # which the tiny model's handler would read (the 100 MB model's weights).
-        folder = shelf.load(ref, work / f"cold-inproc-{ref.replace(':', '-')}-{i}")
-        started = time.perf_counter()
-        deployment = manager.deploy(ref, mode="realtime", name=f"bench-cold-{i}", workers=1,
-                                    handler=spec)  # fmt: skip
-        deploy_s = time.perf_counter() - started
-        try:
-            if deployment.status != "ready":
-                raise SystemExit(f"{deployment}:\n{deployment.logs()[-3000:]}")
-            status, body = post(deployment.url + "/invocations", CSV_HEADERS, BODY)
-            if status != 200:
-                raise SystemExit(f"cold deploy answered {status} {body[:300]!r}")
-            check("cold deploy", body)
-            logged = re.findall(r"model_handler: loaded in ([\d.]+) s", deployment.logs())
-            if len(logged) != 1:
-                raise SystemExit(f"cold deploy logged {logged} load times")
-        finally:
-            deployment.stop()
-        handler = load_handler(str(folder), MODEL, spec)
-        results.append(ColdLoad(deploy_s, float(logged[0]), handler.load_seconds))
-        handler.close()
-        print(f"  cold {i + 1}/{runs}: deploy to ready {deploy_s * 1e3:.0f} ms, handler's "
-              f"load {float(logged[0]) * 1e3:.0f} ms (in-process load_service "
-              f"{handler.load_seconds * 1e3:.0f} ms)", flush=True)  # fmt: skip
-    return results
 
 
 # ---- report ------------------------------------------------------------------------------
@@ -348,7 +193,8 @@ def java_version() -> str:
 
 
 def report(args: argparse.Namespace, targets: dict[str, Target], mms_note: str,
-           colds: list[ColdLoad], tiny_colds: list[ColdLoad]) -> str:  # fmt: skip
+           colds: list[ColdLoad], tiny_colds: list[ColdLoad],
+           prefix: PrefixColdLoads | None) -> str:  # fmt: skip
     servepy, handler = targets[SERVE_PY], targets[HANDLER]
     mms = targets.get(MMS)
     setup = f"{args.connections} conn., {args.duration:g} s; median of {args.runs}"
@@ -385,6 +231,13 @@ def report(args: argparse.Namespace, targets: dict[str, Target], mms_note: str,
                 f"cold load, {what} model: deploy to ready - handler's load",
                 f"median of {len(loads)} deploys", ms(median([c.overhead for c in loads])),
             ))  # fmt: skip
+    if prefix is not None:
+        overhead = median([c.overhead for c in prefix.loads])
+        rows.append(row(
+            f"cold load, {args.cold_mb} MB model from a moto S3 prefix: first invoke -"
+            " handler's load", f"median of {len(prefix.loads)} new keys", ms(overhead),
+            aim=1.0, value=overhead,
+        ))  # fmt: skip
     header = ["measurement", "setup", "modelshelf", "peer / baseline", "ratio", "aim", "met"]
     per_run = [
         [t.name, *(f"{rps(x.rps)}, p50 {ms(x.p50)}, p99 {ms(x.p99)}, CPU {us(c)}/req"
@@ -452,8 +305,37 @@ def report(args: argparse.Namespace, targets: dict[str, Target], mms_note: str,
         cold_header = ["model", "deploy", "deploy to ready", "handler's load (in the server)",
                        "overhead", "in-process `load_service`"]  # fmt: skip
         notes += ["", table(cold_header, cold_rows)]
+    if prefix is not None:
+        notes += ["", *prefix_notes(args, prefix)]
     notes += ["", "Per run:", "", table(run_header, per_run)]
     return "\n".join(notes)
+
+
+def prefix_notes(args: argparse.Namespace, prefix: PrefixColdLoads) -> list[str]:
+    """How the cold loads from the S3 prefix were measured, and their table."""
+    note = (
+        "- Cold load from a model-data prefix: a moto S3 server (`ThreadedMotoServer` on"
+        " 127.0.0.1, in the benchmark's process) holds the same model files plus a"
+        f" {args.cold_mb} MB `weights.bin` as `.tar.gz` archives ({prefix.archive_bytes:,}"
+        f" bytes, gzip level 1) under {len(prefix.loads)} keys, and a tiny model's archive."
+        ' One deployment, `deploy([], mode="multi", handler=…, model_data="s3://…/models/")`,'
+        " serves them all. Its first request (the tiny model:"
+        f" {ms(prefix.endpoint_first_seconds)}) sets up its S3 client; then, for each big key,"
+        " the first `POST /invocations` with `X-Amzn-SageMaker-Target-Model: <key>` is timed"
+        " by the client to its checked answer: the download, the safe extraction into the"
+        " disk cache, the handler's load and the answer. The handler's own load is what its"
+        " `initialize` logs. The same key's download (s3fs `get_file`) and extraction"
+        " (`extract_archive`) done in the benchmark's process are shown beside it, to show"
+        " where the rest goes."
+    )
+    header = ["key", "first invoke", "handler's load (in the server)", "overhead",
+              "second invoke", "in-process download", "in-process extraction"]  # fmt: skip
+    rows = [
+        [c.key, ms(c.first_seconds), ms(c.load_seconds), ms(c.overhead), ms(c.second_seconds),
+         ms(c.download_seconds), ms(c.extract_seconds)]
+        for c in prefix.loads
+    ]  # fmt: skip
+    return [note, "", table(header, rows)]
 
 
 # ---- main --------------------------------------------------------------------------------
@@ -533,15 +415,18 @@ def main(argv: list[str] | None = None) -> None:
             servers.stop_all()
         colds: list[ColdLoad] = []
         tiny_colds: list[ColdLoad] = []
+        prefix: PrefixColdLoads | None = None
         try:
             if args.cold_mb:
                 print("cold loads:", flush=True)
                 big = shelf.save(f"{MODEL}-big", write_model(work / "big", args.cold_mb)).ref
                 colds = cold_loads(manager, shelf, big, spec, args.cold_runs, work)
                 tiny_colds = cold_loads(manager, shelf, ref, spec, args.cold_runs, work)
+                print("cold loads from a moto S3 prefix:", flush=True)
+                prefix = prefix_cold_loads(manager, spec, args.cold_mb, args.cold_runs, work)
         finally:
             manager.close()
-    body = report(args, targets, mms_note, colds, tiny_colds)
+    body = report(args, targets, mms_note, colds, tiny_colds, prefix)
     replace_section(args.out, HEADING, body)
     print(f"\n{HEADING}\n\n{body}\n\nwritten to {args.out}")
 

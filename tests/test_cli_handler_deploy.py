@@ -48,7 +48,15 @@ def test_deploy_with_a_handler_and_env_then_invoke(root, tmp_path, capsys):
     handler = f"{tmp_path / 'mms.py'}:serve"
     args = ["--env", "GREETING=hello", "--env", "TARGET=a=b"]
     assert main(["--root", root, "deploy", "scaled", "--handler", handler, *args]) == 0
-    assert "status:  ready" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    card = dict(line.split(":", 1) for line in out.splitlines())
+    assert card["status"].strip() == "ready"
+    # The card says how it serves: the handler, and the variables set by name, never value.
+    assert card["handler"].strip() == handler
+    assert card["environment"].strip() == "GREETING, TARGET" and "hello" not in out
+    assert main(["--root", root, "deployments", "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["serving"] == {"handler": handler, "env": ["GREETING", "TARGET"]}
     (tmp_path / "rows.csv").write_text("1,2,3")
     invoke = ["invoke", "scaled", f"@{tmp_path / 'rows.csv'}", "--content-type", "text/csv"]
     assert main(["--root", root, *invoke]) == 0

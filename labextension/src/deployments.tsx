@@ -107,6 +107,15 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
           )}{' '}
           {d.refs.join(', ')}
         </div>
+        {servingText(d) && (
+          <div
+            className="jp-modelshelf-indent jp-modelshelf-meta"
+            data-testid="modelshelf-deployment-serving"
+            title={servingText(d)}
+          >
+            {servingText(d)}
+          </div>
+        )}
         {d.error && <div className="jp-modelshelf-error">{d.error}</div>}
         <div className="jp-modelshelf-invoke">
           <textarea
@@ -154,4 +163,20 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
 
   private _drafts = new Map<string, string>();
   private _answers = new Map<string, IAnswer>();
+}
+
+/** "handler model_handler.py:handle · model data s3://bucket/prefix/ · env A, B", or "". */
+function servingText(d: IDeployment): string {
+  const serving = d.serving ?? {};
+  const parts: string[] = [];
+  if (serving.handler) {
+    parts.push(`handler ${serving.handler.split('/').pop()}`);
+  }
+  if (serving.model_data) {
+    parts.push(`model data ${serving.model_data}`);
+  }
+  if (serving.env && serving.env.length) {
+    parts.push(`env ${serving.env.join(', ')}`);
+  }
+  return parts.join(' · ');
 }

@@ -132,6 +132,9 @@ export interface IDeployment {
   refs: string[];
   workers?: number;
   error?: string | null;
+  // How it serves, when not the model folder's own way: the handler service, the
+  // model-data prefix, the names of the variables set for it (never their values).
+  serving?: { handler?: string; model_data?: string; model_data_cache?: number; env?: string[] };
   created_at: number;
   ready_at?: number | null;
   stopped_at?: number | null;

@@ -262,7 +262,12 @@ def test_the_cli_deploys_a_model_data_prefix(shelf, handler, local_prefix, capsy
     options = ["--handler", handler, "--model-data", str(local_prefix), "--model-data-cache", "1MB"]
     try:
         assert main([*command, *options]) == 0, capsys.readouterr().err
-        assert "status:  ready" in capsys.readouterr().out
+        card = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+        assert card["status"].strip() == "ready"
+        # The card says where its models come from and how they are served.
+        assert card["model data"].strip() == str(local_prefix)
+        assert card["model data cache"].strip() == "1.0 MB"
+        assert card["handler"].strip() == handler
         body = local_prefix.parent / "rows.csv"
         body.write_text("1,2")
         invoke = ["invoke", "cli-mme", f"@{body}", "--content-type", "text/csv"]

@@ -232,6 +232,7 @@ class Deployment(Answer):
     workers: int
     error: str | None
     traceback: str | None
+    serving: dict[str, Any] = {}
     created_at: float
     ready_at: float | None
     stopped_at: float | None

@@ -10,6 +10,7 @@ from modelshelf.core.deploy.client import decode_answer, encode_payload, http_re
 from modelshelf.core.deploy.deployment_book import FAILED, READY, STARTING, DeploymentRecord
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.facts import Block, Card, Link, Listed, Shown
+from modelshelf.core.sizes import format_size
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager
@@ -33,6 +34,7 @@ class Deployment(Shown, Listed):
     error = property(lambda self: self._record.error)
     traceback = property(lambda self: self._record.traceback)
     pid = property(lambda self: self._record.pid)
+    serving = property(lambda self: dict(self._record.serving))
 
     def refresh(self) -> Deployment:
         self._record = self._manager.get(self.name)._record
@@ -113,6 +115,7 @@ class Deployment(Shown, Listed):
             "pid": record.pid,
             "error": record.error,
             "traceback": record.traceback,
+            "serving": record.serving,
             "created_at": record.created_at,
             "ready_at": record.ready_at,
             "stopped_at": record.stopped_at,
@@ -125,8 +128,10 @@ class Deployment(Shown, Listed):
     # ---- its facts, for every face --------------------------------------------------------
 
     def fields(self) -> list[tuple[str, Any]]:
-        """Mode, status, address, the versions it serves, and why it failed."""
+        """Mode, status, address, the versions it serves, how (handler service, model-data
+        prefix, the names of the variables set for it), and why it failed."""
         failed = self.status == FAILED and self.traceback
+        serving = self._record.serving
         return [
             ("name", self.name),
             ("mode", self.mode),
@@ -134,6 +139,10 @@ class Deployment(Shown, Listed):
             ("url", Link(self.url)),
             ("models", ", ".join(self.refs)),
             ("workers", self.workers),
+            ("handler", serving.get("handler")),
+            ("model data", serving.get("model_data")),
+            ("model data cache", _size(serving.get("model_data_cache"))),
+            ("environment", ", ".join(serving.get("env", [])) or None),
             ("error", self.error),
             ("traceback", Block(self.traceback) if failed else None),
         ]
@@ -144,3 +153,7 @@ class Deployment(Shown, Listed):
     def row(self) -> tuple[Any, ...]:
         models = ", ".join(self.refs)
         return (self.name, self.mode, self.status, Link(self.url), models, self.workers)
+
+
+def _size(n: int | None) -> str | None:
+    return format_size(n) if n else None

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS deployments (
 )
 """
 
+# Version 2: how the server serves (its handler service, model-data prefix, the names of the
+# variables set for it), shown on the deployment's card.
+_VERSION_2 = "ALTER TABLE deployments ADD COLUMN serving TEXT NOT NULL DEFAULT '{}'"
+_JSON = ("refs", "leases", "serving")
+
 
 @dataclass
 class DeploymentRecord:
@@ -57,6 +62,9 @@ class DeploymentRecord:
     created_at: float = 0.0
     ready_at: float | None = None
     stopped_at: float | None = None
+    # {"handler": "path.py:function", "model_data": URL, "model_data_cache": bytes,
+    # "env": [names]}: only what was asked for (never the variables' values).
+    serving: dict[str, Any] = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -71,7 +79,7 @@ _FIELDS = {f.name for f in dataclass_fields(DeploymentRecord)}
 class DeploymentBook(SqliteBook):
     """The deployments table of one store's local state."""
 
-    MIGRATIONS = (_VERSION_1,)
+    MIGRATIONS = (_VERSION_1, _VERSION_2)
 
     def claim(self, record: DeploymentRecord) -> bool:
         """Insert ``record`` unless a live deployment has its name; True if inserted.
@@ -86,7 +94,7 @@ class DeploymentBook(SqliteBook):
                 return False
             db.execute(
                 "INSERT OR REPLACE INTO deployments (name, mode, status, refs, url, folder, "
-                "workers, leases, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                "workers, leases, created_at, serving) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     record.name,
                     record.mode,
@@ -97,6 +105,7 @@ class DeploymentBook(SqliteBook):
                     record.workers,
                     json.dumps(record.leases),
                     record.created_at or time.time(),
+                    json.dumps(record.serving),
                 ),
             )
             return True
@@ -106,7 +115,7 @@ class DeploymentBook(SqliteBook):
         unknown = set(fields) - _FIELDS
         if unknown:  # the names go into the SQL text: only the table's own columns may
             raise ValueError(f"not a deployment field: {', '.join(sorted(unknown))}")
-        encoded = {k: json.dumps(v) if k in ("refs", "leases") else v for k, v in fields.items()}
+        encoded = {k: json.dumps(v) if k in _JSON else v for k, v in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in encoded)
         self.db.execute(
             f"UPDATE deployments SET {assignments} WHERE name = ?", (*encoded.values(), name)
@@ -132,4 +141,5 @@ def _record(row: sqlite3.Row) -> DeploymentRecord:
     values = dict(row)  # the columns of _COLUMNS: the record's fields, by name
     values["refs"] = json.loads(values["refs"])
     values["leases"] = json.loads(values["leases"] or "[]")
+    values["serving"] = json.loads(values["serving"] or "{}")
     return DeploymentRecord(**values)

@@ -59,6 +59,20 @@ class ServerOptions:
     env: dict[str, str] = field(default_factory=dict)
     model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
 
+    def serving(self) -> dict[str, Any]:
+        """What the deployment's record keeps of these: no secret (token, storage options,
+        the variables' values)."""
+        serving: dict[str, Any] = {}
+        if self.handler is not None:
+            serving["handler"] = f"{self.handler.path}:{self.handler.function or 'handle'}"
+        if self.model_data is not None:
+            serving["model_data"] = self.model_data["url"]
+            if self.model_data["cache_bytes"]:
+                serving["model_data_cache"] = self.model_data["cache_bytes"]
+        if self.env:
+            serving["env"] = sorted(self.env)
+        return serving
+
 
 class DeploymentManager(Configurable):
     """Deployments of one store: records in SQLite, one server process each."""
@@ -146,7 +160,7 @@ class DeploymentManager(Configurable):
         # server does: then pick another, a few times. A port the user chose is theirs.
         for _ in range(PORT_ATTEMPTS if port is None else 1):
             chosen = port or _free_port(self.host)
-            record = self._record(name, mode, versions, chosen, workers)
+            record = self._record(name, mode, versions, chosen, workers, options.serving())
             deployment = self._start(record, versions, chosen, options)
             if not wait:
                 return deployment
@@ -164,7 +178,13 @@ class DeploymentManager(Configurable):
         raise DeploymentError(message)
 
     def _record(
-        self, name: str, mode: str, versions: list[ModelVersion], port: int, workers: int
+        self,
+        name: str,
+        mode: str,
+        versions: list[ModelVersion],
+        port: int,
+        workers: int,
+        serving: dict[str, Any],
     ) -> DeploymentRecord:
         return DeploymentRecord(
             name=name,
@@ -175,6 +195,7 @@ class DeploymentManager(Configurable):
             folder=os.path.join(self.deployments_root, name),
             workers=workers,
             created_at=time.time(),
+            serving=serving,
         )
 
     def _start(
