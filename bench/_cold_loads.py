@@ -75,6 +75,7 @@ TARGET = "X-Amzn-SageMaker-Target-Model"
 BUCKET = "bench-model-data"
 PREFIX = "models"
 LOADED = re.compile(r"model_handler: loaded in ([\d.]+) s")
+FETCHED = r"model data: {}: downloaded and extracted \d+ bytes in ([\d.]+) s"
 
 
 @dataclass
@@ -85,8 +86,7 @@ class PrefixColdLoad:
     first_seconds: float  # POST /invocations with the key as TargetModel, to its answer
     second_seconds: float  # the same request again: the model now loaded
     load_seconds: float  # the handler's initialize, timed by itself in the server
-    download_seconds: float  # s3fs get_file of the same key, in the benchmark's process
-    extract_seconds: float  # extract_archive of it, in the benchmark's process
+    fetch_seconds: float  # the server's download and extraction (streamed), from its log
 
     @property
     def overhead(self) -> float:
@@ -138,8 +138,6 @@ def prefix_cold_loads(manager: DeploymentManager, spec: HandlerSpec, weights_mb:
     ``weights_mb`` model's archive under new keys; for each key, the first request naming
     it (download, extraction, load, answer), timed by the client on a running endpoint
     whose first request (a tiny model's) has already set up its S3 client."""
-    import fsspec
-
     big, tiny = write_archive(work / "s3-big", weights_mb), write_archive(work / "s3-tiny", 0)
     with moto_s3() as (options, s3):
         keys = [f"{MODEL}-cold-{i}.tar.gz" for i in range(runs)]
@@ -154,7 +152,6 @@ def prefix_cold_loads(manager: DeploymentManager, spec: HandlerSpec, weights_mb:
                 raise SystemExit(f"{deployment}:\n{deployment.logs()[-3000:]}")
             url = deployment.url + "/invocations"
             endpoint_first = invoke(url, f"{MODEL}-tiny.tar.gz")
-            fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
             loads = []
             for i, key in enumerate(keys):
                 first = invoke(url, key)
@@ -162,12 +159,14 @@ def prefix_cold_loads(manager: DeploymentManager, spec: HandlerSpec, weights_mb:
                 logged = LOADED.findall(deployment.logs())
                 if len(logged) != i + 2:  # the tiny model's, then one per key
                     raise SystemExit(f"the endpoint logged {logged} load times")
-                download, extract = in_process(fs, key, work / f"s3-inproc-{i}")
-                loads.append(PrefixColdLoad(key, first, second, float(logged[-1]), download,
-                                            extract))  # fmt: skip
+                fetched = re.findall(FETCHED.format(re.escape(key)), deployment.logs())
+                if len(fetched) != 1:
+                    raise SystemExit(f"the endpoint logged {fetched} downloads of {key}")
+                fetch = float(fetched[0])
+                loads.append(PrefixColdLoad(key, first, second, float(logged[-1]), fetch))
                 print(f"  s3 cold {i + 1}/{runs}: first invoke {first * 1e3:.0f} ms, handler's"
-                      f" load {float(logged[-1]) * 1e3:.0f} ms (in-process download"
-                      f" {download * 1e3:.0f} ms, extraction {extract * 1e3:.0f} ms)",
+                      f" load {float(logged[-1]) * 1e3:.0f} ms (download and extraction"
+                      f" {fetch * 1e3:.0f} ms)",
                       flush=True)  # fmt: skip
         finally:
             deployment.stop()
@@ -183,17 +182,3 @@ def invoke(url: str, key: str) -> float:
         raise SystemExit(f"{key} answered {status} {body[:300]!r}")
     check(key, body)
     return seconds
-
-
-def in_process(fs: Any, key: str, folder: Path) -> tuple[float, float]:
-    """What the server's download and extraction of ``key`` take here: s3fs ``get_file``,
-    then the store's safe extraction (the same two calls model_data.py makes)."""
-    from modelshelf.core.sources.archives import extract_archive
-
-    folder.mkdir()
-    archive = folder / key
-    started = time.perf_counter()
-    fs.get_file(f"{BUCKET}/{PREFIX}/{key}", str(archive))
-    downloaded = time.perf_counter()
-    extract_archive(str(archive), str(folder / "model"), name=key)
-    return downloaded - started, time.perf_counter() - downloaded

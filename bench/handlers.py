@@ -324,15 +324,14 @@ def prefix_notes(args: argparse.Namespace, prefix: PrefixColdLoads) -> list[str]
         " the first `POST /invocations` with `X-Amzn-SageMaker-Target-Model: <key>` is timed"
         " by the client to its checked answer: the download, the safe extraction into the"
         " disk cache, the handler's load and the answer. The handler's own load is what its"
-        " `initialize` logs. The same key's download (s3fs `get_file`) and extraction"
-        " (`extract_archive`) done in the benchmark's process are shown beside it, to show"
-        " where the rest goes."
+        " `initialize` logs; the download and extraction (streamed: the archive is unpacked"
+        " as it arrives, never written whole) is what the deployment's log says it took."
     )
     header = ["key", "first invoke", "handler's load (in the server)", "overhead",
-              "second invoke", "in-process download", "in-process extraction"]  # fmt: skip
+              "second invoke", "download + extraction"]  # fmt: skip
     rows = [
         [c.key, ms(c.first_seconds), ms(c.load_seconds), ms(c.overhead), ms(c.second_seconds),
-         ms(c.download_seconds), ms(c.extract_seconds)]
+         ms(c.fetch_seconds)]
         for c in prefix.loads
     ]  # fmt: skip
     return [note, "", table(header, rows)]

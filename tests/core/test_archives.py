@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import os
 import stat
-import tarfile
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from archive_helpers import make_tar
 
 from modelshelf.core.errors import SizeLimitError, SourceError, UnsafeArchiveError
 from modelshelf.core.sources import open_source
@@ -28,33 +27,6 @@ MB = 1 << 20
 
 
 # -- building archives -------------------------------------------------------------------------
-
-
-def make_tar(path: Path, entries: list[tuple[str, str, bytes | str]], mode: str = "w") -> Path:
-    """Entries are (name, kind, payload): kind is file, dir, sym, lnk, chr or fifo."""
-    kinds = {
-        "file": tarfile.REGTYPE,
-        "dir": tarfile.DIRTYPE,
-        "sym": tarfile.SYMTYPE,
-        "lnk": tarfile.LNKTYPE,
-        "chr": tarfile.CHRTYPE,
-        "fifo": tarfile.FIFOTYPE,
-    }
-    with tarfile.open(path, mode) as tar:
-        for name, kind, payload in entries:
-            info = tarfile.TarInfo(name)
-            info.type = kinds[kind]
-            info.mode = 0o755 if kind == "dir" else 0o644
-            if kind in ("sym", "lnk"):
-                info.linkname = str(payload)
-                tar.addfile(info)
-            elif kind == "file":
-                data = payload if isinstance(payload, bytes) else payload.encode()
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-            else:
-                tar.addfile(info)
-    return path
 
 
 def make_zip(path: Path, entries: list[tuple[str, str, bytes | str]]) -> Path:

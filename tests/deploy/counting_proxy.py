@@ -40,10 +40,13 @@ class CountingProxy:
                 answer = upstream.getresponse()
                 data = answer.read()
                 self.send_response(answer.status)
+                # A HEAD answer has no body but says the object's length: keep moto's.
+                framing = _HOP if self.command == "HEAD" else _HOP | {"content-length"}
                 for key, value in answer.getheaders():
-                    if key.lower() not in _HOP | {"content-length"}:
+                    if key.lower() not in framing:
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

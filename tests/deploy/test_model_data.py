@@ -138,6 +138,8 @@ def test_an_s3_prefix_serves_its_archives_over_http_and_boto3(
             "DocSim-3-model", "DocSim-3-params.json", "code", "weights.bin",
         ]  # fmt: skip
         assert proxy.count("GET", f"/{bucket}/prefix/DocSim-3.tar.gz") == 1
+        # The deployment's log says where the cold load's time went.
+        assert "model data: DocSim-3.tar.gz: downloaded" in deployment.logs()
 
         # boto3's TargetModel, on the deployment's address and through the runtime gateway.
         for address in (url, manager.runtime_url()):

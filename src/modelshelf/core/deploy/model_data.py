@@ -30,6 +30,7 @@ import posixpath
 import re
 import tempfile
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -49,6 +50,7 @@ from modelshelf.core.errors import (
     SourceError,
 )
 from modelshelf.core.sources.archives import archive_kind, extract_archive, remove_tree
+from modelshelf.core.sources.tar_stream import extract_tar_stream
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -56,6 +58,11 @@ MAX_KEY = 1024  # S3's longest key, in bytes
 _DECODINGS = 3  # "%252e%252e" is ".." decoded twice: check a few decodings, not just one
 _DRIVE = re.compile(r"^[A-Za-z]:([/\\]|$)")
 _ARCHIVE_SUFFIX = re.compile(r"(\.tar)?\.[^.]+$")
+# How a tar archive is read while it is extracted: in 32 MiB ranges, the next one fetched in
+# the background (fsspec's BackgroundBlockCache) while this one is unpacked: two ranges in
+# memory at most. Smaller ranges cost more requests: against moto, 8 MiB ranges read a
+# 100 MB object in twice the time of 32 MiB ones.
+_STREAMING: dict[str, Any] = {"block_size": 32 * 2**20, "cache_type": "background"}
 
 
 def check_key(target: str) -> str:
@@ -303,13 +310,31 @@ class ModelData:
         size = int(info.get("size") or 0)
         if self.cache_bytes and size > self.cache_bytes:
             raise DiskCacheFullError(self._full(key, size))
-        work = tempfile.mkdtemp(prefix=".download-", dir=self.cache_dir)
         folder = os.path.join(self.cache_dir, f"{folder_name(key)}-{uuid.uuid4().hex[:8]}")
+        work = None
         try:
-            archive = os.path.join(work, posixpath.basename(key))
-            self.fs.get_file(self._path(key), archive)
-            # Bounded by the cache: an archive declaring more is refused before it is written.
-            extract_archive(archive, folder, limit=self.cache_bytes, name=url)
+            started = time.perf_counter()
+            if archive_kind(posixpath.basename(key)) == "tar":
+                # Extracted as it downloads: the archive itself never touches the disk, and
+                # the next block downloads while this one is unpacked.
+                with self.fs.open(self._path(key), "rb", **_STREAMING) as remote:
+                    extract_tar_stream(remote, folder, limit=self.cache_bytes, name=url)
+                log.info(
+                    "model data: %s: downloaded and extracted %d bytes in %.3f s",
+                    key, size, time.perf_counter() - started,
+                )  # fmt: skip
+            else:  # a zip (read from its end) or a lone compressed file
+                work = tempfile.mkdtemp(prefix=".download-", dir=self.cache_dir)
+                archive = os.path.join(work, posixpath.basename(key))
+                self.fs.get_file(self._path(key), archive)
+                downloaded = time.perf_counter()
+                # Bounded by the cache: an archive declaring more is refused before it is
+                # written.
+                extract_archive(archive, folder, limit=self.cache_bytes, name=url)
+                log.info(
+                    "model data: %s: downloaded %d bytes in %.3f s, extracted in %.3f s",
+                    key, size, downloaded - started, time.perf_counter() - downloaded,
+                )  # fmt: skip
         except BaseException as exc:
             remove_tree(folder)
             if isinstance(exc, SizeLimitError):  # its hint names the store's limit, not ours
@@ -325,7 +350,8 @@ class ModelData:
                 ) from exc
             raise
         finally:
-            remove_tree(work)
+            if work is not None:
+                remove_tree(work)
         return folder
 
 

@@ -9,6 +9,7 @@ version cannot be deleted, and a crashed server's leases simply expire.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             port=config["port"],
             workers=config["workers"],
             log_level="info",
+            log_config=_log_config(),
             access_log=False,  # a line per request costs more than a tiny model's predict
             ws="none",
             lifespan="on",
@@ -131,6 +133,16 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=5,
         )
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with modelshelf's own messages (model loads, the model-data
+    cache's downloads and evictions) in the deployment's log at INFO, as uvicorn's are."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["modelshelf"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 if __name__ == "__main__":

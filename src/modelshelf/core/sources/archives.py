@@ -46,7 +46,7 @@ _MAX_LINK_TARGET = 4096
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
 _COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 # Errors a damaged compressed stream can raise while being read.
-_STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)
+STREAM_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)
 
 
 def archive_kind(name: str) -> str | None:
@@ -62,7 +62,8 @@ def archive_kind(name: str) -> str | None:
 
 
 def remove_tree(path: str) -> None:
-    """Remove a folder even if an archive left read-only folders in it."""
+    """Remove a folder even if an archive left read-only folders in it (or a file, or a
+    link, itself: never what it points to)."""
 
     def retry(func: Callable[[str], Any], failed: str, *_: Any) -> None:
         # Deleting an entry needs write permission on its folder; grant it and try again.
@@ -75,6 +76,9 @@ def remove_tree(path: str) -> None:
             pass
 
     if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path):  # rmtree takes folders only
+        os.unlink(path)
         return
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=retry)
@@ -135,18 +139,18 @@ def _is_tar(path: str) -> bool:
     try:
         with tarfile.open(path, "r:*") as tar:
             return tar.next() is not None
-    except _STREAM_ERRORS:
+    except STREAM_ERRORS:
         return False
 
 
-def _unsafe(display: str, entry: str, problem: str) -> UnsafeArchiveError:
+def unsafe_entry(display: str, entry: str, problem: str) -> UnsafeArchiveError:
     return UnsafeArchiveError(
         f"refused to extract archive {display!r}: entry {entry!r} {problem}; nothing was "
         "extracted (the archive is damaged or malicious: check where it came from)"
     )
 
 
-def _check_size(total: int, limit: int, display: str) -> None:
+def check_archive_size(total: int, limit: int, display: str) -> None:
     check_size(total, limit, f"archive {display!r} (uncompressed)")
 
 
@@ -155,15 +159,15 @@ def _normalise(raw: str, display: str, *, backslash_is_separator: bool) -> str:
     name = raw.replace("\\", "/") if backslash_is_separator else raw
     # Backslashes count as separators for these checks even in tars: Windows tools read them so.
     if raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw):
-        raise _unsafe(display, raw, "has an absolute path")
+        raise unsafe_entry(display, raw, "has an absolute path")
     if ".." in re.split(r"[/\\]", raw):
-        raise _unsafe(display, raw, "climbs out of the archive with '..'")
+        raise unsafe_entry(display, raw, "climbs out of the archive with '..'")
     rel = "/".join(part for part in name.split("/") if part not in ("", "."))
     if rel:
         try:
             validate_relpath(rel)
         except InvalidNameError:
-            raise _unsafe(
+            raise unsafe_entry(
                 display, raw, "has a name that is not a safe path (backslash or control character)"
             ) from None
     return rel
@@ -199,7 +203,7 @@ def _resolve(path: str, symlinks: dict[str, str]) -> list[str] | None:
     return out
 
 
-def _check_links(
+def check_links(
     display: str, names: Iterable[str], symlinks: dict[str, str], hardlinks: dict[str, str]
 ) -> None:
     """Refuse entries beneath a link and links whose target leaves the folder."""
@@ -208,14 +212,16 @@ def _check_links(
         for i in range(1, len(parts)):
             prefix = "/".join(parts[:i])
             if prefix in symlinks:
-                raise _unsafe(display, name, f"lies beneath the symbolic link {prefix!r}")
+                raise unsafe_entry(display, name, f"lies beneath the symbolic link {prefix!r}")
     for name, target in symlinks.items():
         if not target or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:|.*\\", target):
-            raise _unsafe(
+            raise unsafe_entry(
                 display, name, f"is a symbolic link to the absolute or Windows path {target!r}"
             )
         if _resolve(posixpath.join(posixpath.dirname(name), target), symlinks) is None:
-            raise _unsafe(display, name, f"is a symbolic link to {target!r}, outside the archive")
+            raise unsafe_entry(
+                display, name, f"is a symbolic link to {target!r}, outside the archive"
+            )
     for name, target in hardlinks.items():
         seen = {name}
         linked = _normalise(target, display, backslash_is_separator=False)
@@ -223,9 +229,24 @@ def _check_links(
             seen.add(linked)
             linked = _normalise(hardlinks[linked], display, backslash_is_separator=False)
         if linked in symlinks:
-            raise _unsafe(display, name, f"is a hard link to the symbolic link {linked!r}")
+            raise unsafe_entry(display, name, f"is a hard link to the symbolic link {linked!r}")
         if not linked or _resolve(linked, symlinks) is None:
-            raise _unsafe(display, name, f"is a hard link to {target!r}, outside the archive")
+            raise unsafe_entry(display, name, f"is a hard link to {target!r}, outside the archive")
+
+
+def check_tar_member(member: tarfile.TarInfo, dest: str, display: str) -> str:
+    """The safe relative path of a tar member (``""``: the root), or UnsafeArchiveError:
+    no device file or FIFO, nothing PEP 706's data filter refuses."""
+    rel = _normalise(member.name, display, backslash_is_separator=False)
+    if member.ischr() or member.isblk() or member.isfifo():
+        raise unsafe_entry(display, member.name, "is a device file or a FIFO")
+    try:
+        tarfile.data_filter(member, dest)
+    except tarfile.FilterError as exc:
+        raise unsafe_entry(
+            display, member.name, f"is refused by the tar data filter: {exc}"
+        ) from exc
+    return rel
 
 
 def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
@@ -235,27 +256,19 @@ def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
         )
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
-    except _STREAM_ERRORS as exc:
+    except STREAM_ERRORS as exc:
         raise SourceError(f"{display!r} is not a readable tar archive: {exc}") from exc
     with tar:
         try:
             members = tar.getmembers()
-        except _STREAM_ERRORS as exc:
+        except STREAM_ERRORS as exc:
             raise SourceError(f"tar archive {display!r} is damaged: {exc}") from exc
         total = 0
         names: list[str] = []
         symlinks: dict[str, str] = {}
         hardlinks: dict[str, str] = {}
         for member in members:
-            rel = _normalise(member.name, display, backslash_is_separator=False)
-            if member.ischr() or member.isblk() or member.isfifo():
-                raise _unsafe(display, member.name, "is a device file or a FIFO")
-            try:
-                tarfile.data_filter(member, dest)
-            except tarfile.FilterError as exc:
-                raise _unsafe(
-                    display, member.name, f"is refused by the tar data filter: {exc}"
-                ) from exc
+            rel = check_tar_member(member, dest, display)
             if not rel:
                 continue
             names.append(rel)
@@ -265,14 +278,14 @@ def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
                 hardlinks[rel] = member.linkname
             elif member.isreg():
                 total += member.size
-        _check_size(total, limit, display)
-        _check_links(display, names, symlinks, hardlinks)
+        check_archive_size(total, limit, display)
+        check_links(display, names, symlinks, hardlinks)
         try:
             tar.extractall(dest, members=members, filter="data")
         except tarfile.FilterError as exc:
             entry = getattr(getattr(exc, "tarinfo", None), "name", "?")
-            raise _unsafe(display, entry, f"is refused: {exc}") from exc
-        except _STREAM_ERRORS as exc:
+            raise unsafe_entry(display, entry, f"is refused: {exc}") from exc
+        except STREAM_ERRORS as exc:
             raise SourceError(f"could not extract tar archive {display!r}: {exc}") from exc
 
 
@@ -296,26 +309,28 @@ def _zip_plan(
         if not rel:
             continue
         if rel in seen:
-            raise _unsafe(display, name, "appears twice")
+            raise unsafe_entry(display, name, "appears twice")
         seen.add(rel)
         mode = info.external_attr >> 16  # the unix mode, when the zip was made on unix
         kind = stat.S_IFMT(mode)
         if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
-            raise _unsafe(display, name, "is a device file, a FIFO or a socket")
+            raise unsafe_entry(display, name, "is a device file, a FIFO or a socket")
         if kind == stat.S_IFLNK:
             if info.file_size > _MAX_LINK_TARGET:
-                raise _unsafe(display, name, "is a symbolic link with a huge target")
+                raise unsafe_entry(display, name, "is a symbolic link with a huge target")
             try:
                 symlinks[rel] = archive.read(info).decode("utf-8")
-            except (UnicodeDecodeError, *_STREAM_ERRORS, zipfile.BadZipFile) as exc:
-                raise _unsafe(display, name, f"is an unreadable symbolic link ({exc})") from exc
+            except (UnicodeDecodeError, *STREAM_ERRORS, zipfile.BadZipFile) as exc:
+                raise unsafe_entry(
+                    display, name, f"is an unreadable symbolic link ({exc})"
+                ) from exc
         elif kind == stat.S_IFDIR or name.endswith(("/", "\\")):
             folders.append(rel)
         else:
             total += info.file_size
             files.append((info, rel, 0o755 if mode & stat.S_IXUSR else 0o644))
-    _check_size(total, limit, display)
-    _check_links(display, sorted(seen), symlinks, {})
+    check_archive_size(total, limit, display)
+    check_links(display, sorted(seen), symlinks, {})
     return folders, files, symlinks
 
 
@@ -337,41 +352,46 @@ def _extract_zip(path: str, dest: str, limit: int, display: str) -> None:
             try:
                 os.symlink(target, link)
             except OSError as exc:
-                raise _unsafe(display, rel, f"could not be created as a link ({exc})") from exc
+                raise unsafe_entry(display, rel, f"could not be created as a link ({exc})") from exc
 
 
 def _write_zip_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: str, rel: str, mode: int, display: str
 ) -> None:
     """Write one entry as ``dest/rel``, refusing more bytes than its header declared."""
+    try:
+        with archive.open(info) as src:
+            write_entry(src, dest, rel, mode, info.file_size, display)
+    except NotImplementedError as exc:
+        raise SourceError(
+            f"zip archive {display!r} uses an unsupported compression for {rel!r}: "
+            f"{exc}; re-create it with deflate, bzip2 or lzma"
+        ) from exc
+    except (zipfile.BadZipFile, *STREAM_ERRORS) as exc:
+        raise unsafe_entry(
+            display, rel, f"is damaged or its header lies about its content ({exc})"
+        ) from exc
+
+
+def write_entry(src: Any, dest: str, rel: str, mode: int, size: int, display: str) -> None:
+    """Copy the readable ``src`` to the new file ``dest/rel`` (never through a link, never
+    over a file), refusing more than the ``size`` bytes its header declared."""
     target = os.path.join(dest, rel)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         fd = os.open(target, flags, mode)
     except OSError as exc:
-        raise _unsafe(display, rel, f"could not be written ({exc})") from exc
+        raise unsafe_entry(display, rel, f"could not be written ({exc})") from exc
     written = 0
-    try:
-        with os.fdopen(fd, "wb") as out, archive.open(info) as src:
-            while chunk := src.read(_CHUNK):
-                written += len(chunk)
-                if written > info.file_size:
-                    raise _unsafe(
-                        display,
-                        rel,
-                        f"holds more than the {info.file_size:,} bytes its header declares",
-                    )
-                out.write(chunk)
-    except NotImplementedError as exc:
-        raise SourceError(
-            f"zip archive {display!r} uses an unsupported compression for {rel!r}: "
-            f"{exc}; re-create it with deflate, bzip2 or lzma"
-        ) from exc
-    except (zipfile.BadZipFile, *_STREAM_ERRORS) as exc:
-        raise _unsafe(
-            display, rel, f"is damaged or its header lies about its content ({exc})"
-        ) from exc
+    with os.fdopen(fd, "wb") as out:
+        while chunk := src.read(_CHUNK):
+            written += len(chunk)
+            if written > size:
+                raise unsafe_entry(
+                    display, rel, f"holds more than the {size:,} bytes its header declares"
+                )
+            out.write(chunk)
 
 
 def _decompress_single(
@@ -384,7 +404,7 @@ def _decompress_single(
         with _COMPRESSED[suffix](path, "rb") as src, open(os.path.join(dest, rel), "xb") as out:
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
-                _check_size(written, limit, display)
+                check_archive_size(written, limit, display)
                 out.write(chunk)
-    except _STREAM_ERRORS as exc:
+    except STREAM_ERRORS as exc:
         raise SourceError(f"could not decompress {display!r}: {exc}") from exc
