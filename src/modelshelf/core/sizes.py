@@ -48,11 +48,12 @@ def format_size(nbytes: int) -> str:
     raise AssertionError("unreachable")
 
 
-_SECONDS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_SECONDS = {"": 1, "ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: float | int | str) -> float:
-    """Seconds from a number or a string such as ``"90s"``, ``"15m"``, ``"2h"`` or ``"7d"``."""
+    """Seconds from a number or a string such as ``"10ms"``, ``"90s"``, ``"15m"``, ``"2h"``
+    or ``"7d"``."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
             raise ModelshelfError(f"a duration cannot be negative: {value}")
@@ -60,7 +61,9 @@ def parse_duration(value: float | int | str) -> float:
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
     unit = match.group(2).lower() if match else None
     if not match or unit not in _SECONDS:
-        raise ModelshelfError(f"cannot read duration {value!r}: write e.g. 90s, 15m, 2h or 7d")
+        raise ModelshelfError(
+            f"cannot read duration {value!r}: write e.g. 10ms, 90s, 15m, 2h or 7d"
+        )
     return float(match.group(1)) * _SECONDS[unit]
 
 

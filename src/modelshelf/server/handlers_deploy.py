@@ -56,6 +56,8 @@ class DeploymentsHandler(ModelshelfHandler):
                 env=request.env,
                 model_data=model_data,
                 model_data_cache=request.model_data_cache or 0,
+                batch_size=request.batch_size,
+                max_batch_delay=request.max_batch_delay,
             )
             if deployment.status == "failed":
                 raise TaskFailed(deployment.error or "the deployment failed", deployment.describe())

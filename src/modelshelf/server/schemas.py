@@ -57,6 +57,8 @@ class DeployRequest(Body):
     env: dict[EnvName, str] = Field(default_factory=dict)
     model_data: str | None = None
     model_data_cache: str | None = None
+    batch_size: int = Field(default=1, ge=1, le=4096)
+    max_batch_delay: str | float = "10ms"
 
     @model_validator(mode="after")
     def _refs_for_the_mode(self) -> DeployRequest:

@@ -37,6 +37,8 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             env=dict(args.env or []),
             model_data=args.model_data,
             model_data_cache=args.model_data_cache,
+            batch_size=args.batch_size,
+            max_batch_delay=args.max_batch_delay,
         )
 
 
@@ -113,6 +115,18 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     )
     deploy.add_argument(
         "--model-data-cache", default="0", help="multi: disk cache bound, e.g. 10GB (0: none)"
+    )
+    deploy.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="answer up to N concurrent requests in one call of a model that takes batches",
+    )
+    deploy.add_argument(
+        "--max-batch-delay",
+        default="10ms",
+        metavar="DURATION",
+        help="how long a batch filling behind a running call may wait (default 10ms)",
     )
     deploy.add_argument(
         "--env",

@@ -143,6 +143,7 @@ class Deployment(Shown, Listed):
             ("model data", serving.get("model_data")),
             ("model data cache", _size(serving.get("model_data_cache"))),
             ("environment", ", ".join(serving.get("env", [])) or None),
+            ("batching", _batching(serving)),
             ("error", self.error),
             ("traceback", Block(self.traceback) if failed else None),
         ]
@@ -157,3 +158,10 @@ class Deployment(Shown, Listed):
 
 def _size(n: int | None) -> str | None:
     return format_size(n) if n else None
+
+
+def _batching(serving: dict[str, Any]) -> str | None:
+    if not serving.get("batch_size"):
+        return None
+    delay = serving.get("max_batch_delay", 0) * 1000
+    return f"up to {serving['batch_size']} requests per call, filling for at most {delay:g} ms"

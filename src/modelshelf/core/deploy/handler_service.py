@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -44,7 +44,7 @@ from modelshelf.core.deploy.mms_context import Context, Metrics, RequestProcesso
 from modelshelf.core.deploy.mms_request import build_request
 from modelshelf.core.deploy.model_handler import ModelHandler, find_params, folder_size
 from modelshelf.core.deploy.user_code import call_user, forget, import_file, local_imports
-from modelshelf.core.errors import DeploymentError, HandlerNotFoundError
+from modelshelf.core.errors import DeploymentError, HandlerNotFoundError, PayloadError
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -128,6 +128,7 @@ def load_service(model_dir: str, name: str, spec: HandlerSpec) -> ModelHandler:
         size_bytes=folder_size(model_dir),
         params=find_params(model_dir, name),
         handle_fn=_handle_one,
+        handle_batch_fn=_handle_batch,
         close_fn=lambda: forget(module),
     )
 
@@ -183,6 +184,10 @@ def _handle_one(service: HandlerService, invocation: Invocation) -> Answer:
     return service.handle([invocation])[0]
 
 
+def _handle_batch(service: HandlerService, invocations: list[Invocation]) -> list[Answer]:
+    return service.handle(invocations)
+
+
 class HandlerService:
     """One loaded model's handler entry, called one batch at a time as MMS's worker does."""
 
@@ -197,10 +202,16 @@ class HandlerService:
     def handle(self, invocations: Sequence[Invocation]) -> list[Answer]:
         """Answer a batch of requests: one answer each, in order.
 
-        A request whose form body cannot be read is a PayloadError (400) for the batch.
+        A request whose form body cannot be read is answered 400 alone; the handler gets
+        the others (the whole batch, if it was alone: a PayloadError, as before).
         """
-        requests = [build_request(invocation) for invocation in invocations]
         ids = [invocation.request_id or new_request_id() for invocation in invocations]
+        try:
+            requests = [build_request(invocation) for invocation in invocations]
+        except PayloadError:
+            if len(invocations) == 1:
+                raise
+            return self._handle_readable(invocations, ids)
         with self._lock:
             context = self.context
             context.request_ids = dict(enumerate(ids))
@@ -214,6 +225,21 @@ class HandlerService:
             except Exception as exc:
                 return self._failed(ids, *_error_status(exc), exc)
             return self._answers(result, processors, ids)
+
+    def _handle_readable(self, invocations: Sequence[Invocation], ids: list[str]) -> list[Answer]:
+        """A batch where some bodies cannot be read: those answered 400, the rest handled."""
+        answers: dict[int, Answer] = {}
+        readable = []
+        for i, invocation in enumerate(invocations):
+            try:
+                build_request(invocation)
+                readable.append(i)
+            except PayloadError as exc:
+                answers[i] = _error(400, "Bad request", str(exc), ids[i])
+        if readable:
+            given = [replace(invocations[i], request_id=ids[i]) for i in readable]
+            answers.update(zip(readable, self.handle(given), strict=True))
+        return [answers[i] for i in range(len(invocations))]
 
     def _answers(
         self, result: Any, processors: list[RequestProcessor], ids: list[str]

@@ -61,6 +61,7 @@ def load_handler(
         params=params,
         handle_fn=loaded.handle_fn,
         close_fn=loaded.close_fn,
+        predict_batch_fn=loaded.predict_batch_fn,
     )
 
 
@@ -96,7 +97,23 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> Loaded:
     except BaseException:
         forget(module)
         raise
-    return Loaded(kind, model, predict_fn, close_fn=lambda: forget(module))
+    return Loaded(
+        kind, model, predict_fn, close_fn=lambda: forget(module),
+        predict_batch_fn=_predict_batch_entry(module, kind),
+    )  # fmt: skip
+
+
+def _predict_batch_entry(module: Any, kind: str) -> Callable | None:
+    """serve.py's ``predict_batch(model, payloads)``, if it defines one: the decoded data of
+    each request of a batch in one call, a list of predictions back (see batching.py)."""
+    predict_batch = getattr(module, "predict_batch", None)
+    if kind != "serve.py" or not callable(predict_batch):
+        return None
+
+    def predict_batch_fn(model: Any, payloads: list[Payload]) -> list[Any]:
+        return predict_batch(model, [payload.data for payload in payloads])
+
+    return predict_batch_fn
 
 
 def _serve_py_entry(

@@ -16,6 +16,7 @@ from typing import Any
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
+from modelshelf.core.deploy.batching import BatchSettings
 from modelshelf.core.deploy.client import ping
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import (
@@ -58,6 +59,7 @@ class ServerOptions:
     # Set in the server process's environment (never written to the deployment's files).
     env: dict[str, str] = field(default_factory=dict)
     model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
+    batching: BatchSettings = field(default_factory=BatchSettings)
 
     def serving(self) -> dict[str, Any]:
         """What the deployment's record keeps of these: no secret (token, storage options,
@@ -71,6 +73,9 @@ class ServerOptions:
                 serving["model_data_cache"] = self.model_data["cache_bytes"]
         if self.env:
             serving["env"] = sorted(self.env)
+        if self.batching.batching:
+            serving["batch_size"] = self.batching.batch_size
+            serving["max_batch_delay"] = self.batching.max_batch_delay
         return serving
 
 
@@ -119,6 +124,8 @@ class DeploymentManager(Configurable):
         model_data: str | None = None,
         model_data_options: dict[str, Any] | None = None,
         model_data_cache: int | str = 0,
+        batch_size: int = 1,
+        max_batch_delay: float | str = "10ms",
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
@@ -130,6 +137,10 @@ class DeploymentManager(Configurable):
         ``model_data_options``, else the store's own) serves each key under it as a model,
         ``TargetModel="DocSim-3.tar.gz"``, extracted into a disk cache of at most
         ``model_data_cache`` (e.g. ``"10GB"``; 0: unbounded); see :mod:`.model_data`.
+        ``batch_size`` > 1 answers up to that many concurrent requests in one call of a
+        model that takes batches (a handler service, serve.py's ``predict_batch``), a batch
+        filling behind a running call waiting at most ``max_batch_delay``; see
+        :mod:`.batching`.
         Returns once the server answers its health check (``ready``), or with ``failed``
         and the serving code's traceback if the model cannot be loaded.
         """
@@ -141,6 +152,7 @@ class DeploymentManager(Configurable):
         if not isinstance(workers, int) or workers < 1:
             raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
         service = parse_handler(handler) if handler is not None else None
+        batching = BatchSettings.of(batch_size, max_batch_delay)
         variables = checked_env(env)
         prefix = None
         if model_data is not None:
@@ -154,7 +166,7 @@ class DeploymentManager(Configurable):
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
         options = ServerOptions(
             token, max_body, max_models, memory_budget, output_location, service, variables,
-            prefix,
+            prefix, batching,
         )  # fmt: skip
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
@@ -242,6 +254,8 @@ class DeploymentManager(Configurable):
             "storage_options": self.shelf.storage_options or {},
             "leases": [asdict(lease) for lease in leases],
             "handler": asdict(options.handler) if options.handler else None,
+            "batch_size": options.batching.batch_size,
+            "max_batch_delay": options.batching.max_batch_delay,
         }
         if record.mode == "multi":
             config["models_dir"] = os.path.join(record.folder, "models")

@@ -23,6 +23,7 @@ class Loaded:
     predict_fn: Callable[[Any, Payload], Any] | None
     handle_fn: Callable[[Any, Invocation], Answer] | None = None
     close_fn: Callable[[], None] | None = None
+    predict_batch_fn: Callable[[Any, list[Payload]], list[Any]] | None = None
 
 
 @dataclass
@@ -45,6 +46,70 @@ class ModelHandler:
     handle_fn: Callable[[Any, Invocation], Answer] | None = None
     # Called when the model is unloaded, to let go of what its loading registered.
     close_fn: Callable[[], None] | None = None
+    # How the model takes a batch of requests in one call (see batching.py), when it can:
+    # whole requests (handler services), or decoded payloads (serve.py's predict_batch).
+    handle_batch_fn: Callable[[Any, list[Invocation]], list[Answer]] | None = None
+    predict_batch_fn: Callable[[Any, list[Payload]], list[Any]] | None = None
+
+    @property
+    def takes_batches(self) -> bool:
+        """Whether one call can answer many requests (else batching is not used)."""
+        return self.handle_batch_fn is not None or self.predict_batch_fn is not None
+
+    def handle_batch(self, invocations: list[Invocation]) -> list[Answer | Exception]:
+        """Answer many requests in one call of the model: an answer, or the exception its
+        own request failed with (a body that does not decode), for each, in order."""
+        if self.handle_batch_fn is not None:
+            return list(self.handle_batch_fn(self.model, invocations))
+        if self.predict_batch_fn is None:
+            return [self._answer_one(invocation) for invocation in invocations]
+        results: list[Answer | Exception | None] = [None] * len(invocations)
+        decoded: dict[int, Payload] = {}
+        for i, invocation in enumerate(invocations):
+            try:
+                decoded[i] = decode(invocation.body, invocation.content_type)
+            except PayloadError as exc:
+                results[i] = exc  # this request alone: the others still go to the model
+        if decoded:
+            for i, result in zip(decoded, self._predict_batch(list(decoded.values())), strict=True):
+                results[i] = (
+                    result
+                    if isinstance(result, Exception)
+                    else self._encoded(result, decoded[i], invocations[i].accept)
+                )
+        return [r for r in results if r is not None]
+
+    def _predict_batch(self, payloads: list[Payload]) -> list[Any]:
+        """``predict_batch``'s predictions, or its failure once per payload."""
+        try:
+            predictions = list(self.predict_batch_fn(self.model, payloads))  # type: ignore[misc]
+        except Exception as exc:
+            failed = ServingError(
+                f"{self.name}: predict_batch failed: {type(exc).__name__}: {exc}",
+                traceback.format_exc(),
+            )
+            return [failed] * len(payloads)
+        if len(predictions) != len(payloads):
+            wrong = ServingError(
+                f"{self.name}: predict_batch returned {len(predictions)} results for "
+                f"{len(payloads)} payloads"
+            )
+            return [wrong] * len(payloads)
+        return predictions
+
+    @staticmethod
+    def _encoded(prediction: Any, payload: Payload, accept: str | None) -> Answer | Exception:
+        try:
+            body, media = encode(prediction, payload, accept=accept)
+        except Exception as exc:  # a NotAcceptableError (406) for this request alone
+            return exc
+        return Answer(body, media)
+
+    def _answer_one(self, invocation: Invocation) -> Answer | Exception:
+        try:
+            return self.handle(invocation)
+        except Exception as exc:
+            return exc
 
     def predict(self, payload: Payload) -> Any:
         """Run the model on a decoded payload; the model's errors become ServingError."""

@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import runtime_api, v1, v2
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
+from modelshelf.core.deploy.batching import Batcher, BatchSettings
 from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.http import (
     JSON,
@@ -118,7 +119,11 @@ class RealtimeEndpoint:
     """
 
     def __init__(
-        self, state: ModelState, settings: ServingSettings, version: str | None = None
+        self,
+        state: ModelState,
+        settings: ServingSettings,
+        version: str | None = None,
+        batching: BatchSettings | None = None,
     ) -> None:
         self.state = state
         self.name = state.name
@@ -126,6 +131,8 @@ class RealtimeEndpoint:
         self.versions = [str(version)] if version is not None else []
         self.limit = settings.max_body
         self.runner = AdaptiveCaller()
+        self.batching = batching or BatchSettings()
+        self._batcher: Batcher | None = None
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /invocations``."""
@@ -135,10 +142,22 @@ class RealtimeEndpoint:
             return await state.not_ready()(scope, receive, send)
         try:
             body = await read_asgi_body(scope, receive, self.limit)
-            answer = await self.runner.run(handler.handle, Invocation.from_scope(scope, body))
+            invocation = Invocation.from_scope(scope, body)
+            batcher = self._batcher or self._batcher_for(handler)
+            if batcher is not None:
+                answer = await batcher.submit(invocation)
+            else:
+                answer = await self.runner.run(handler.handle, invocation)
         except Exception as exc:
             return await error_response(exc)(scope, receive, send)
         await send_answer(send, answer)
+
+    def _batcher_for(self, handler: ModelHandler) -> Batcher | None:
+        """The model's batcher, when batching was asked for and the model takes batches."""
+        if not self.batching.batching or not handler.takes_batches:
+            return None
+        self._batcher = Batcher(handler.handle_batch, self.batching)
+        return self._batcher
 
     async def ping(self, request: Request) -> Response:
         """``GET /ping``, waiting up to ``LOAD_WAIT`` for a load in progress."""
@@ -206,10 +225,12 @@ def create_realtime_app(
     *,
     version: str | None = None,
     handler: HandlerSpec | None = None,
+    batching: BatchSettings | None = None,
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
-    a handler service, when given)."""
-    endpoint = RealtimeEndpoint(ModelState(model_dir, name, handler), settings, version)
+    a handler service, when given; concurrent requests batched as ``batching`` says)."""
+    state = ModelState(model_dir, name, handler)
+    endpoint = RealtimeEndpoint(state, settings, version, batching)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),

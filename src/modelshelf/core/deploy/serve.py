@@ -49,6 +49,7 @@ def _model_data(config: dict[str, Any]):
 
 def build_app() -> Any:
     """The ASGI app of this deployment (called by uvicorn in every worker process)."""
+    from modelshelf.core.deploy.batching import BatchSettings
     from modelshelf.core.deploy.handler_service import HandlerSpec
     from modelshelf.core.deploy.http import ServingSettings
 
@@ -65,6 +66,7 @@ def build_app() -> Any:
             settings,
             version=config.get("version"),
             handler=handler,
+            batching=BatchSettings(config.get("batch_size", 1), config.get("max_batch_delay", 0)),
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
