@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import pytest
 
 from modelshelf import Shelf
 from modelshelf.cli import main
+
+
+def fields(card: str) -> dict[str, str]:
+    """A printed card's fields by label."""
+    return {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in card.splitlines())}
 
 
 @pytest.fixture
@@ -35,19 +41,34 @@ def root(tmp_path):
 
 def test_deploy_invoke_list_undeploy(root, capsys):
     assert main(["--root", root, "deploy", "linear", "--token", "s3cret"]) == 0
-    out = capsys.readouterr().out
-    assert "status:  ready" in out and "url:     http://127.0.0.1:" in out
-    assert "mode:    realtime" in out and "models:  linear:1" in out
+    card = fields(capsys.readouterr().out)
+    assert card["status"] == "ready" and card["url"].startswith("http://127.0.0.1:")
+    assert card["mode"] == "realtime" and card["models"] == "linear:1"
+    assert card["requests"] == "0 (0 in the last minute)"
 
     assert main(["--root", root, "--json", "deployments"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["status"] == "ready" and listed["refs"] == ["linear:1"]
+    assert main(["--root", root, "--json", "deployments", "--mode", "multi"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["--root", root, "deployments", "--mode", "nonsense"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
 
     assert main(["--root", root, "invoke", "linear", '{"instances": [[3.0]]}']) == 1
     assert "401" in capsys.readouterr().err  # the token is required
     args = ["--root", root, "invoke", "linear", '{"instances": [[3.0]]}', "--token", "s3cret"]
     assert main(args) == 0
     assert [round(x, 6) for x in json.loads(capsys.readouterr().out)["predictions"]] == [7.0]
+    # Its card, with the two requests it answered (one refused for its token).
+    deadline = time.monotonic() + 10
+    while True:
+        assert main(["--root", root, "deployment", "show", "linear"]) == 0
+        card = fields(capsys.readouterr().out)
+        if card["requests"].startswith("1 ") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert card["requests"] == "1 (1 in the last minute)" and card["errors"] == "0 server, 0 client"
+    assert "resident" in card["resources"]
 
     assert main(["--root", root, "undeploy", "linear"]) == 0
     assert "stopped" in capsys.readouterr().out

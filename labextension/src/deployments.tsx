@@ -33,6 +33,38 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
     });
   }
 
+  /** The list, of one mode only when the filter says so (as the seed's card list). */
+  protected fetchItems(): Promise<IDeployment[]> {
+    const query = this._mode ? `?mode=${encodeURIComponent(this._mode)}` : '';
+    return requestAPI<{ deployments: IDeployment[] }>(`deployments${query}`).then(
+      answer => answer.deployments
+    );
+  }
+
+  protected renderToolbar(): JSX.Element {
+    return (
+      <div className="jp-modelshelf-toolbar">
+        <label>
+          Show{' '}
+          <select
+            className="jp-mod-styled"
+            data-testid="modelshelf-deployments-mode"
+            value={this._mode}
+            onChange={event => {
+              this._mode = event.target.value;
+              this.refreshSoon();
+            }}
+          >
+            <option value="">all modes</option>
+            <option value="realtime">real-time</option>
+            <option value="multi">multi-model</option>
+            <option value="async">asynchronous</option>
+          </select>
+        </label>
+      </div>
+    );
+  }
+
   private async _stop(deployment: IDeployment): Promise<void> {
     const answer = await showDialog({
       title: `Stop ${deployment.name}?`,
@@ -107,6 +139,14 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
           )}{' '}
           {d.refs.join(', ')}
         </div>
+        {liveText(d) && (
+          <div
+            className="jp-modelshelf-indent jp-modelshelf-meta"
+            data-testid="modelshelf-deployment-live"
+          >
+            {liveText(d)}
+          </div>
+        )}
         {servingText(d) && (
           <div
             className="jp-modelshelf-indent jp-modelshelf-meta"
@@ -163,6 +203,7 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
 
   private _drafts = new Map<string, string>();
   private _answers = new Map<string, IAnswer>();
+  private _mode = '';
 }
 
 /** "handler model_handler.py:handle · model data s3://bucket/prefix/ · env A, B", or "". */
@@ -177,6 +218,27 @@ function servingText(d: IDeployment): string {
   }
   if (serving.env && serving.env.length) {
     parts.push(`env ${serving.env.join(', ')}`);
+  }
+  return parts.join(' · ');
+}
+
+/** "42 requests · 1 error · p50 2.1 ms, p99 8.0 ms · 2 loaded", or "" before any. */
+function liveText(d: IDeployment): string {
+  const live = d.live;
+  if (!live) {
+    return '';
+  }
+  const errors = live.server_errors + live.client_errors;
+  const parts = [`${live.requests} request${live.requests === 1 ? '' : 's'}`];
+  if (errors) {
+    parts.push(`${errors} error${errors === 1 ? '' : 's'}`);
+  }
+  if (live.p50_ms !== null && live.p99_ms !== null) {
+    parts.push(`p50 ${live.p50_ms.toFixed(1)} ms, p99 ${live.p99_ms.toFixed(1)} ms`);
+  }
+  const loaded = Object.keys(live.models).length;
+  if (d.mode === 'multi') {
+    parts.push(`${loaded} loaded`);
   }
   return parts.join(' · ');
 }

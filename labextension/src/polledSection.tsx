@@ -48,7 +48,7 @@ export abstract class PolledSection<T> extends Section {
    */
   async refresh(rethrow = false): Promise<void> {
     try {
-      const items = await this._options.fetch();
+      const items = await this.fetchItems();
       this.onFetched(items);
       this._items = items;
       this._error = null;
@@ -84,6 +84,16 @@ export abstract class PolledSection<T> extends Section {
     // No-op: a hook for subclasses.
   }
 
+  /** Fetch the list: the options' `fetch` unless a subclass adds its own filters. */
+  protected fetchItems(): Promise<T[]> {
+    return this._options.fetch();
+  }
+
+  /** What goes above the list (filters); nothing by default. */
+  protected renderToolbar(): JSX.Element | null {
+    return null;
+  }
+
   /** One `<li>` of the list, with a React `key`. */
   protected abstract renderItem(item: T): JSX.Element;
 
@@ -91,6 +101,7 @@ export abstract class PolledSection<T> extends Section {
     const { className, testid, empty } = this._options;
     return (
       <div className={className} data-testid={testid}>
+        {this.renderToolbar()}
         {renderError(this._error, `${testid}-error`)}
         <ul className="jp-modelshelf-list">{this._items.map(item => this.renderItem(item))}</ul>
         {this._items.length === 0 && !this._error && (

@@ -135,7 +135,23 @@ export interface IDeployment {
   // How it serves, when not the model folder's own way: the handler service, the
   // model-data prefix, the names of the variables set for it (never their values).
   serving?: { handler?: string; model_data?: string; model_data_cache?: number; env?: string[] };
+  // A live deployment's figures (requests, errors, last minute's latency, loaded models).
+  live?: ILiveFigures | null;
   created_at: number;
   ready_at?: number | null;
   stopped_at?: number | null;
+}
+
+export interface ILiveFigures {
+  requests: number;
+  server_errors: number;
+  client_errors: number;
+  last_minute: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  batch_sizes: { [size: string]: number };
+  models: { [name: string]: { [key: string]: unknown } };
+  processes: number;
+  cpu_seconds: number;
+  rss_bytes: number;
 }

@@ -346,6 +346,18 @@ def _try_deployment(page, shots: Path) -> None:
     answer = deployment.locator('[data-testid="modelshelf-invoke-answer"]')
     answer.filter(has_text="13").wait_for()
     assert json.loads(answer.inner_text()) == [13, 17], answer.inner_text()
+    # Its live figures count the request (the server writes them each second, the
+    # section polls every few).
+    live = deployment.locator('[data-testid="modelshelf-deployment-live"]')
+    live.filter(has_text="1 request").wait_for()
+    assert "p99" in live.inner_text(), live.inner_text()
+
+    # The mode filter: an asynchronous-only list has no room for it; all modes bring it back.
+    mode = sidebar.locator('[data-testid="modelshelf-deployments-mode"]')
+    mode.select_option("async")
+    deployment.wait_for(state="detached")
+    mode.select_option("")
+    deployment.wait_for()
 
     # Deleting the deployed version (still selected) is refused; the dialog names the
     # deployment holding it.

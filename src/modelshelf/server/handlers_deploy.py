@@ -21,7 +21,8 @@ class DeploymentsHandler(ModelshelfHandler):
     @authorized
     async def get(self) -> None:
         include_stopped = self.get_query_argument("all", "false").lower() in ("1", "true", "yes")
-        found = await self.call(self.app.deployments.list, include_stopped)
+        mode = self.get_query_argument("mode", None) or None
+        found = await self.call(self.app.deployments.list, include_stopped, mode)
         self.reply(schemas.DeploymentList, {"deployments": [d.describe() for d in found]})
 
     @authenticated

@@ -235,6 +235,7 @@ class Deployment(Answer):
     error: str | None
     traceback: str | None
     serving: dict[str, Any] = {}
+    live: dict[str, Any] | None = None
     created_at: float
     ready_at: float | None
     stopped_at: float | None

@@ -1,4 +1,4 @@
-"""The deployment commands: deploy, deployments, undeploy, invoke, batch.
+"""The deployment commands: deploy, deployments, deployment show, undeploy, invoke, batch.
 
 Handlers take ``(shelf, args)`` and return core objects without printing.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelshelf.cli.commands.managers import deploy_manager, job_manager
-from modelshelf.cli.commands.parsing import env_pair
+from modelshelf.cli.commands.parsing import env_pair, output_options
 from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
@@ -44,7 +44,12 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
 
 def _deployments(shelf: Shelf, args: argparse.Namespace) -> list[Deployment]:
     with deploy_manager(shelf, args) as manager:
-        return manager.list(include_stopped=args.all)
+        return manager.list(include_stopped=args.all, mode=args.mode)
+
+
+def _deployment_show(shelf: Shelf, args: argparse.Namespace) -> Deployment:
+    with deploy_manager(shelf, args) as manager:
+        return manager.get(args.name)
 
 
 def _undeploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
@@ -139,7 +144,20 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
 
     listing = command("deployments", _deployments, "list deployments")
     listing.add_argument("--all", action="store_true", help="include stopped ones")
+    listing.add_argument("--mode", choices=MODES, help="only deployments of this mode")
     listing.set_defaults(deploy_manager=None)
+
+    deployment = command("deployment", None, "show one deployment, with its live figures")
+    actions = deployment.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(deployment)
+    )
+    show = actions.add_parser(
+        "show", help="its card: models, address, workers, requests, latency, resources",
+        description="its card: models, address, workers, requests, latency, resources",
+    )  # fmt: skip
+    output_options(show, top=False)
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(handler=_deployment_show, command="deployment show", deploy_manager=None)
 
     undeploy = command("undeploy", _undeploy, "stop a deployment and all its processes")
     undeploy.add_argument("name", metavar="NAME")

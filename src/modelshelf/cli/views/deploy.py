@@ -29,6 +29,7 @@ TEXT_VIEWS: dict[str, Callable[[Any], str]] = {
     "batch": JOB_TEXT_VIEWS["run"],
     "deploy": lambda deployment: deployment.card().text(),
     "undeploy": lambda deployment: deployment.card().text(),
+    "deployment show": lambda deployment: deployment.card().text(),
     "deployments": lambda found: deployments_table(found).text(),
     "invoke": _invoke_text,
 }
@@ -38,6 +39,7 @@ JSON_VIEWS: dict[str, Callable[[Any], Any]] = {
     "batch": JOB_JSON_VIEWS["run"],
     "deploy": lambda d: d.describe(),
     "undeploy": lambda d: d.describe(),
+    "deployment show": lambda d: d.describe(),
     "deployments": lambda ds: [d.describe() for d in ds],
     "invoke": lambda r: r.answer if not isinstance(r.answer, bytes) else r.answer.decode(),
 }

@@ -67,8 +67,14 @@ class BatchSettings:
 class Batcher:
     """One model's queue of requests and the calls that answer them."""
 
-    def __init__(self, call: BatchCall, settings: BatchSettings) -> None:
+    def __init__(
+        self,
+        call: BatchCall,
+        settings: BatchSettings,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._call = call
+        self._on_batch = on_batch  # told each call's size (the deployment's statistics)
         self.batch_size = settings.batch_size
         self.max_delay = settings.max_batch_delay
         self._caller = AdaptiveCaller()
@@ -142,6 +148,8 @@ class Batcher:
     async def _run(self, invocations: list[Invocation]) -> Results:
         """One call for ``invocations``: one result each (a failed call fails them all)."""
         self.sizes[len(invocations)] += 1
+        if self._on_batch is not None:
+            self._on_batch(len(invocations))
         try:
             results = await self._caller.run(self._call, invocations)
         except Exception as exc:

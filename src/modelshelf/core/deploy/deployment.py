@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelshelf.core.deploy.client import decode_answer, encode_payload, http_request
 from modelshelf.core.deploy.deployment_book import FAILED, READY, STARTING, DeploymentRecord
+from modelshelf.core.deploy.live_figures import LiveFigures, read_live
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.facts import Block, Card, Link, Listed, Shown
 from modelshelf.core.sizes import format_size
@@ -116,10 +117,16 @@ class Deployment(Shown, Listed):
             "error": record.error,
             "traceback": record.traceback,
             "serving": record.serving,
+            "live": self.live().to_json() if record.live else None,
             "created_at": record.created_at,
             "ready_at": record.ready_at,
             "stopped_at": record.stopped_at,
         }
+
+    def live(self) -> LiveFigures:
+        """What it has served and what its processes take now (nothing once stopped)."""
+        record = self._record
+        return read_live(record.folder, record.pid if record.live else None)
 
     def __repr__(self) -> str:
         error = f" ({self.error})" if self.error else ""
@@ -144,6 +151,7 @@ class Deployment(Shown, Listed):
             ("model data cache", _size(serving.get("model_data_cache"))),
             ("environment", ", ".join(serving.get("env", [])) or None),
             ("batching", _batching(serving)),
+            *(self.live().fields() if self.status == READY else []),
             ("error", self.error),
             ("traceback", Block(self.traceback) if failed else None),
         ]

@@ -256,6 +256,7 @@ class DeploymentManager(Configurable):
             "handler": asdict(options.handler) if options.handler else None,
             "batch_size": options.batching.batch_size,
             "max_batch_delay": options.batching.max_batch_delay,
+            "stats_dir": os.path.join(record.folder, "stats"),  # see serving_stats.py
         }
         if record.mode == "multi":
             config["models_dir"] = os.path.join(record.folder, "models")
@@ -329,8 +330,12 @@ class DeploymentManager(Configurable):
         """The deployment called ``name`` (a dead server marks it failed)."""
         return Deployment(self, self._reconciled(self.book.get(name)))
 
-    def list(self, include_stopped: bool = False) -> list[Deployment]:
-        return [Deployment(self, self._reconciled(r)) for r in self.book.list(include_stopped)]
+    def list(self, include_stopped: bool = False, mode: str | None = None) -> list[Deployment]:
+        """The deployments (only those of ``mode``: realtime, multi or async, when given)."""
+        if mode is not None and mode not in MODES:
+            raise DeploymentError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        records = [r for r in self.book.list(include_stopped) if mode in (None, r.mode)]
+        return [Deployment(self, self._reconciled(r)) for r in records]
 
     deployments = list
 

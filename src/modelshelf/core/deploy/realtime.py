@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -43,6 +43,7 @@ from modelshelf.core.deploy.http import (
 from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.model_handler import ModelHandler
+from modelshelf.core.deploy.serving_stats import ServingStats
 from modelshelf.core.errors import ServingError
 
 log = logging.getLogger("modelshelf.serve")
@@ -56,7 +57,14 @@ LOAD_WAIT = 1.0
 class ModelState:
     """One model being loaded in the background, then served."""
 
-    def __init__(self, model_dir: str, name: str, handler: HandlerSpec | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        name: str,
+        handler: HandlerSpec | None = None,
+        on_loaded: Callable[[ModelHandler], None] | None = None,
+    ) -> None:
+        self.on_loaded = on_loaded  # told of the loaded model before it serves
         self.model_dir = model_dir
         self.name = name
         self.service = handler  # the endpoint's handler service, if it has one
@@ -76,7 +84,10 @@ class ModelState:
 
     def _load(self) -> None:
         try:
-            self.handler = load_handler(self.model_dir, self.name, self.service)
+            handler = load_handler(self.model_dir, self.name, self.service)
+            if self.on_loaded is not None:
+                self.on_loaded(handler)
+            self.handler = handler
         except ServingError as exc:
             self.error, self.traceback = str(exc), exc.user_traceback
         except Exception as exc:
@@ -124,6 +135,7 @@ class RealtimeEndpoint:
         settings: ServingSettings,
         version: str | None = None,
         batching: BatchSettings | None = None,
+        stats: ServingStats | None = None,
     ) -> None:
         self.state = state
         self.name = state.name
@@ -133,13 +145,17 @@ class RealtimeEndpoint:
         self.runner = AdaptiveCaller()
         self.batching = batching or BatchSettings()
         self._batcher: Batcher | None = None
+        self.stats = stats or ServingStats()
 
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /invocations``."""
+        started = time.perf_counter()
         state = self.state
         handler = state.handler or await state.wait()
         if handler is None:
-            return await state.not_ready()(scope, receive, send)
+            refused = state.not_ready()
+            self.stats.observe(refused.status_code, time.perf_counter() - started)
+            return await refused(scope, receive, send)
         try:
             body = await read_asgi_body(scope, receive, self.limit)
             invocation = Invocation.from_scope(scope, body)
@@ -149,15 +165,23 @@ class RealtimeEndpoint:
             else:
                 answer = await self.runner.run(handler.handle, invocation)
         except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
+            failed = error_response(exc)
+            self.stats.observe(failed.status_code, time.perf_counter() - started)
+            return await failed(scope, receive, send)
         await send_answer(send, answer)
+        self.stats.observe(answer.status, time.perf_counter() - started)
 
     def _batcher_for(self, handler: ModelHandler) -> Batcher | None:
         """The model's batcher, when batching was asked for and the model takes batches."""
         if not self.batching.batching or not handler.takes_batches:
             return None
-        self._batcher = Batcher(handler.handle_batch, self.batching)
+        self._batcher = Batcher(handler.handle_batch, self.batching, self.stats.batch)
         return self._batcher
+
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus text of the deployment's requests and batches."""
+        body, media_type = self.stats.metrics_text()
+        return Response(body, media_type=media_type)
 
     async def ping(self, request: Request) -> Response:
         """``GET /ping``, waiting up to ``LOAD_WAIT`` for a load in progress."""
@@ -208,9 +232,13 @@ class RealtimeEndpoint:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        """Start loading the model with the app."""
+        """Start loading the model with the app; leave the last figures at its end."""
         self.state.start()
-        yield {}
+        self.stats.start_writing()
+        try:
+            yield {}
+        finally:
+            self.stats.write()
 
 
 async def server(request: Request) -> Response:
@@ -226,15 +254,18 @@ def create_realtime_app(
     version: str | None = None,
     handler: HandlerSpec | None = None,
     batching: BatchSettings | None = None,
+    stats: ServingStats | None = None,
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
     a handler service, when given; concurrent requests batched as ``batching`` says)."""
-    state = ModelState(model_dir, name, handler)
-    endpoint = RealtimeEndpoint(state, settings, version, batching)
+    stats = stats or ServingStats()
+    state = ModelState(model_dir, name, handler, on_loaded=lambda h: stats.models(_loaded(h)))
+    endpoint = RealtimeEndpoint(state, settings, version, batching, stats)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),
         Route("/ping", endpoint.ping, methods=["GET"]),
+        Route("/metrics", endpoint.metrics, methods=["GET"]),
         *v2.routes(
             infer=Raw(endpoint.infer),
             metadata=endpoint.metadata,
@@ -253,3 +284,9 @@ def create_realtime_app(
 def _unknown(params: dict[str, Any]) -> Response:
     what = params["name"] + (f" version {params['version']}" if "version" in params else "")
     return json_error(404, f"no model {what} is served here")
+
+
+def _loaded(handler: ModelHandler) -> dict[str, dict[str, Any]]:
+    """What the deployment's figures say of its loaded model."""
+    return {handler.name: {"kind": handler.kind, "load_seconds": handler.load_seconds,
+                           "size_bytes": handler.size_bytes}}  # fmt: skip

@@ -52,6 +52,7 @@ def build_app() -> Any:
     from modelshelf.core.deploy.batching import BatchSettings
     from modelshelf.core.deploy.handler_service import HandlerSpec
     from modelshelf.core.deploy.http import ServingSettings
+    from modelshelf.core.deploy.serving_stats import ServingStats
 
     config = read_config()
     settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
@@ -67,6 +68,7 @@ def build_app() -> Any:
             version=config.get("version"),
             handler=handler,
             batching=BatchSettings(config.get("batch_size", 1), config.get("max_batch_delay", 0)),
+            stats=ServingStats(config.get("stats_dir")),
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
