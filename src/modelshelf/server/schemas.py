@@ -57,6 +57,10 @@ class DeployRequest(Body):
     env: dict[EnvName, str] = Field(default_factory=dict)
     model_data: str | None = None
     model_data_cache: str | None = None
+    # How a model folder's requirements.txt is served (core/deploy/serving_python.py).
+    env_manager: Literal["auto", "uv", "virtualenv", "local"] | None = None
+    find_links: list[str] = Field(default_factory=list)
+    offline: bool | None = None
 
     @model_validator(mode="after")
     def _refs_for_the_mode(self) -> DeployRequest:
