@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
             "",
             f"- The model's `requirements.txt` pins {', '.join(requirement_lines())} (this"
             " interpreter's versions); its `serve.py` imports numpy and requests, and each"
-            " deployment's answer is checked to come from the environment's numpy. Wheels are"
+            " deployment's answer is checked to come from the environment's numpy and"
+            ' requests. It is deployed with `env_manager="uv"`: `auto` would serve it from'
+            " this interpreter, which already has these versions. Wheels are"
             " repacked from the installed distributions' files; installs are offline"
             " (`--find-links` the wheel folder, `--no-index`).",
             "- Environment work is what `deploy()` spends on the environment, recorded in the"
