@@ -95,18 +95,22 @@ def manager(shelf, wheels):
 
 
 @pytest.mark.parametrize(
-    ("ref", "env_manager", "version", "installer"),
+    ("ref", "env_manager", "workers", "version", "installer"),
     [
-        ("pinned", None, "1.0", "uv"),  # auto: this interpreter lacks tinydep
-        ("pinned", "virtualenv", "1.0", "pip"),
-        ("script", "uv", "2.0", "uv"),  # SageMaker's code/requirements.txt
+        ("pinned", None, 1, "1.0", "uv"),  # auto: this interpreter lacks tinydep
+        ("pinned", "virtualenv", 2, "1.0", "pip"),  # uvicorn's workers spawned in it too
+        ("script", "uv", 1, "2.0", "uv"),  # SageMaker's code/requirements.txt
     ],
 )
-def test_a_model_is_served_from_its_own_environment(manager, ref, env_manager, version, installer):
-    deployment = manager.deploy(ref, env_manager=env_manager)
+def test_a_model_is_served_from_its_own_environment(
+    manager, ref, env_manager, workers, version, installer
+):
+    deployment = manager.deploy(ref, env_manager=env_manager, workers=workers)
     assert deployment.status == "ready", deployment.logs()
-    answer = deployment.invoke([1])
     facts = deployment.serving["python_env"]
+    answers = [deployment.invoke([1]) for _ in range(4 * workers)]
+    assert all(a == answers[0] for a in answers)
+    answer = answers[0]
     assert answer["version"] == version
     assert answer["python"] == facts["interpreter"] != os.path.realpath(sys.executable)
     assert answer["file"].startswith(facts["path"] + os.sep)
