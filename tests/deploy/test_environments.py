@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -279,8 +280,12 @@ def test_a_build_killed_midway_is_cleared_by_the_next(tmp_path, wheels):
     asked = requirements_of(tmp_path / "m", {"requirements.txt": "tinydep\n"})
     leftover = root / f"{environment_key(asked)}.deadbeef0000"
     (leftover / "bin").mkdir(parents=True)  # a venv half made, never published
-    built = EnvironmentCache(str(root)).get_or_build(asked, uv(wheels))
+    cache = EnvironmentCache(str(root))
+    built = cache.get_or_build(asked, uv(wheels))
     assert built.built and not leftover.exists()
+    shutil.rmtree(built.path)  # an environment deleted by hand: its link is left dangling
+    again = cache.get_or_build(asked, uv(wheels))
+    assert again.built and os.path.isfile(again.python)
 
 
 def test_the_models_pins_win_over_the_serving_interpreter_which_stays_importable(tmp_path, wheels):

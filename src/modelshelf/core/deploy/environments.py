@@ -189,7 +189,11 @@ class EnvironmentCache:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _remove_leftovers(self, key: str) -> None:
-        """Folders of earlier builds of ``key`` that never got published (called locked)."""
+        """Folders of earlier builds of ``key`` that never got published, and a link whose
+        environment was deleted by hand (called locked, when nothing is published)."""
+        link = os.path.join(self.root, key)
+        if os.path.islink(link):
+            os.unlink(link)
         for entry in os.listdir(self.root):
             if entry.startswith(f"{key}.") and not entry.endswith(".lock"):
                 shutil.rmtree(os.path.join(self.root, entry), ignore_errors=True)
