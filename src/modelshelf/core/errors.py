@@ -82,6 +82,19 @@ class DeploymentError(ModelshelfError):
     """A deployment cannot be made, reached or invoked as asked."""
 
 
+class RequirementsError(DeploymentError):
+    """A model folder's requirements file cannot be used as written (a line modelshelf cannot
+    install into a shared environment, a file it names that is missing, a Python it lacks)."""
+
+
+class EnvironmentBuildError(DeploymentError):
+    """A model's virtual environment cannot be built: the installer's message says why."""
+
+
+class RequirementsNotMetError(ModelshelfError):
+    """A model loaded into a running server needs libraries its environment lacks (424)."""
+
+
 class BodyTooLargeError(ModelshelfError):
     """The request body is over ``ServingSettings.max_body`` (answered with 413)."""
 

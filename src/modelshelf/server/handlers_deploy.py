@@ -12,7 +12,7 @@ from modelshelf.core.errors import TaskFailed
 from modelshelf.core.names import validate_name
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.paths import handler_path, source_or_url
+from modelshelf.server.paths import find_links_location, handler_path, source_or_url
 from modelshelf.server.schemas import DeployRequest, InvokeRequest
 
 
@@ -41,6 +41,9 @@ class DeploymentsHandler(ModelshelfHandler):
             if request.model_data
             else None
         )
+        find_links = [
+            find_links_location(link, app.root_dir, app.source_roots) for link in request.find_links
+        ]
         manager = self.app.deployments
         # Fail fast on what can be checked at once (unknown refs are a 404, not a task).
         for ref in request.refs:
@@ -59,6 +62,9 @@ class DeploymentsHandler(ModelshelfHandler):
                 model_data_cache=request.model_data_cache or 0,
                 batch_size=request.batch_size,
                 max_batch_delay=request.max_batch_delay,
+                env_manager=request.env_manager,
+                find_links=find_links,
+                offline=request.offline,
             )
             if deployment.status == "failed":
                 raise TaskFailed(deployment.error or "the deployment failed", deployment.describe())

@@ -90,6 +90,18 @@ def handler_path(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
     return f"{path}:{function}" if function else path
 
 
+def find_links_location(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
+    """A wheel folder for a model environment's installer: an http(s) URL as given, or a
+    checked local folder that exists."""
+    text = _checked_text(text, "find-links location")
+    if text.lower().startswith(("http://", "https://")):
+        return text
+    path = local_path(text, root_dir, extra_roots, "find-links folder")
+    if not os.path.isdir(path):
+        raise ModelNotFoundError(f"no find-links folder {text!r} under the server's root")
+    return path
+
+
 def notebook_path(text: str, root_dir: str) -> str:
     """A notebook named by its path under the server's root; it must exist."""
     path = local_path(text, root_dir, (), "notebook")

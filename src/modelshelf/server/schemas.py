@@ -59,6 +59,10 @@ class DeployRequest(Body):
     model_data_cache: str | None = None
     batch_size: int = Field(default=1, ge=1, le=4096)
     max_batch_delay: str | float = "10ms"
+    # How a model folder's requirements.txt is served (core/deploy/serving_python.py).
+    env_manager: Literal["auto", "uv", "virtualenv", "local"] | None = None
+    find_links: list[str] = Field(default_factory=list)
+    offline: bool | None = None
 
     @model_validator(mode="after")
     def _refs_for_the_mode(self) -> DeployRequest:

@@ -16,6 +16,7 @@ from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import MODES
+from modelshelf.core.deploy.installers import ENV_MANAGERS
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.store import Shelf
 
@@ -39,6 +40,9 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             model_data_cache=args.model_data_cache,
             batch_size=args.batch_size,
             max_batch_delay=args.max_batch_delay,
+            env_manager=args.env_manager,
+            find_links=args.find_links,
+            offline=args.offline or None,
         )
 
 
@@ -139,6 +143,21 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
         type=env_pair,
         metavar="KEY=VALUE",
         help="a variable for the server process (repeat for more)",
+    )
+    deploy.add_argument(
+        "--env-manager",
+        choices=ENV_MANAGERS,
+        help="how a model's requirements.txt is served: auto (default: its own environment "
+        "only if this Python lacks what it names), uv, virtualenv, or local (ignored)",
+    )
+    deploy.add_argument(
+        "--find-links",
+        action="append",
+        metavar="DIR|URL",
+        help="a wheel folder (or URL) to install the model's requirements from (repeat)",
+    )
+    deploy.add_argument(
+        "--offline", action="store_true", help="install requirements from --find-links only"
     )
     deploy.set_defaults(deploy_manager=None)
 

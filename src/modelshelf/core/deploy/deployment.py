@@ -136,7 +136,8 @@ class Deployment(Shown, Listed):
 
     def fields(self) -> list[tuple[str, Any]]:
         """Mode, status, address, the versions it serves, how (handler service, model-data
-        prefix, the names of the variables set for it), and why it failed."""
+        prefix, the names of the variables set for it, the Python environment of the models'
+        requirements), and why it failed."""
         failed = self.status == FAILED and self.traceback
         serving = self._record.serving
         return [
@@ -151,6 +152,7 @@ class Deployment(Shown, Listed):
             ("model data cache", _size(serving.get("model_data_cache"))),
             ("environment", ", ".join(serving.get("env", [])) or None),
             ("batching", _batching(serving)),
+            ("python environment", _python_env(serving.get("python_env"))),
             *(self.live().fields() if self.status == READY else []),
             ("error", self.error),
             ("traceback", Block(self.traceback) if failed else None),
@@ -162,6 +164,20 @@ class Deployment(Shown, Listed):
     def row(self) -> tuple[Any, ...]:
         models = ", ".join(self.refs)
         return (self.name, self.mode, self.status, Link(self.url), models, self.workers)
+
+
+def _python_env(facts: dict[str, Any] | None) -> str | None:
+    """Where the models' requirements are served from, in a line."""
+    if not facts:
+        return None
+    sources = ", ".join(facts.get("sources", []))
+    if "key" not in facts:
+        how = "met by" if facts.get("met") else "not read; served by"
+        return f"{sources}: {how} {facts.get('interpreter')}"
+    done = "built" if facts.get("built") else "reused"
+    seconds = facts.get("seconds") or 0.0
+    where = f"{facts['installer']} environment {facts['key'][:12]}"
+    return f"{sources}: {where}, {done} in {seconds:.2f} s"
 
 
 def _size(n: int | None) -> str | None:

@@ -31,6 +31,8 @@ from modelshelf.core.errors import (
     ModelTooLargeError,
     NotAcceptableError,
     PayloadError,
+    RequirementsError,
+    RequirementsNotMetError,
     ServingError,
 )
 
@@ -79,6 +81,8 @@ def error_response(exc: BaseException) -> Response:
         return json_error(413, str(exc))
     if isinstance(exc, ModelTooLargeError):
         return json_error(507, str(exc))
+    if isinstance(exc, (RequirementsNotMetError, RequirementsError)):
+        return json_error(424, str(exc))  # Failed Dependency: what the model needs is missing
     if isinstance(exc, ModelNotFoundError):
         return json_error(404, str(exc))
     if isinstance(exc, ServingError):

@@ -31,6 +31,7 @@ from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
 from modelshelf.core.deploy.mlflow_scoring import scoring_handle_fn
 from modelshelf.core.deploy.model_handler import Loaded, ModelHandler, find_params, folder_size
 from modelshelf.core.deploy.payloads import Payload
+from modelshelf.core.deploy.requirements import check_met
 from modelshelf.core.deploy.sagemaker_script import find_script, load_script
 from modelshelf.core.deploy.user_code import call_user, forget, import_file, local_imports
 from modelshelf.core.errors import HandlerNotFoundError, MissingDependencyError
@@ -39,12 +40,20 @@ PICKLES = (".joblib", ".pkl", ".pickle")
 
 
 def load_handler(
-    model_dir: str, name: str = "model", handler: HandlerSpec | None = None
+    model_dir: str,
+    name: str = "model",
+    handler: HandlerSpec | None = None,
+    *,
+    check_requirements: bool = False,
 ) -> ModelHandler:
     """Load the model in ``model_dir`` with the first handler that fits it, or with the
-    endpoint's ``handler`` service when it has one."""
+    endpoint's ``handler`` service when it has one. With ``check_requirements``, a folder
+    whose requirements this interpreter does not meet is refused first
+    (RequirementsNotMetError), not left to fail on an import."""
     if not os.path.isdir(model_dir):
         raise HandlerNotFoundError(f"{model_dir} is not a folder")
+    if check_requirements:
+        check_met(model_dir, name)
     if handler is not None:
         return load_service(model_dir, name, handler)
     params = find_params(model_dir, name)

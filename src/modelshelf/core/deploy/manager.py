@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from traitlets import Integer, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from modelshelf.core.deploy.batching import BatchSettings
@@ -30,6 +29,15 @@ from modelshelf.core.deploy.deployment_book import (
 )
 from modelshelf.core.deploy.gateway_process import ensure_gateway, stop_gateway
 from modelshelf.core.deploy.handler_service import HandlerSpec, parse_handler
+from modelshelf.core.deploy.installers import (
+    AUTO,
+    ENV_MANAGERS,
+    InstallOptions,
+    checked_env_manager,
+    checked_find_links,
+)
+from modelshelf.core.deploy.server_options import ServerOptions, checked_env
+from modelshelf.core.deploy.serving_python import ServingPython, for_deployment
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import free_port as _free_port  # a name tests replace
@@ -43,40 +51,6 @@ log = logging.getLogger(__name__)
 _POLL = 0.05
 # How many free ports a deployment tries when another process takes the one picked.
 PORT_ATTEMPTS = 3
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """How :meth:`DeploymentManager.deploy` was asked to configure the server."""
-
-    token: str | None
-    max_body: int | str | None
-    max_models: int
-    memory_budget: int | str
-    output_location: str | None
-    handler: HandlerSpec | None = None
-    # Set in the server process's environment (never written to the deployment's files).
-    env: dict[str, str] = field(default_factory=dict)
-    model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
-    batching: BatchSettings = field(default_factory=BatchSettings)
-
-    def serving(self) -> dict[str, Any]:
-        """What the deployment's record keeps of these: no secret (token, storage options,
-        the variables' values)."""
-        serving: dict[str, Any] = {}
-        if self.handler is not None:
-            serving["handler"] = f"{self.handler.path}:{self.handler.function or 'handle'}"
-        if self.model_data is not None:
-            serving["model_data"] = self.model_data["url"]
-            if self.model_data["cache_bytes"]:
-                serving["model_data_cache"] = self.model_data["cache_bytes"]
-        if self.env:
-            serving["env"] = sorted(self.env)
-        if self.batching.batching:
-            serving["batch_size"] = self.batching.batch_size
-            serving["max_batch_delay"] = self.batching.max_batch_delay
-        return serving
 
 
 class DeploymentManager(Configurable):
@@ -93,6 +67,19 @@ class DeploymentManager(Configurable):
     gateway_port = Integer(
         0, help="Port of the SageMaker runtime gateway for all deployments (0: a free one)."
     ).tag(config=True)
+    env_manager = CaselessStrEnum(
+        list(ENV_MANAGERS),
+        default_value=AUTO,
+        help="How a model folder's requirements.txt is served: auto (its own environment "
+        "only when this interpreter lacks what it names), uv, virtualenv, or local (ignored).",
+    ).tag(config=True)
+    find_links = List(
+        Unicode(), help="Wheel folders or URLs the environments' installers look in."
+    ).tag(config=True)
+    offline = Bool(
+        False, help="Install environments from find_links only, never from a package index."
+    ).tag(config=True)
+    environments_root = Unicode(help="Folder holding the models' environments.").tag(config=True)
 
     def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
         self.shelf = shelf if shelf is not None else Shelf()
@@ -102,6 +89,10 @@ class DeploymentManager(Configurable):
     @default("deployments_root")
     def _default_root(self) -> str:
         return os.path.join(self.shelf.state_dir, "deployments")
+
+    @default("environments_root")
+    def _default_environments(self) -> str:
+        return os.path.join(self.shelf.state_dir, "environments")
 
     def close(self) -> None:
         self.book.close()
@@ -126,6 +117,9 @@ class DeploymentManager(Configurable):
         model_data_cache: int | str = 0,
         batch_size: int = 1,
         max_batch_delay: float | str = "10ms",
+        env_manager: str | None = None,
+        find_links: list[str] | None = None,
+        offline: bool | None = None,
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
@@ -141,6 +135,12 @@ class DeploymentManager(Configurable):
         model that takes batches (a handler service, serve.py's ``predict_batch``), a batch
         filling behind a running call waiting at most ``max_batch_delay``; see
         :mod:`.batching`.
+        A folder's ``requirements.txt`` (``code/requirements.txt``, MLflow's
+        ``python_env.yaml``) is served as ``env_manager`` says (``auto``, ``uv``,
+        ``virtualenv``, ``local``; default :attr:`env_manager`), its environment installed
+        from ``find_links`` wheel folders too, and from them only when ``offline``; see
+        :mod:`.serving_python`. A library that cannot be installed raises
+        EnvironmentBuildError before any server starts.
         Returns once the server answers its health check (``ready``), or with ``failed``
         and the serving code's traceback if the model cannot be loaded.
         """
@@ -162,11 +162,14 @@ class DeploymentManager(Configurable):
                     "(its disk cache belongs to the process)"
                 )
             prefix = self._model_data(model_data, model_data_options, model_data_cache)
+        manager = checked_env_manager(env_manager or self.env_manager)
+        links = checked_find_links([*self.find_links, *(find_links or [])])
+        install = InstallOptions(links, self.offline if offline is None else bool(offline))
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
         options = ServerOptions(
             token, max_body, max_models, memory_budget, output_location, service, variables,
-            prefix, batching,
+            prefix, manager, install, batching,
         )  # fmt: skip
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
@@ -225,7 +228,8 @@ class DeploymentManager(Configurable):
             leases = [self.shelf.lease(v.ref, owner=f"deployment {record.name}") for v in versions]
             self.book.update(record.name, leases=[asdict(lease) for lease in leases])
             config = self._prepare(record, versions, port, leases, options)
-            self._launch(record, config, options.env)
+            python = self._serving_python(record, versions, config, options)
+            self._launch(record, config, {**options.env, **python.variables}, python.python)
         except BaseException as exc:
             self._end(record.name, FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
@@ -295,14 +299,31 @@ class DeploymentManager(Configurable):
             raise DeploymentError(f"model data {url} is not a folder or a prefix holding objects")
         return {"url": url, "storage_options": options, "cache_bytes": parse_size(cache)}
 
+    def _serving_python(
+        self,
+        record: DeploymentRecord,
+        versions: list[ModelVersion],
+        config: dict[str, Any],
+        options: ServerOptions,
+    ) -> ServingPython:
+        """The server's interpreter, its environment built now if the models need one."""
+        python = for_deployment(self.shelf, versions, config, self.environments_root, options)
+        if python.facts:
+            self.book.update(record.name, serving={**record.serving, "python_env": python.facts})
+        return python
+
     def _launch(
-        self, record: DeploymentRecord, config: dict[str, Any], env: dict[str, str]
+        self,
+        record: DeploymentRecord,
+        config: dict[str, Any],
+        env: dict[str, str],
+        python: str = sys.executable,
     ) -> None:
         config_path = os.path.join(record.folder, "config.json")
         with open(config_path, "w") as fh:
             json.dump(config, fh)
         os.chmod(config_path, 0o600)  # it may hold the bearer token and storage options
-        server = [sys.executable, "-m", "modelshelf.core.deploy.serve", config_path]
+        server = [python, "-m", "modelshelf.core.deploy.serve", config_path]
         environment = {**os.environ, **env} if env else None
         pid = launch_detached(server, os.path.join(record.folder, "server.log"), environment)
         self.book.update(record.name, pid=pid, host=HOST)
@@ -402,25 +423,6 @@ class DeploymentManager(Configurable):
             except Exception:  # it expires by itself; the deployment still ends
                 log.warning("could not release the lease on %s", lease.ref, exc_info=True)
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
-
-
-def checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """``env`` as variables for a server process; DeploymentError for a bad name or value."""
-    if env is None:
-        return {}
-    if not isinstance(env, Mapping):
-        raise DeploymentError(f"env must map names to values, not a {type(env).__name__}")
-    checked = {}
-    for key, value in env.items():
-        if not isinstance(key, str) or not ENV_NAME.match(key):
-            raise DeploymentError(
-                f"env name {key!r} is not a variable name (letters, digits and _, "
-                "not starting with a digit)"
-            )
-        if not isinstance(value, str) or "\x00" in value:
-            raise DeploymentError(f"env {key}'s value must be text, not {value!r}")
-        checked[key] = value
-    return checked
 
 
 def _lost_port_race(deployment: Deployment) -> bool:

@@ -177,8 +177,11 @@ class ModelData:
         key: str,
         service: HandlerSpec | None = None,
         unload_one: Callable[[], bool] | None = None,
+        *,
+        check_requirements: bool = False,
     ) -> ModelHandler:
-        """Load ``key``'s model from its cached folder (through ``service`` when given).
+        """Load ``key``'s model from its cached folder (through ``service`` when given;
+        ``check_requirements`` as :func:`.loaders.load_handler` takes it).
 
         When the disk cache is full of loaded models' artifacts, ``unload_one()`` is asked
         to unload one (False: there is none) and the fetch is tried again.
@@ -192,7 +195,8 @@ class ModelData:
                 if unload_one is None or not unload_one():
                     raise
         try:
-            handler = load_handler(folder, model_name(key), service)
+            name = model_name(key)
+            handler = load_handler(folder, name, service, check_requirements=check_requirements)
         except BaseException:
             self.release(key)
             raise

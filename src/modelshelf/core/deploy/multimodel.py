@@ -263,9 +263,12 @@ def create_multimodel_app(
     lease_ttl: float = DEFAULT_TTL,
     handler: HandlerSpec | None = None,
     model_data: ModelData | None = None,
+    check_requirements: bool = False,
 ) -> Starlette:
     """The ASGI app of a multi-model endpoint serving models from ``shelf`` (each through
-    ``handler``, a handler service, when given), and keys under ``model_data``'s prefix."""
+    ``handler``, a handler service, when given), and keys under ``model_data``'s prefix;
+    with ``check_requirements``, a model whose requirements the server's environment does
+    not meet is refused at load (424)."""
     models = StoreModels(
         shelf,
         max_models=max_models,
@@ -274,6 +277,7 @@ def create_multimodel_app(
         lease_ttl=lease_ttl,
         handler=handler,
         model_data=model_data,
+        check_requirements=check_requirements,
     )
     endpoint = MultiModelEndpoint(models, settings)
     routes = [

@@ -29,7 +29,9 @@ types raised by the script keep their meaning (a ``BaseInferenceToolkitError`` i
 The script's folder and ``code/`` are on sys.path while it is imported and its load-time
 functions run; the modules it imports from there are then forgotten, so that the next model
 on a multi-model endpoint imports its own (import them at the top of the script, not inside
-a function that runs per request). ``code/requirements.txt`` is not installed.
+a function that runs per request). ``code/requirements.txt``, which the toolkit pip-installs
+before starting its server, is installed by the deployment manager into the model's own
+environment when this interpreter lacks what it names (:mod:`.serving_python`).
 """
 
 from __future__ import annotations
@@ -99,8 +101,6 @@ def load_script(path: str, model_dir: str, name: str) -> Loaded:
         except BaseException:
             forget(module)
             raise
-    if os.path.isfile(os.path.join(model_dir, "code", "requirements.txt")):
-        log.warning("%s: code/requirements.txt is not installed by modelshelf", name)
     return Loaded(label, model, script.predict, script.answer, lambda: forget(module))
 
 

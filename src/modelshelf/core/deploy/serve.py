@@ -81,6 +81,7 @@ def build_app() -> Any:
             models_dir=config["models_dir"],
             handler=handler,
             model_data=_model_data(config),
+            check_requirements=config.get("check_requirements", False),
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app

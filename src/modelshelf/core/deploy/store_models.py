@@ -41,8 +41,10 @@ class StoreModels:
         lease_ttl: float,
         handler: HandlerSpec | None = None,
         model_data: ModelData | None = None,
+        check_requirements: bool = False,
     ) -> None:
         self.shelf = shelf
+        self.check_requirements = check_requirements
         self.model_data = model_data
         self.service = handler  # one handler service serves every model, when given
         self.lease_ttl = lease_ttl
@@ -64,7 +66,9 @@ class StoreModels:
 
     def _load(self, name: str, url: str) -> ModelHandler:
         if self.model_data and (key := self.model_data.key_of(url)) is not None:
-            return self.model_data.load(key, self.service, self._unload_a_key)
+            return self.model_data.load(
+                key, self.service, self._unload_a_key, check_requirements=self.check_requirements
+            )
         version = self.shelf.show(url)
         if not self.cache.fits(version.size):  # refuse before copying it, not after
             raise ModelTooLargeError(
@@ -75,7 +79,9 @@ class StoreModels:
         dest = os.path.join(self.models_dir, f"{folder_name(name)}-{uuid.uuid4().hex[:8]}")
         try:
             self.shelf.load(version.ref, dest)
-            handler = load_handler(dest, version.name, self.service)
+            handler = load_handler(
+                dest, version.name, self.service, check_requirements=self.check_requirements
+            )
         except BaseException:
             self._release(lease)
             shutil.rmtree(dest, ignore_errors=True)
