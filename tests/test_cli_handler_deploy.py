@@ -53,7 +53,7 @@ def test_deploy_with_a_handler_and_env_then_invoke(root, tmp_path, capsys):
     assert card["status"].strip() == "ready"
     # The card says how it serves: the handler, and the variables set by name, never value.
     assert card["handler"].strip() == handler
-    assert card["environment"].strip() == "GREETING, TARGET" and "hello" not in out
+    assert card["variables"].strip() == "GREETING, TARGET" and "hello" not in out
     assert main(["--root", root, "deployments", "--json"]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert listed["serving"] == {"handler": handler, "env": ["GREETING", "TARGET"]}

@@ -150,7 +150,7 @@ class Deployment(Shown, Listed):
             ("handler", serving.get("handler")),
             ("model data", serving.get("model_data")),
             ("model data cache", _size(serving.get("model_data_cache"))),
-            ("environment", ", ".join(serving.get("env", [])) or None),
+            ("variables", ", ".join(serving.get("env", [])) or None),
             ("batching", _batching(serving)),
             ("python environment", _python_env(serving.get("python_env"))),
             *(self.live().fields() if self.status == READY else []),
