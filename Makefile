@@ -72,6 +72,7 @@ bench: $(VENV)/.bench-deps
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless) \
 		|| echo "no Java: bench/handlers.py measures without Multi Model Server"
 	$(BIN)/python bench/handlers.py
+	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/environments.py
 
 clean:
