@@ -52,9 +52,15 @@ def test_the_sagemaker_multi_model_contract(mme, store):
         assert client.get("/models").json() == {"models": []}
         added = client.post("/models", json={"model_name": "lin", "url": "linear:1"})
         assert added.status_code == 200
-        assert added.json() == {"modelName": "lin", "modelUrl": "linear:1"}
+        # Multi Model Server's StatusResponse, with the model's name and URL kept.
+        assert added.json() == {
+            "status": "Workers scaled",
+            "modelName": "lin",
+            "modelUrl": "linear:1",
+        }
         again = client.post("/models", json={"model_name": "lin", "url": "linear:1"})
         assert again.status_code == 409
+        assert again.json()["type"] == "ConflictStatusException"
         assert add(client, "x", "nope:1") == 404
         assert add(client, "x", "bad ref!") == 400
         assert client.post("/models", content=b"{oops").status_code == 400
@@ -75,7 +81,9 @@ def test_the_sagemaker_multi_model_contract(mme, store):
         assert client.post("/invocations", json=[[1]], headers={TARGET: "nope"}).status_code == 404
         assert client.get("/models/nope").status_code == 404  # a failed target is not kept
 
-        assert client.delete("/models/lin").status_code == 200
+        deleted = client.delete("/models/lin")
+        assert deleted.status_code == 200
+        assert deleted.json() == {"status": 'Model "lin" unregistered'}
         assert client.delete("/models/lin").status_code == 404
         assert client.get("/models/lin").status_code == 404
         assert client.post("/models/lin/invoke", json=[[1.0]]).status_code == 404

@@ -37,6 +37,7 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             env=dict(args.env or []),
             model_data=args.model_data,
             model_data_cache=args.model_data_cache,
+            model_roots=args.model_roots,
         )
 
 
@@ -113,6 +114,14 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     )
     deploy.add_argument(
         "--model-data-cache", default="0", help="multi: disk cache bound, e.g. 10GB (0: none)"
+    )
+    deploy.add_argument(
+        "--model-root",
+        action="append",
+        dest="model_roots",
+        metavar="DIR",
+        help="multi: a folder whose model folders POST /models may name (repeat for more; "
+        "default /opt/ml/model and /opt/ml/models)",
     )
     deploy.add_argument(
         "--env",

@@ -170,8 +170,10 @@ class ModelData:
         key: str,
         service: HandlerSpec | None = None,
         unload_one: Callable[[], bool] | None = None,
+        code_dir: str | None = None,
     ) -> ModelHandler:
-        """Load ``key``'s model from its cached folder (through ``service`` when given).
+        """Load ``key``'s model from its cached folder (through ``service`` when given, else
+        its own code or ``code_dir``'s inference script, the endpoint's submit directory).
 
         When the disk cache is full of loaded models' artifacts, ``unload_one()`` is asked
         to unload one (False: there is none) and the fetch is tried again.
@@ -185,7 +187,7 @@ class ModelData:
                 if unload_one is None or not unload_one():
                     raise
         try:
-            handler = load_handler(folder, model_name(key), service)
+            handler = load_handler(folder, model_name(key), service, code_dir)
         except BaseException:
             self.release(key)
             raise

@@ -55,10 +55,17 @@ LOAD_WAIT = 1.0
 class ModelState:
     """One model being loaded in the background, then served."""
 
-    def __init__(self, model_dir: str, name: str, handler: HandlerSpec | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        name: str,
+        handler: HandlerSpec | None = None,
+        code_dir: str | None = None,
+    ) -> None:
         self.model_dir = model_dir
         self.name = name
         self.service = handler  # the endpoint's handler service, if it has one
+        self.code_dir = code_dir  # and its submit directory
         self.handler: ModelHandler | None = None
         self.error: str | None = None
         self.traceback = ""
@@ -75,7 +82,7 @@ class ModelState:
 
     def _load(self) -> None:
         try:
-            self.handler = load_handler(self.model_dir, self.name, self.service)
+            self.handler = load_handler(self.model_dir, self.name, self.service, self.code_dir)
         except ServingError as exc:
             self.error, self.traceback = str(exc), exc.user_traceback
         except Exception as exc:
@@ -206,10 +213,13 @@ def create_realtime_app(
     *,
     version: str | None = None,
     handler: HandlerSpec | None = None,
+    code_dir: str | None = None,
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
-    a handler service, when given)."""
-    endpoint = RealtimeEndpoint(ModelState(model_dir, name, handler), settings, version)
+    a handler service, when given; with ``code_dir``'s inference script, the submit
+    directory's, when the folder has no serving code of its own)."""
+    state = ModelState(model_dir, name, handler, code_dir)
+    endpoint = RealtimeEndpoint(state, settings, version)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),

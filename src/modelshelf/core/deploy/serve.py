@@ -54,6 +54,7 @@ def build_app() -> Any:
     config = read_config()
     settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
     handler = HandlerSpec(**config["handler"]) if config.get("handler") else None
+    code_dir = config.get("code_dir")  # the submit directory, prepared by the manager
     mode = config["mode"]
     if mode == "realtime":
         from modelshelf.core.deploy.realtime import create_realtime_app
@@ -64,6 +65,7 @@ def build_app() -> Any:
             settings,
             version=config.get("version"),
             handler=handler,
+            code_dir=code_dir,
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
@@ -76,6 +78,8 @@ def build_app() -> Any:
             models_dir=config["models_dir"],
             handler=handler,
             model_data=_model_data(config),
+            model_roots=config.get("model_roots", []),
+            code_dir=code_dir,
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app
@@ -88,6 +92,7 @@ def build_app() -> Any:
             output_location=config["output_location"],
             storage_options=config.get("storage_options") or None,
             handler=handler,
+            code_dir=code_dir,
         )
     raise ValueError(f"unknown deployment mode {mode!r}")
 
