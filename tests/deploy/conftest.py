@@ -15,6 +15,8 @@ import pytest
 import uvicorn
 
 from modelshelf import Shelf
+from modelshelf.core.deploy.http import ServingSettings
+from modelshelf.core.deploy.multimodel import create_multimodel_app
 
 ECHO = """\
 def load(model_dir):
@@ -148,3 +150,15 @@ def serve() -> Iterator[Callable[[object], str]]:
     """``serve(app)`` starts ``app`` on a free port and returns its base URL."""
     with contextlib.ExitStack() as stack:
         yield lambda app: stack.enter_context(running(app))
+
+
+@pytest.fixture
+def mme(serve, store, tmp_path):
+    """``mme(**options)`` serves a multi-model app over ``store``; returns (url, app)."""
+
+    def start(token=None, max_body=6 * 2**20, **options):
+        options.setdefault("models_dir", str(tmp_path / "loaded"))
+        app = create_multimodel_app(store, ServingSettings(token, max_body), **options)
+        return serve(app), app
+
+    return start

@@ -10,25 +10,11 @@ import httpx
 import pytest
 
 from modelshelf import ModelInUseError
-from modelshelf.core.deploy.http import ServingSettings
 from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import ModelCache
-from modelshelf.core.deploy.multimodel import create_multimodel_app
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
-
-
-@pytest.fixture
-def mme(serve, store, tmp_path):
-    """``mme(**options)`` serves a multi-model app over ``store``; returns (url, app)."""
-
-    def start(token=None, max_body=6 * 2**20, **options):
-        options.setdefault("models_dir", str(tmp_path / "loaded"))
-        app = create_multimodel_app(store, ServingSettings(token, max_body), **options)
-        return serve(app), app
-
-    return start
 
 
 def live_leases(store, ref):

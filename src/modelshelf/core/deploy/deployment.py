@@ -129,7 +129,8 @@ class Deployment(Shown, Listed):
 
     def fields(self) -> list[tuple[str, Any]]:
         """Mode, status, address, the versions it serves, how (handler service, model-data
-        prefix, the names of the variables set for it), and why it failed."""
+        prefix, the folders local models may come from, the names of the variables set for
+        it), and why it failed."""
         failed = self.status == FAILED and self.traceback
         serving = self._record.serving
         return [
@@ -142,6 +143,7 @@ class Deployment(Shown, Listed):
             ("handler", serving.get("handler")),
             ("model data", serving.get("model_data")),
             ("model data cache", _size(serving.get("model_data_cache"))),
+            ("model roots", ", ".join(serving.get("model_roots", [])) or None),
             ("environment", ", ".join(serving.get("env", [])) or None),
             ("error", self.error),
             ("traceback", Block(self.traceback) if failed else None),
