@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from traitlets import Integer, Unicode, default
@@ -29,6 +28,7 @@ from modelshelf.core.deploy.deployment_book import (
 )
 from modelshelf.core.deploy.gateway_process import ensure_gateway, stop_gateway
 from modelshelf.core.deploy.handler_service import HandlerSpec, parse_handler
+from modelshelf.core.deploy.server_options import ServerOptions, checked_env
 from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS
 from modelshelf.core.deploy.submit_directory import prepare_submit_directory, submit_directory
 from modelshelf.core.errors import DeploymentError
@@ -45,40 +45,6 @@ log = logging.getLogger(__name__)
 _POLL = 0.05
 # How many free ports a deployment tries when another process takes the one picked.
 PORT_ATTEMPTS = 3
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class ServerOptions:
-    """How :meth:`DeploymentManager.deploy` was asked to configure the server."""
-
-    token: str | None
-    max_body: int | str | None
-    max_models: int
-    memory_budget: int | str
-    output_location: str | None
-    handler: HandlerSpec | None = None
-    # Set in the server process's environment (never written to the deployment's files).
-    env: dict[str, str] = field(default_factory=dict)
-    model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
-    # Multi only: the folders whose model folders POST /models may name.
-    model_roots: tuple[str, ...] = ()
-
-    def serving(self) -> dict[str, Any]:
-        """What the deployment's record keeps of these: no secret (token, storage options,
-        the variables' values)."""
-        serving: dict[str, Any] = {}
-        if self.handler is not None:
-            serving["handler"] = f"{self.handler.path}:{self.handler.function or 'handle'}"
-        if self.model_data is not None:
-            serving["model_data"] = self.model_data["url"]
-            if self.model_data["cache_bytes"]:
-                serving["model_data_cache"] = self.model_data["cache_bytes"]
-        if self.model_roots:
-            serving["model_roots"] = list(self.model_roots)
-        if self.env:
-            serving["env"] = sorted(self.env)
-        return serving
 
 
 class DeploymentManager(Configurable):
@@ -417,25 +383,6 @@ class DeploymentManager(Configurable):
             except Exception:  # it expires by itself; the deployment still ends
                 log.warning("could not release the lease on %s", lease.ref, exc_info=True)
         self.book.update(name, status=status, stopped_at=time.time(), leases=[], **fields)
-
-
-def checked_env(env: Mapping[str, str] | None) -> dict[str, str]:
-    """``env`` as variables for a server process; DeploymentError for a bad name or value."""
-    if env is None:
-        return {}
-    if not isinstance(env, Mapping):
-        raise DeploymentError(f"env must map names to values, not a {type(env).__name__}")
-    checked = {}
-    for key, value in env.items():
-        if not isinstance(key, str) or not ENV_NAME.match(key):
-            raise DeploymentError(
-                f"env name {key!r} is not a variable name (letters, digits and _, "
-                "not starting with a digit)"
-            )
-        if not isinstance(value, str) or "\x00" in value:
-            raise DeploymentError(f"env {key}'s value must be text, not {value!r}")
-        checked[key] = value
-    return checked
 
 
 def _lost_port_race(deployment: Deployment) -> bool:
