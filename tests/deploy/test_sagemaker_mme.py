@@ -170,6 +170,18 @@ def test_a_real_time_deployment_imports_the_submit_directory_too(manager, shelf,
     assert (status, rounded(json.loads(body))) == (200, [2.5])
 
 
+def test_a_submit_directory_on_s3_is_read_with_the_stores_options(s3_bucket, mounted):
+    bucket, options, s3 = s3_bucket
+    module = tarball(mounted.parent / "sourcedir.tar.gz", {"script.py": SCRIPT})
+    s3.put_object(Bucket=bucket, Key="job/source/sourcedir.tar.gz", Body=module.read_bytes())
+    env = {**PROGRAM, "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{bucket}/job/source/sourcedir.tar.gz"}
+    with Shelf(f"s3://{bucket}/store", storage_options=options) as shelf, managed(shelf) as manager:
+        deployment = manager.deploy([], mode="multi", env=env, model_roots=[str(mounted)])
+        assert deployment.status == "ready", deployment.logs()
+        assert load(deployment.url, "one", mounted / "pickled-model-1")[0] == 200
+        assert rounded(invoke(deployment.url, "one")[1]) == [1.5]
+
+
 def test_a_submit_directory_that_cannot_be_used_fails_the_deploy(manager, tmp_path):
     missing = tmp_path / "nowhere.tar.gz"
     env = {**PROGRAM, "SAGEMAKER_SUBMIT_DIRECTORY": str(missing)}
