@@ -235,3 +235,24 @@ def test_the_containers_defaults_apply_to_scikit_learn_models_only(tmp_path, mou
     for body, kind in ((b"[0, 0, 0, 0, 1]", "application/json"), (b"0,0,0,0,1\n", "text/csv")):
         answer = model.handle(Invocation(body, kind))
         assert (answer.status, rounded(json.loads(answer.body))) == (200, [2.5])
+
+
+def test_which_script_serves_a_folder(tmp_path, mounted, monkeypatch):
+    monkeypatch.setenv("SAGEMAKER_PROGRAM", "script.py")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "script.py").write_text(SCRIPT)
+    folder = mounted / "pickled-model-1"
+    (folder / "model.pkl").write_bytes((folder / "sklearn-model").read_bytes())
+    (folder / "code").mkdir()
+    (folder / "code" / "inference.py").write_text(own_script(100))
+    # Without an endpoint script, SAGEMAKER_PROGRAM names the model's own only, as before:
+    # code/inference.py is not it, and the pickle serves.
+    assert load_handler(str(folder), "m").kind == "pickle"
+    # With one, the model's code/inference.py (what its archive carries) wins over it...
+    assert load_handler(str(folder), "m", code_dir=str(code)).kind == "code/inference.py"
+    # ...and the endpoint's serves a folder with no script of its own.
+    (folder / "code" / "inference.py").unlink()
+    assert load_handler(str(folder), "m", code_dir=str(code)).kind == (
+        "script.py (SAGEMAKER_SUBMIT_DIRECTORY)"
+    )
