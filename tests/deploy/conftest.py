@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from deploy_helpers import write_model
 
 from modelshelf import Shelf
+from modelshelf.core.deploy.http import ServingSettings
+from modelshelf.core.deploy.multimodel import create_multimodel_app
 
 ECHO = """\
 def load(model_dir):
@@ -80,14 +83,6 @@ class Models:
         return len(self.counter.read_text().splitlines()) if self.counter.exists() else 0
 
 
-def write_model(folder: Path, files: dict[str, str | bytes]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        data = content.encode() if isinstance(content, str) else content
-        (folder / name).write_bytes(data)
-    return folder
-
-
 @pytest.fixture
 def models(tmp_path) -> Models:
     from sklearn.linear_model import LinearRegression
@@ -148,3 +143,15 @@ def serve() -> Iterator[Callable[[object], str]]:
     """``serve(app)`` starts ``app`` on a free port and returns its base URL."""
     with contextlib.ExitStack() as stack:
         yield lambda app: stack.enter_context(running(app))
+
+
+@pytest.fixture
+def mme(serve, store, tmp_path):
+    """``mme(**options)`` serves a multi-model app over ``store``; returns (url, app)."""
+
+    def start(token=None, max_body=6 * 2**20, **options):
+        options.setdefault("models_dir", str(tmp_path / "loaded"))
+        app = create_multimodel_app(store, ServingSettings(token, max_body), **options)
+        return serve(app), app
+
+    return start

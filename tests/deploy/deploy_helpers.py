@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from modelshelf import Shelf
@@ -40,3 +41,12 @@ def rounded(values: Any) -> Any:
     if isinstance(values, list):
         return [rounded(v) for v in values]
     return round(values, 6) if isinstance(values, float) else values
+
+
+def write_model(folder: Path, files: dict[str, str | bytes]) -> Path:
+    """A model folder holding ``files`` (name -> text or bytes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        data = content.encode() if isinstance(content, str) else content
+        (folder / name).write_bytes(data)
+    return folder

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from deploy_helpers import managed
+from deploy_helpers import managed, write_model
 
-from conftest import write_model
 from modelshelf import Shelf
 from modelshelf.core.deploy.batching import BatchSettings
 from modelshelf.core.deploy.handler_service import HandlerSpec

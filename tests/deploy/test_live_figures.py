@@ -9,10 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from deploy_helpers import managed
+from deploy_helpers import managed, write_model
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import write_model
 from modelshelf import Shelf
 
 pytestmark = pytest.mark.timeout(120)

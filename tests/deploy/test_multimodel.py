@@ -10,25 +10,11 @@ import httpx
 import pytest
 
 from modelshelf import ModelInUseError
-from modelshelf.core.deploy.http import ServingSettings
 from modelshelf.core.deploy.loaders import ModelHandler
 from modelshelf.core.deploy.model_cache import ModelCache
-from modelshelf.core.deploy.multimodel import create_multimodel_app
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 
 TARGET = "X-Amzn-SageMaker-Target-Model"
-
-
-@pytest.fixture
-def mme(serve, store, tmp_path):
-    """``mme(**options)`` serves a multi-model app over ``store``; returns (url, app)."""
-
-    def start(token=None, max_body=6 * 2**20, **options):
-        options.setdefault("models_dir", str(tmp_path / "loaded"))
-        app = create_multimodel_app(store, ServingSettings(token, max_body), **options)
-        return serve(app), app
-
-    return start
 
 
 def live_leases(store, ref):
@@ -52,9 +38,15 @@ def test_the_sagemaker_multi_model_contract(mme, store):
         assert client.get("/models").json() == {"models": []}
         added = client.post("/models", json={"model_name": "lin", "url": "linear:1"})
         assert added.status_code == 200
-        assert added.json() == {"modelName": "lin", "modelUrl": "linear:1"}
+        # Multi Model Server's StatusResponse, with the model's name and URL kept.
+        assert added.json() == {
+            "status": "Workers scaled",
+            "modelName": "lin",
+            "modelUrl": "linear:1",
+        }
         again = client.post("/models", json={"model_name": "lin", "url": "linear:1"})
         assert again.status_code == 409
+        assert again.json()["type"] == "ConflictStatusException"
         assert add(client, "x", "nope:1") == 404
         assert add(client, "x", "bad ref!") == 400
         assert client.post("/models", content=b"{oops").status_code == 400
@@ -75,7 +67,9 @@ def test_the_sagemaker_multi_model_contract(mme, store):
         assert client.post("/invocations", json=[[1]], headers={TARGET: "nope"}).status_code == 404
         assert client.get("/models/nope").status_code == 404  # a failed target is not kept
 
-        assert client.delete("/models/lin").status_code == 200
+        deleted = client.delete("/models/lin")
+        assert deleted.status_code == 200
+        assert deleted.json() == {"status": 'Model "lin" unregistered'}
         assert client.delete("/models/lin").status_code == 404
         assert client.get("/models/lin").status_code == 404
         assert client.post("/models/lin/invoke", json=[[1.0]]).status_code == 404

@@ -104,7 +104,7 @@ def test_add_model_loads_and_leases_the_version(mme, one_route, store):
     client = one_route("/models", mme.add_model, "POST")
     added = client.post("/models", json={"model_name": "e", "url": "echo:1"})
     assert added.status_code == 200
-    assert added.json() == {"modelName": "e", "modelUrl": "echo:1"}
+    assert added.json() == {"status": "Workers scaled", "modelName": "e", "modelUrl": "echo:1"}
     assert mme.cache.loaded() == ["e"] and leases(store, "echo:1") == 1
     assert client.post("/models", json={"model_name": "e", "url": "echo:1"}).status_code == 409
     assert client.post("/models", json={"model_name": "x", "url": "nope:1"}).status_code == 404
@@ -133,7 +133,7 @@ def test_model_invoke_serves_registered_names_only(mme, one_route):
 def test_delete_model_unloads_and_releases_the_lease(mme, one_route, store):
     mme.models.load_new("e", "echo:1")
     client = one_route("/models/{name}", mme.delete_model, "DELETE")
-    assert client.delete("/models/e").json() == {}
+    assert client.delete("/models/e").json() == {"status": 'Model "e" unregistered'}
     assert "e" not in mme.cache and leases(store, "echo:1") == 0
     assert client.delete("/models/e").status_code == 404
 

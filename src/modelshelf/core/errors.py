@@ -166,7 +166,11 @@ class CommandLineError(ModelshelfError):
     """A command line does not follow the grammar (the magics raise it as a UsageError)."""
 
 
-class ServerPathError(InvalidNameError):
+class PathNotAllowedError(InvalidNameError):
+    """A local path outside the folders it may be read from (answered with 400)."""
+
+
+class ServerPathError(PathNotAllowedError):
     """A path or URL a REST client is not allowed to make the server read."""
 
 

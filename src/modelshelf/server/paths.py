@@ -11,15 +11,13 @@ URLs of the object stores and protocols modelshelf ingests. Everything else, inc
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
-from urllib.parse import unquote
 
 from modelshelf.core.deploy.handler_service import split_handler
 from modelshelf.core.errors import ModelNotFoundError, ServerPathError
+from modelshelf.core.sources.roots import SCHEME, checked_text, path_under_roots
 
 REMOTE_SCHEMES = ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "http", "https", "ftp")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def is_remote(text: str) -> bool:
@@ -28,25 +26,8 @@ def is_remote(text: str) -> bool:
         return False
     if text.startswith("git+") or text.startswith("kaggle:"):
         return True
-    match = _SCHEME.match(text)
+    match = SCHEME.match(text)
     return bool(match) and match.group(1).lower() in REMOTE_SCHEMES
-
-
-def _inside(path: str, roots: Iterable[str]) -> bool:
-    for root in roots:
-        base = os.path.realpath(root)
-        if path == base or path.startswith(base.rstrip(os.sep) + os.sep):
-            return True
-    return False
-
-
-def _checked_text(text: str, what: str) -> str:
-    text = (text or "").strip()
-    if not text:
-        raise ServerPathError(f"the {what} is empty: give a path or a URL")
-    if "\x00" in text or "\\" in text or "::" in text:
-        raise ServerPathError(f"the {what} {text!r} contains characters paths here cannot have")
-    return text
 
 
 def local_path(
@@ -57,31 +38,24 @@ def local_path(
     ``text`` is relative to ``root_dir`` (as Jupyter's contents API writes paths), or absolute;
     symlinks are resolved before the check, so a link out of a root is refused too.
     """
-    text = _checked_text(text, what)
-    if text.lower().startswith("file://"):
-        text = unquote(text[len("file://") :])
-    if _SCHEME.match(text):
-        raise ServerPathError(f"the {what} {text!r} is a URL this server does not read")
-    roots = [root_dir, *extra_roots]
-    joined = text if os.path.isabs(text) else os.path.join(root_dir, text)
-    real = os.path.realpath(joined)
-    if not _inside(real, roots):
-        raise ServerPathError(
-            f"the {what} {text!r} is outside the folders this server may read "
-            f"({', '.join(roots)}); set c.ModelshelfApp.source_roots to allow more"
-        )
-    return real
+    return path_under_roots(
+        text,
+        [root_dir, *extra_roots],
+        base=root_dir,
+        what=what,
+        widen="set c.ModelshelfApp.source_roots to allow more",
+    )
 
 
 def source_or_url(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
     """A save's source or a job's data: a remote URL as given, or a checked local path."""
-    text = _checked_text(text, "source")
+    text = checked_text(text, "source")
     return text if is_remote(text) else local_path(text, root_dir, extra_roots, "source")
 
 
 def handler_path(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
     """A handler service, ``FILE.py[:FUNC]``, its file checked as a local path; it must exist."""
-    file, function = split_handler(_checked_text(text, "handler"))
+    file, function = split_handler(checked_text(text, "handler"))
     path = local_path(file, root_dir, extra_roots, "handler")
     if not path.endswith(".py"):
         raise ServerPathError(f"the handler {text!r} is not a Python file (FILE.py[:FUNC])")
@@ -93,7 +67,7 @@ def handler_path(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
 def find_links_location(text: str, root_dir: str, extra_roots: Iterable[str]) -> str:
     """A wheel folder for a model environment's installer: an http(s) URL as given, or a
     checked local folder that exists."""
-    text = _checked_text(text, "find-links location")
+    text = checked_text(text, "find-links location")
     if text.lower().startswith(("http://", "https://")):
         return text
     path = local_path(text, root_dir, extra_roots, "find-links folder")

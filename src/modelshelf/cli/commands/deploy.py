@@ -43,6 +43,7 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             env_manager=args.env_manager,
             find_links=args.find_links,
             offline=args.offline or None,
+            model_roots=args.model_roots,
         )
 
 
@@ -136,6 +137,14 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
         default="10ms",
         metavar="DURATION",
         help="how long a batch filling behind a running call may wait (default 10ms)",
+    )
+    deploy.add_argument(
+        "--model-root",
+        action="append",
+        dest="model_roots",
+        metavar="DIR",
+        help="multi: a folder whose model folders POST /models may name (repeat for more; "
+        "default /opt/ml/model and /opt/ml/models)",
     )
     deploy.add_argument(
         "--env",

@@ -306,9 +306,11 @@ def create_async_app(
     stale_after: float = 60.0,
     shutdown_grace: float = 10.0,
     handler: HandlerSpec | None = None,
+    code_dir: str | None = None,
 ) -> Starlette:
     """The ASGI app serving ``model_dir`` asynchronously, with its queue in ``queue_db``
-    (through ``handler``, a handler service, when given).
+    (through ``handler``, a handler service, when given; ``code_dir`` is the submit
+    directory, as for :func:`~.realtime.create_realtime_app`).
 
     ``output_location`` is a folder or URL prefix (``s3://bucket/out/``) written with
     ``storage_options``, which also serve to read input locations. ``workers`` threads run
@@ -320,7 +322,7 @@ def create_async_app(
     if not URL_PATTERN.match(output_location):
         output_location = expand_local(output_location)
     service = AsyncService(
-        ModelState(model_dir, name, handler),
+        ModelState(model_dir, name, handler, code_dir),
         AsyncQueue(queue_db, stale_after=stale_after),
         output_location,
         dict(storage_options or {}),

@@ -136,8 +136,8 @@ class Deployment(Shown, Listed):
 
     def fields(self) -> list[tuple[str, Any]]:
         """Mode, status, address, the versions it serves, how (handler service, model-data
-        prefix, the names of the variables set for it, the Python environment of the models'
-        requirements), and why it failed."""
+        prefix, the folders local models may come from, the names of the variables set for
+        it, the Python environment of the models' requirements), and why it failed."""
         failed = self.status == FAILED and self.traceback
         serving = self._record.serving
         return [
@@ -150,6 +150,7 @@ class Deployment(Shown, Listed):
             ("handler", serving.get("handler")),
             ("model data", serving.get("model_data")),
             ("model data cache", _size(serving.get("model_data_cache"))),
+            ("model roots", ", ".join(serving.get("model_roots", [])) or None),
             ("variables", ", ".join(serving.get("env", [])) or None),
             ("batching", _batching(serving)),
             ("python environment", _python_env(serving.get("python_env"))),

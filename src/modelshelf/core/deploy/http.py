@@ -42,6 +42,8 @@ HEALTH_PATHS = frozenset({"/ping", "/v2/health/live", "/v2/health/ready"})
 JSON = "application/json"
 PING_OK = Response(b'{"status":"ok"}', 200, media_type=JSON)
 T = TypeVar("T")
+# How an app shapes an error's body: (status, message, **extra fields) -> Response.
+ErrorAnswer = Callable[..., Response]
 
 
 # Where a deployment's server process finds its config file (set by serve.py's main, read by
@@ -67,33 +69,36 @@ def json_error(status: int, message: str, **extra: Any) -> Response:
     return json_response({"error": message, **extra}, status)
 
 
-def error_response(exc: BaseException) -> Response:
-    """Map an exception raised while serving to its HTTP answer; the server keeps going."""
+def error_response(exc: BaseException, answer: ErrorAnswer = json_error) -> Response:
+    """Map an exception raised while serving to its HTTP answer; the server keeps going.
+
+    ``answer(status, message, **extra)`` shapes the body: :func:`json_error` by default.
+    """
     if isinstance(exc, ClientDisconnect):
         return Response(b"", 400)  # nobody is listening any more
     if isinstance(exc, NotAcceptableError):  # a PayloadError too: before the 400s
-        return json_error(406, str(exc))
+        return answer(406, str(exc))
     if isinstance(exc, ModelDataError):  # a bad artifact is not the server's own failure
-        return json_error(exc.status, str(exc))
+        return answer(exc.status, str(exc))
     if isinstance(exc, (PayloadError, InvalidNameError)):
-        return json_error(400, str(exc))
+        return answer(400, str(exc))
     if isinstance(exc, BodyTooLargeError):
-        return json_error(413, str(exc))
+        return answer(413, str(exc))
     if isinstance(exc, ModelTooLargeError):
-        return json_error(507, str(exc))
+        return answer(507, str(exc))
     if isinstance(exc, (RequirementsNotMetError, RequirementsError)):
-        return json_error(424, str(exc))  # Failed Dependency: what the model needs is missing
+        return answer(424, str(exc))  # Failed Dependency: what the model needs is missing
     if isinstance(exc, ModelNotFoundError):
-        return json_error(404, str(exc))
+        return answer(404, str(exc))
     if isinstance(exc, ServingError):
         # Logged once here, with the user's own traceback: the line of serve.py that failed.
         log.error("%s\n%s", exc, exc.user_traceback)
-        return json_error(500, str(exc), traceback=exc.user_traceback)
+        return answer(500, str(exc), traceback=exc.user_traceback)
     if isinstance(exc, HandlerNotFoundError):
-        return json_error(500, str(exc))
+        return answer(500, str(exc))
     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     log.error("internal error: %s: %s\n%s", type(exc).__name__, exc, detail)
-    return json_error(500, f"internal error: {type(exc).__name__}: {exc}", traceback=detail)
+    return answer(500, f"internal error: {type(exc).__name__}: {exc}", traceback=detail)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

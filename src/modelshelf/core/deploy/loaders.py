@@ -8,7 +8,8 @@ Looked for, in order:
    ``preprocess``/``postprocess``), as Dataloop's model adapters have;
 2. a SageMaker inference script: ``code/inference.py`` (or ``inference.py``, or the module
    ``SAGEMAKER_PROGRAM`` names) with ``model_fn`` and ``predict_fn``/``transform_fn``,
-   served under the inference toolkit's contract (:mod:`.sagemaker_script`);
+   served under the inference toolkit's contract (:mod:`.sagemaker_script`); on an endpoint
+   with a submit directory (``code_dir``), its script serves every folder that has none;
 3. ``MLmodel``: an MLflow pyfunc folder, loaded with ``mlflow.pyfunc`` (if installed) and
    answered as ``mlflow models serve`` answers (:mod:`.mlflow_scoring`);
 4. one ``*.joblib``, ``*.pkl`` or ``*.pickle`` file holding an object with ``.predict``
@@ -43,13 +44,18 @@ def load_handler(
     model_dir: str,
     name: str = "model",
     handler: HandlerSpec | None = None,
+    code_dir: str | None = None,
     *,
     check_requirements: bool = False,
 ) -> ModelHandler:
     """Load the model in ``model_dir`` with the first handler that fits it, or with the
-    endpoint's ``handler`` service when it has one. With ``check_requirements``, a folder
-    whose requirements this interpreter does not meet is refused first
-    (RequirementsNotMetError), not left to fail on an import."""
+    endpoint's ``handler`` service when it has one; ``code_dir`` is the endpoint's submit
+    directory, whose inference script serves a folder that has no serving code of its own.
+    With ``check_requirements``, a folder whose requirements this interpreter does not meet
+    is refused first (RequirementsNotMetError), not left to fail on an import.
+
+    The folder is read, never written: it may be served in place.
+    """
     if not os.path.isdir(model_dir):
         raise HandlerNotFoundError(f"{model_dir} is not a folder")
     if check_requirements:
@@ -58,7 +64,7 @@ def load_handler(
         return load_service(model_dir, name, handler)
     params = find_params(model_dir, name)
     started = time.perf_counter()
-    loaded = _load(model_dir, name, params)
+    loaded = _load(model_dir, name, params, code_dir)
     return ModelHandler(
         name=name,
         kind=loaded.kind,
@@ -74,11 +80,11 @@ def load_handler(
     )
 
 
-def _load(model_dir: str, name: str, params: dict) -> Loaded:
+def _load(model_dir: str, name: str, params: dict, code_dir: str | None) -> Loaded:
     """The first way of serving the folder that fits it."""
     if os.path.isfile(os.path.join(model_dir, "serve.py")):
         return _load_serve_py(model_dir, name, params)
-    script = find_script(model_dir)
+    script = find_script(model_dir, code_dir)
     if script is not None:
         return load_script(script, model_dir, name)
     if os.path.isfile(os.path.join(model_dir, "MLmodel")):

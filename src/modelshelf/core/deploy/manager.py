@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -38,11 +38,14 @@ from modelshelf.core.deploy.installers import (
 )
 from modelshelf.core.deploy.server_options import ServerOptions, checked_env
 from modelshelf.core.deploy.serving_python import ServingPython, for_deployment
+from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS
+from modelshelf.core.deploy.submit_directory import prepare_submit_directory, submit_directory
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import free_port as _free_port  # a name tests replace
 from modelshelf.core.processes import launch_detached, pid_alive, stop_session
 from modelshelf.core.sizes import parse_size
+from modelshelf.core.sources.tree import expand_local
 from modelshelf.core.store import Lease, ModelVersion, Shelf
 from modelshelf.core.store.expiring import HOST
 
@@ -120,13 +123,20 @@ class DeploymentManager(Configurable):
         env_manager: str | None = None,
         find_links: list[str] | None = None,
         offline: bool | None = None,
+        model_roots: Sequence[str] | None = None,
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
 
         ``handler`` (``"path/model_handler.py:handle"``) is a Multi Model Server handler
         service that serves every model of the endpoint instead of the models' own serving
-        code; ``env`` are variables set for the server process (what a handler reads).
+        code; ``env`` are variables set for the server process (what a handler reads). As
+        in a SageMaker container, ``SAGEMAKER_PROGRAM`` names the inference script and
+        ``SAGEMAKER_SUBMIT_DIRECTORY`` (a folder, or an archive or file, local or at a URL,
+        extracted once here) holds the endpoint's, which serves every model without its own.
+        ``model_roots`` (multi only; default ``/opt/ml/model`` and ``/opt/ml/models``, as
+        SageMaker hands a container its models) are the folders under which
+        ``POST /models`` may name a local model folder, served in place.
         ``model_data`` (multi only: a folder or fsspec URL prefix, read with
         ``model_data_options``, else the store's own) serves each key under it as a model,
         ``TargetModel="DocSim-3.tar.gz"``, extracted into a disk cache of at most
@@ -165,11 +175,15 @@ class DeploymentManager(Configurable):
         manager = checked_env_manager(env_manager or self.env_manager)
         links = checked_find_links([*self.find_links, *(find_links or [])])
         install = InstallOptions(links, self.offline if offline is None else bool(offline))
+        if model_roots is not None and mode != "multi":
+            raise DeploymentError("model_roots is for a multi-model deployment (mode='multi')")
+        roots = model_roots if model_roots is not None else DEFAULT_MODEL_ROOTS
+        folders = tuple(expand_local(root) for root in roots) if mode == "multi" else ()
         versions = [self.shelf.show(ref) for ref in refs]
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
         options = ServerOptions(
             token, max_body, max_models, memory_budget, output_location, service, variables,
-            prefix, manager, install, batching,
+            prefix, folders, manager, install, batching,
         )  # fmt: skip
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
@@ -261,12 +275,14 @@ class DeploymentManager(Configurable):
             "batch_size": options.batching.batch_size,
             "max_batch_delay": options.batching.max_batch_delay,
             "stats_dir": os.path.join(record.folder, "stats"),  # see serving_stats.py
+            "code_dir": self._submit_directory(record, options.env),
         }
         if record.mode == "multi":
             config["models_dir"] = os.path.join(record.folder, "models")
             config["max_models"] = options.max_models
             config["memory_budget"] = parse_size(options.memory_budget)
             config["model_data"] = options.model_data
+            config["model_roots"] = list(options.model_roots)
         else:
             # Copied once here, not by each worker process; verified against the store.
             version = versions[0]
@@ -279,6 +295,22 @@ class DeploymentManager(Configurable):
             config["output_location"] = output
         return config
 
+    def _submit_directory(self, record: DeploymentRecord, env: dict[str, str]) -> str | None:
+        """The folder the endpoint's code is imported from, prepared once for every worker:
+        ``SAGEMAKER_SUBMIT_DIRECTORY`` as the server process will see it, if set."""
+        source = submit_directory({**os.environ, **env})
+        if source is None:
+            return None
+        dest = os.path.join(record.folder, "code")
+        return prepare_submit_directory(source, dest, self._storage_options(source))
+
+    def _storage_options(self, url: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``given``, else the store's options when ``url`` is on the store's kind of storage."""
+        if given is not None:
+            return given
+        same = url.split("://")[0] == self.shelf.backend.url.split("://")[0]
+        return dict(self.shelf.storage_options or {}) if same and "://" in url else {}
+
     def _model_data(
         self, url: str, options: dict[str, Any] | None, cache: int | str
     ) -> dict[str, Any]:
@@ -287,9 +319,7 @@ class DeploymentManager(Configurable):
 
         if "://" not in url and "::" not in url:
             url = os.path.abspath(os.path.expanduser(url))
-        if options is None:  # the store's options, when the prefix is on the store's kind
-            same = url.split("://")[0] == self.shelf.backend.url.split("://")[0]
-            options = dict(self.shelf.storage_options or {}) if same else {}
+        options = self._storage_options(url, options)
         try:
             fs, path = fsspec.core.url_to_fs(url, **options)
             found = fs.isdir(path)

@@ -177,10 +177,12 @@ class ModelData:
         key: str,
         service: HandlerSpec | None = None,
         unload_one: Callable[[], bool] | None = None,
+        code_dir: str | None = None,
         *,
         check_requirements: bool = False,
     ) -> ModelHandler:
-        """Load ``key``'s model from its cached folder (through ``service`` when given;
+        """Load ``key``'s model from its cached folder (through ``service`` when given, else
+        its own code or ``code_dir``'s inference script, the endpoint's submit directory;
         ``check_requirements`` as :func:`.loaders.load_handler` takes it).
 
         When the disk cache is full of loaded models' artifacts, ``unload_one()`` is asked
@@ -195,8 +197,8 @@ class ModelData:
                 if unload_one is None or not unload_one():
                     raise
         try:
-            name = model_name(key)
-            handler = load_handler(folder, name, service, check_requirements=check_requirements)
+            handler = load_handler(folder, model_name(key), service, code_dir,
+                                   check_requirements=check_requirements)  # fmt: skip
         except BaseException:
             self.release(key)
             raise

@@ -7,6 +7,10 @@ into ``models_dir`` and loads its handler; while loaded, the version is leased (
 recently used models are unloaded when ``max_models`` or ``memory_budget`` would be exceeded;
 a registered model that was unloaded is loaded again on its next request.
 
+``POST /models`` also takes a local folder as its ``url``, as SageMaker sends it (a path
+under ``model_roots``, served in place: :mod:`.store_models`). The management routes and the
+SageMaker invoke routes answer with Multi Model Server's bodies (:mod:`.mms_frontend`).
+
 With a model-data prefix (:mod:`.model_data`), a target that is a key under it
 (``DocSim-3.tar.gz``) is downloaded, extracted into a disk cache and loaded from there.
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -44,9 +48,19 @@ from modelshelf.core.deploy.http import (
     send_bytes,
 )
 from modelshelf.core.deploy.invocation import Invocation
+from modelshelf.core.deploy.mms_frontend import (
+    WORKERS_SCALED,
+    already_registered,
+    mms_error,
+    mms_error_response,
+    mms_json,
+    model_not_found,
+    status_response,
+    unregistered,
+)
 from modelshelf.core.deploy.model_data import ModelData
 from modelshelf.core.deploy.model_handler import ModelHandler
-from modelshelf.core.deploy.store_models import StoreModels
+from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS, StoreModels, is_local
 from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.store import Shelf
@@ -85,7 +99,7 @@ class MultiModelEndpoint:
             runner = self.models.runner(target)
             answer = await runner.run(handler.handle, Invocation.from_scope(scope, body))
         except Exception as exc:
-            return await error_response(exc)(scope, receive, send)
+            return await mms_error_response(exc)(scope, receive, send)
         await send_answer(send, answer)
 
     # ---- SageMaker's multi-model contract ----------------------------------------------------
@@ -106,48 +120,45 @@ class MultiModelEndpoint:
             size = int(query.get("max_results") or PAGE_SIZE)
             after = _untoken(query.get("next_page_token") or "")
         except ValueError:
-            return json_error(400, "max_results must be a number; next_page_token as given")
+            return mms_error(400, "max_results must be a number; next_page_token as given")
         if size < 1:
-            return json_error(400, "max_results must be at least 1")
+            return mms_error(400, "max_results must be at least 1")
         names = sorted(n for n in self.cache.registered() if n > after)
         answer: dict[str, Any] = {"models": [self.models.describe(n) for n in names[:size]]}
         if len(names) > size:
             answer["nextPageToken"] = _token(names[size - 1])
-        return json_response(answer)
+        return mms_json(answer)
 
     async def add_model(self, request: Request) -> Response:
-        """``POST /models`` ``{"model_name", "url"}``: register and load a model ref."""
+        """``POST /models`` ``{"model_name", "url"}``: register and load a model folder (a
+        local path) or a store ref; 200 ``Workers scaled`` once loaded, as MMS answers."""
         try:
-            spec = await read_json(request, self.limit)
+            name, url = await _registration(request, self.limit)
         except Exception as exc:
-            return error_response(exc)
-        if not isinstance(spec, dict):
-            return json_error(400, 'send {"model_name": ..., "url": <model ref>}')
-        name, url = spec.get("model_name"), spec.get("url")
-        if not (isinstance(name, str) and name and "/" not in name and isinstance(url, str)):
-            return json_error(400, '"model_name" (no "/") and "url" (a model ref) are required')
+            return mms_error_response(exc)
         if self.cache.is_loaded(name):
-            return json_error(409, f"model {name!r} is already loaded")
+            return already_registered(name)
         try:
-            parse_ref(url)
+            if not is_local(url):
+                parse_ref(url)  # a bad ref is a 400, not a failed load
             await run_in_threadpool(self.models.load_new, name, url)
         except Exception as exc:
-            return error_response(exc)
-        return json_response(self.models.describe(name))
+            return mms_error_response(exc)
+        return status_response(WORKERS_SCALED, **self.models.describe(name))
 
     async def get_model(self, request: Request) -> Response:
         """``GET /models/{name}``."""
         name = request.path_params["name"]
         if name not in self.cache:
-            return json_error(404, f"model {name!r} is not loaded on this endpoint")
-        return json_response(self.models.describe(name))
+            return model_not_found(name)
+        return mms_json(self.models.describe(name))
 
     async def delete_model(self, request: Request) -> Response:
         """``DELETE /models/{name}``: unload and forget it."""
         name = request.path_params["name"]
         if not await run_in_threadpool(self.cache.unregister, name):
-            return json_error(404, f"model {name!r} is not loaded on this endpoint")
-        return json_response({})
+            return model_not_found(name)
+        return unregistered(name)
 
     # ---- KServe V2, with the model repository extension --------------------------------------
 
@@ -264,9 +275,12 @@ def create_multimodel_app(
     handler: HandlerSpec | None = None,
     model_data: ModelData | None = None,
     check_requirements: bool = False,
+    model_roots: Sequence[str] = DEFAULT_MODEL_ROOTS,
+    code_dir: str | None = None,
 ) -> Starlette:
     """The ASGI app of a multi-model endpoint serving models from ``shelf`` (each through
-    ``handler``, a handler service, when given), and keys under ``model_data``'s prefix;
+    ``handler``, a handler service, when given, else its own code or ``code_dir``'s inference
+    script), keys under ``model_data``'s prefix and local folders under ``model_roots``;
     with ``check_requirements``, a model whose requirements the server's environment does
     not meet is refused at load (424)."""
     models = StoreModels(
@@ -278,6 +292,8 @@ def create_multimodel_app(
         handler=handler,
         model_data=model_data,
         check_requirements=check_requirements,
+        model_roots=model_roots,
+        code_dir=code_dir,
     )
     endpoint = MultiModelEndpoint(models, settings)
     routes = [
@@ -308,6 +324,22 @@ def create_multimodel_app(
     app = build_app(routes, settings, endpoint.lifespan)
     app.state.endpoint = endpoint
     return app
+
+
+async def _registration(request: Request, limit: int) -> tuple[str, str]:
+    """``POST /models``'s model name and URL: from its JSON body, or from the query string,
+    as MMS takes them too (``POST /models?model_name=...&url=...``)."""
+    spec = await read_json(request, limit, b"{}")
+    if spec == {} and request.query_params:
+        spec = dict(request.query_params)
+    if not isinstance(spec, dict):
+        raise PayloadError('send {"model_name": ..., "url": <a model folder or a store ref>}')
+    name, url = spec.get("model_name"), spec.get("url")
+    if not (isinstance(url, str) and url):
+        raise PayloadError("Parameter url is required: a model folder's path or a store ref")
+    if not (isinstance(name, str) and name and "/" not in name):
+        raise PayloadError("Parameter model_name is required: a name without '/'")
+    return name, url
 
 
 def _token(name: str) -> str:

@@ -62,12 +62,14 @@ class ModelState:
         model_dir: str,
         name: str,
         handler: HandlerSpec | None = None,
+        code_dir: str | None = None,
         on_loaded: Callable[[ModelHandler], None] | None = None,
     ) -> None:
         self.on_loaded = on_loaded  # told of the loaded model before it serves
         self.model_dir = model_dir
         self.name = name
         self.service = handler  # the endpoint's handler service, if it has one
+        self.code_dir = code_dir  # and its submit directory
         self.handler: ModelHandler | None = None
         self.error: str | None = None
         self.traceback = ""
@@ -84,7 +86,7 @@ class ModelState:
 
     def _load(self) -> None:
         try:
-            handler = load_handler(self.model_dir, self.name, self.service)
+            handler = load_handler(self.model_dir, self.name, self.service, self.code_dir)
             if self.on_loaded is not None:
                 self.on_loaded(handler)
             self.handler = handler
@@ -255,11 +257,16 @@ def create_realtime_app(
     handler: HandlerSpec | None = None,
     batching: BatchSettings | None = None,
     stats: ServingStats | None = None,
+    code_dir: str | None = None,
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
-    a handler service, when given; concurrent requests batched as ``batching`` says)."""
+    a handler service, when given; with ``code_dir``'s inference script, the submit
+    directory's, when the folder has no serving code of its own; concurrent requests
+    batched as ``batching`` says)."""
     stats = stats or ServingStats()
-    state = ModelState(model_dir, name, handler, on_loaded=lambda h: stats.models(_loaded(h)))
+    state = ModelState(
+        model_dir, name, handler, code_dir, on_loaded=lambda h: stats.models(_loaded(h))
+    )
     endpoint = RealtimeEndpoint(state, settings, version, batching, stats)
     routes = [
         # The hot routes first: Starlette tries routes in order.

@@ -11,6 +11,11 @@ toolkit's ``decoder``, ``encoder`` and ``DefaultInferenceHandler`` do it:
   ``q=`` weights, no wildcards) among ``application/json``, ``text/csv`` and
   ``application/x-npy``, returned as ``(body, content_type)``.
 
+A model that is a scikit-learn estimator is read as the scikit-learn container reads it
+(its ``DefaultSKLearnUserModuleInferenceHandler``, :func:`scikit_learn_input_fn`): the
+decoded array reshaped to one row when it is flat (``0.0, 0.0, 0.0`` as CSV is one sample),
+and cast to float32 when the body was JSON or CSV.
+
 Two differences, on purpose: an NPY request is loaded without pickle (the toolkit allows
 it, which lets any client run code on the server), and a body its content type cannot
 describe is a PayloadError (400) rather than a 500, since the client sent it.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -120,6 +126,22 @@ def default_input_fn(input_data: str | bytes, content_type: str | None) -> Any:
         return decoder(input_data)
     except (ValueError, OSError, EOFError, KeyError) as exc:
         raise PayloadError(f"the body is not valid {content_type}: {exc}") from exc
+
+
+def scikit_learn_input_fn(input_data: str | bytes, content_type: str | None) -> Any:
+    """The scikit-learn container's ``default_input_fn``: :func:`default_input_fn`'s array as
+    one row when it is flat, float32 when it came from JSON or CSV."""
+    array = default_input_fn(input_data, content_type)
+    if len(array.shape) == 1:
+        array = array.reshape(1, -1)
+    return array.astype("float32") if content_type in UTF8_TYPES else array
+
+
+def is_scikit_learn(model: Any) -> bool:
+    """Whether ``model`` is a scikit-learn estimator (anything built on its BaseEstimator),
+    the models the scikit-learn container serves. scikit-learn is imported already if so."""
+    base = sys.modules.get("sklearn.base")
+    return base is not None and isinstance(model, base.BaseEstimator)
 
 
 def default_output_fn(prediction: Any, accept: str) -> tuple[str | bytes, str]:

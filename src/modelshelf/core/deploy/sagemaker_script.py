@@ -2,7 +2,11 @@
 
 The script is the one the SageMaker inference toolkit would import: the module named by
 ``SAGEMAKER_PROGRAM`` (``name`` or ``name.py``), else ``inference.py``, looked for in the
-folder's ``code/`` and then at its top. It is served as the toolkit serves it:
+folder's ``code/`` and then at its top. An endpoint given a submit directory (the folder
+``SAGEMAKER_SUBMIT_DIRECTORY`` names, or made from its archive: :mod:`.submit_directory`)
+serves every model with that directory's script, as the toolkit imports the one user module
+for every model; a model's own script still wins, and so does its ``code/inference.py``, the
+script a SageMaker model archive carries. It is served as the toolkit serves it:
 
 - ``model_fn(model_dir)`` loads the model, after ``pre_model_fn(model_dir)`` and before
   ``model_warmup_fn(model_dir, model)`` when the script defines them;
@@ -17,10 +21,12 @@ folder's ``code/`` and then at its top. It is served as the toolkit serves it:
   means ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (``application/json`` if unset); the answer's
   type is that Accept, or the second item of a ``(body, content_type)`` tuple; a body that
   is not str (sent as UTF-8) or bytes goes as JSON, as Multi Model Server sends it;
-- a missing input_fn or output_fn is the toolkit's default (:mod:`.sagemaker_codecs`).
-  model_fn has none, and a missing predict_fn is the scikit-learn container's
-  ``model.predict(data)`` (the toolkit's own only raises NotImplementedError), so a script
-  without model_fn, or whose model has no predict(), is refused at load.
+- a missing input_fn or output_fn is the toolkit's default (:mod:`.sagemaker_codecs`), and
+  the scikit-learn container's input_fn (flat rows as one row, float32) when model_fn returns
+  a scikit-learn estimator. model_fn has no default, and a missing predict_fn is the
+  scikit-learn container's ``model.predict(data)`` (the toolkit's own only raises
+  NotImplementedError), so a script without model_fn, or whose model has no predict(), is
+  refused at load.
 
 An unsupported Content-Type answers 415, an unsupported Accept 406; the toolkit's own error
 types raised by the script keep their meaning (a ``BaseInferenceToolkitError`` its
@@ -62,6 +68,7 @@ from modelshelf.core.errors import (
 log = logging.getLogger("modelshelf.serve")
 
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+SUBMIT_ENV = "SAGEMAKER_SUBMIT_DIRECTORY"
 ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 DEFAULT_PROGRAM = "inference.py"
 # What the toolkit passes each function, before the context a function may also take.
@@ -77,21 +84,24 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
 IO_FUNCTIONS = ("input_fn", "predict_fn", "output_fn")
 
 
-def find_script(model_dir: str) -> str | None:
-    """The path of the inference script the toolkit would import from ``model_dir``."""
+def find_script(model_dir: str, code_dir: str | None = None) -> str | None:
+    """The path of the inference script the toolkit would import for ``model_dir``: the
+    model's own, else the endpoint's submit directory's (``code_dir``)."""
     program = os.environ.get(PROGRAM_ENV) or DEFAULT_PROGRAM
     module = program[:-3] if program.endswith(".py") else program
-    for folder in (os.path.join(model_dir, "code"), model_dir):
-        path = os.path.join(folder, module + ".py")
-        if os.path.isfile(path):
-            return path
-    return None
+    code = os.path.join(model_dir, "code")
+    candidates = [os.path.join(code, module + ".py"), os.path.join(model_dir, module + ".py")]
+    if code_dir is not None:
+        candidates += [os.path.join(code, DEFAULT_PROGRAM), os.path.join(code_dir, module + ".py")]
+    return next((path for path in candidates if os.path.isfile(path)), None)
 
 
 def load_script(path: str, model_dir: str, name: str) -> Loaded:
     """Import the script at ``path`` (a module of this model's own) and load its model."""
-    label = os.path.relpath(path, model_dir)
-    folders = list(dict.fromkeys([os.path.dirname(path), os.path.join(model_dir, "code")]))
+    folder = os.path.dirname(path)
+    own = os.path.realpath(path).startswith(os.path.join(os.path.realpath(model_dir), ""))
+    label = os.path.relpath(path, model_dir) if own else f"{os.path.basename(path)} ({SUBMIT_ENV})"
+    folders = list(dict.fromkeys([folder, os.path.join(model_dir, "code")]))
     # First on sys.path while it loads, as the toolkit puts code/ first on PYTHONPATH.
     with local_imports(folders, owned=[model_dir]):
         module = import_file(path, "modelshelf_script", name)
@@ -159,8 +169,12 @@ class InferenceScript:
         if "pre_model_fn" in self.steps:
             self._run("pre_model_fn", context, self.model_dir)
         model = self._run("model_fn", context, self.model_dir)
-        if "transform_fn" not in self.steps and "predict_fn" not in self.steps:
-            self.steps["predict_fn"] = self._default_predict(model)
+        if "transform_fn" not in self.steps:
+            if "predict_fn" not in self.steps:
+                self.steps["predict_fn"] = self._default_predict(model)
+            if self.steps["input_fn"].default and codecs.is_scikit_learn(model):
+                fn = codecs.scikit_learn_input_fn
+                self.steps["input_fn"] = _Step("scikit-learn's input_fn", fn, default=True)
         if "model_warmup_fn" in self.steps:
             self._run("model_warmup_fn", context, self.model_dir, model)
         return model

@@ -57,6 +57,7 @@ def build_app() -> Any:
     config = read_config()
     settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
     handler = HandlerSpec(**config["handler"]) if config.get("handler") else None
+    code_dir = config.get("code_dir")  # the submit directory, prepared by the manager
     mode = config["mode"]
     if mode == "realtime":
         from modelshelf.core.deploy.realtime import create_realtime_app
@@ -69,6 +70,7 @@ def build_app() -> Any:
             handler=handler,
             batching=BatchSettings(config.get("batch_size", 1), config.get("max_batch_delay", 0)),
             stats=ServingStats(config.get("stats_dir")),
+            code_dir=code_dir,
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
@@ -82,6 +84,8 @@ def build_app() -> Any:
             handler=handler,
             model_data=_model_data(config),
             check_requirements=config.get("check_requirements", False),
+            model_roots=config.get("model_roots", []),
+            code_dir=code_dir,
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app
@@ -94,6 +98,7 @@ def build_app() -> Any:
             output_location=config["output_location"],
             storage_options=config.get("storage_options") or None,
             handler=handler,
+            code_dir=code_dir,
         )
     raise ValueError(f"unknown deployment mode {mode!r}")
 

@@ -1,4 +1,5 @@
-"""How :meth:`DeploymentManager.deploy` was asked to configure a deployment's server."""
+"""How a deployment's server is asked to serve: :class:`ServerOptions`, and the checked
+variables (``env=``) set for its process."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class ServerOptions:
     # Set in the server process's environment (never written to the deployment's files).
     env: dict[str, str] = field(default_factory=dict)
     model_data: dict[str, Any] | None = None  # the config's "model_data", see serve.py
+    # Multi only: the folders whose model folders POST /models may name.
+    model_roots: tuple[str, ...] = ()
     env_manager: str = AUTO  # see serving_python.py
     install: InstallOptions = field(default_factory=InstallOptions)
     batching: BatchSettings = field(default_factory=BatchSettings)
@@ -42,6 +45,8 @@ class ServerOptions:
             serving["model_data"] = self.model_data["url"]
             if self.model_data["cache_bytes"]:
                 serving["model_data_cache"] = self.model_data["cache_bytes"]
+        if self.model_roots:
+            serving["model_roots"] = list(self.model_roots)
         if self.env:
             serving["env"] = sorted(self.env)
         if self.batching.batching:

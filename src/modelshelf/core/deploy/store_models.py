@@ -1,5 +1,13 @@
-"""Where a multi-model endpoint's models come from: the store (each loaded version leased, so
-it cannot be deleted from under the endpoint) or a model-data prefix, into a :class:`ModelCache`.
+"""Where a multi-model endpoint's models come from, into a :class:`ModelCache`: the store
+(each loaded version copied out and leased, so it cannot be deleted from under the endpoint),
+a model-data prefix, or a local model folder.
+
+A local folder is what SageMaker hands a multi-model container: ``POST /models`` with
+``"url": "/opt/ml/models/<id>/model"``, where it extracted the model's archive. It must lie
+under one of the endpoint's ``model_roots`` once its symlinks and ``..`` are resolved
+(:func:`~modelshelf.core.sources.roots.path_under_roots`, the rule for every local path a
+client names), and is served in place: loading reads it, nothing writes into it, and
+unloading leaves it as it was.
 """
 
 from __future__ import annotations
@@ -10,22 +18,35 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from modelshelf.core.deploy.adaptive_caller import AdaptiveCaller
 from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.loaders import load_handler
+from modelshelf.core.deploy.mms_frontend import not_found_message
 from modelshelf.core.deploy.model_cache import OWNER, ModelCache
 from modelshelf.core.deploy.model_data import ModelData, folder_name
-from modelshelf.core.deploy.model_handler import ModelHandler
+from modelshelf.core.deploy.model_handler import ModelHandler, folder_size
 from modelshelf.core.errors import ModelNotFoundError, ModelTooLargeError
 from modelshelf.core.names import parse_ref
 from modelshelf.core.renewal import Renewal, Renewer
+from modelshelf.core.sources.roots import FILE_URL, path_under_roots
 
 if TYPE_CHECKING:
     from modelshelf.core.store import Lease, Shelf
 
 log = logging.getLogger("modelshelf.serve")
+
+# Where SageMaker puts the models it hands a container: /opt/ml/model (one model, or the
+# folder mounted in the containers' own tests) and /opt/ml/models (a multi-model endpoint's).
+DEFAULT_MODEL_ROOTS = ("/opt/ml/model", "/opt/ml/models")
+
+
+def is_local(url: str) -> bool:
+    """Whether a model URL names a local folder (an absolute path or a ``file://`` URL);
+    anything else is a store ref or a model-data key."""
+    return url.startswith("/") or url.lower().startswith(FILE_URL)
 
 
 class StoreModels:
@@ -42,11 +63,15 @@ class StoreModels:
         handler: HandlerSpec | None = None,
         model_data: ModelData | None = None,
         check_requirements: bool = False,
+        model_roots: Sequence[str] = DEFAULT_MODEL_ROOTS,
+        code_dir: str | None = None,
     ) -> None:
         self.shelf = shelf
         self.check_requirements = check_requirements
         self.model_data = model_data
+        self.model_roots = list(model_roots)
         self.service = handler  # one handler service serves every model, when given
+        self.code_dir = code_dir  # else the submit directory's script, for folders without
         self.lease_ttl = lease_ttl
         self.own_dir = models_dir is None
         self.models_dir = models_dir or tempfile.mkdtemp(prefix="modelshelf-mme-")
@@ -67,21 +92,21 @@ class StoreModels:
     def _load(self, name: str, url: str) -> ModelHandler:
         if self.model_data and (key := self.model_data.key_of(url)) is not None:
             return self.model_data.load(
-                key, self.service, self._unload_a_key, check_requirements=self.check_requirements
-            )
+                key, self.service, self._unload_a_key, self.code_dir,
+                check_requirements=self.check_requirements,
+            )  # fmt: skip
+        if is_local(url):
+            return self._load_folder(name, url)
         version = self.shelf.show(url)
-        if not self.cache.fits(version.size):  # refuse before copying it, not after
-            raise ModelTooLargeError(
-                f"model {name!r} ({version.ref}) needs {version.size} bytes, more than the "
-                f"endpoint's whole memory budget of {self.cache.memory_budget} bytes"
-            )
+        self._check_fits(name, version.ref, version.size)  # before copying it, not after
         lease = self.shelf.lease(version.ref, OWNER, self.lease_ttl)
         dest = os.path.join(self.models_dir, f"{folder_name(name)}-{uuid.uuid4().hex[:8]}")
         try:
             self.shelf.load(version.ref, dest)
             handler = load_handler(
-                dest, version.name, self.service, check_requirements=self.check_requirements
-            )
+                dest, version.name, self.service, self.code_dir,
+                check_requirements=self.check_requirements,
+            )  # fmt: skip
         except BaseException:
             self._release(lease)
             shutil.rmtree(dest, ignore_errors=True)
@@ -91,6 +116,34 @@ class StoreModels:
             self._leases[id(handler)] = (lease, renewal)
             self.versions[name] = str(version.version)
         return handler
+
+    def _load_folder(self, name: str, url: str) -> ModelHandler:
+        """Load the local folder ``url`` names, in place, if it is under a model root."""
+        folder = path_under_roots(
+            url,
+            self.model_roots,
+            what="model url",
+            reader="this endpoint",
+            widen="deploy with model_roots=[...] (--model-root DIR) to allow another folder",
+        )
+        if not os.path.exists(folder):
+            raise ModelNotFoundError(f"Model not found in model store: {url}")  # MMS's words
+        if not os.path.isdir(folder):
+            raise ModelNotFoundError(f"{url} is a file: name the folder holding the model")
+        self._check_fits(name, url, folder_size(folder))
+        handler = load_handler(
+            folder, name, self.service, self.code_dir, check_requirements=self.check_requirements
+        )
+        with self._lock:
+            self.versions.pop(name, None)  # a folder has no version
+        return handler
+
+    def _check_fits(self, name: str, source: str, size: int) -> None:
+        if not self.cache.fits(size):
+            raise ModelTooLargeError(
+                f"model {name!r} ({source}) needs {size} bytes, more than the endpoint's "
+                f"whole memory budget of {self.cache.memory_budget} bytes"
+            )
 
     def _unload_a_key(self) -> bool:
         """Unload the least recently used model loaded from model data; False if none is."""
@@ -105,11 +158,12 @@ class StoreModels:
             return  # its folder stays in the disk cache, evicted once unused
         with self._lock:
             held = self._leases.pop(id(handler), None)
-        if held is not None:
-            lease, renewal = held
-            self._renewer.discard(renewal)  # waits for a renewal of it in flight
-            self._release(lease)
-        shutil.rmtree(handler.model_dir, ignore_errors=True)
+        if held is None:
+            return  # a local folder, served in place: it stays as it is
+        lease, renewal = held
+        self._renewer.discard(renewal)  # waits for a renewal of it in flight
+        self._release(lease)
+        shutil.rmtree(handler.model_dir, ignore_errors=True)  # the copy made for it
 
     def _release(self, lease: Lease) -> None:
         try:
@@ -151,7 +205,7 @@ class StoreModels:
         if target in self.cache:
             return self.cache.get(target)
         if not auto:
-            raise ModelNotFoundError(f"model {target!r} is not loaded on this endpoint")
+            raise ModelNotFoundError(not_found_message(target))
         if self.model_data and (key := self.model_data.key(target)) is not None:
             return self.load_new(target, self.model_data.url_of(key))
         parse_ref(target)  # a bad target is a 400, not a failed load

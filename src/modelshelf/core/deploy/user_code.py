@@ -48,7 +48,8 @@ def call_user(name: str, what: str, call: Callable[[], T]) -> T:
 
 @contextlib.contextmanager
 def local_imports(roots: Sequence[str], owned: Sequence[str] = ()) -> Iterator[None]:
-    """Put the existing ``roots`` first on ``sys.path`` for the block, loads serialised.
+    """Put the existing ``roots`` first on ``sys.path`` for the block, loads serialised, and
+    write no bytecode cache meanwhile.
 
     Afterwards the modules the block imported are forgotten if they came from a root (a
     top-level module or package found there, and its submodules) or lie anywhere under an
@@ -62,9 +63,13 @@ def local_imports(roots: Sequence[str], owned: Sequence[str] = ()) -> Iterator[N
         # first getaddrinfo imports encodings.idna) iterates the list it read, and removing
         # entries from that list under it skips the stdlib's ("unknown encoding: idna").
         sys.path = [*folders, *sys.path]
+        # No __pycache__ written into the folders: a model folder may be served in place (a
+        # local folder on a multi-model endpoint, a submit directory) and is never changed.
+        wrote_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
         try:
             yield
         finally:
+            sys.dont_write_bytecode = wrote_bytecode
             remaining = list(sys.path)
             for folder in folders:
                 remaining.remove(folder)  # one occurrence each: the one put first above

@@ -9,7 +9,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 import traceback
@@ -28,7 +27,7 @@ from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.worker_process import WorkerOutcome, WorkerProcess
 from modelshelf.core.jobs.workspace import worker_paths
 from modelshelf.core.renewal import Renewer
-from modelshelf.core.sources import open_source
+from modelshelf.core.sources import copy_source
 from modelshelf.core.store import Lease, Shelf
 
 _STOP_POLL = 0.25
@@ -77,21 +76,11 @@ def held_lease(shelf: Shelf, ref: str | None, owner: str) -> Iterator[Lease | No
         shelf.leases.release(lease)  # after the renewer stopped: nothing renews it any more
 
 
-def copy_data(source: str, dest: str, storage_options: dict | None) -> None:
-    """Copy a folder, URL or archive into ``ML_DATA_PATH``."""
-    with open_source(source, storage_options=storage_options) as tree:
-        for item in tree.files:
-            target = os.path.join(dest, *item.relpath.split("/"))
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with item.open() as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out, 4 * 2**20)
-
-
 def prepare_data(shelf: Shelf, spec: JobSpec, job_id: str, data_dir: str) -> dict | None:
     """Copy the job's data in; return its dataset record (ref and content hash)."""
     if spec.data is None:
         return None
-    copy_data(spec.data, data_dir, shelf.storage_options or None)
+    copy_source(spec.data, data_dir, shelf.storage_options or None)
     record = shelf.fingerprint(data_dir)
     record["ref"] = spec.data
     if spec.save_training_data:

@@ -5,7 +5,7 @@ place: local folders and fsspec URLs there, git and Kaggle in :mod:`.vcs`, archi
 :mod:`.archives`; every kind ends as a :class:`~.tree.SourceTree`.
 """
 
-from modelshelf.core.sources.resolve import open_source, redact_url
+from modelshelf.core.sources.resolve import copy_source, open_source, redact_url
 from modelshelf.core.sources.tree import SourceTree
 
-__all__ = ["SourceTree", "open_source", "redact_url"]
+__all__ = ["SourceTree", "copy_source", "open_source", "redact_url"]

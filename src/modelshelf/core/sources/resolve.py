@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ __all__ = [
     "SourceFile",
     "SourceTree",
     "check_size",
+    "copy_source",
     "expand_local",
     "open_source",
     "redact_url",
@@ -103,6 +105,16 @@ def open_source(
         resolved = _local_source(expand_local(source), source, max_size)
     with resolved as tree:
         yield tree
+
+
+def copy_source(source: str, dest: str, storage_options: dict | None = None) -> None:
+    """Copy the files of a folder, URL or archive (extracted safely) into ``dest``."""
+    with open_source(source, storage_options=storage_options) as tree:
+        for item in tree.files:
+            target = os.path.join(dest, *item.relpath.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with item.open() as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out, 4 * 2**20)
 
 
 def _file_url_path(source: str) -> str:
