@@ -128,3 +128,41 @@ def test_metrics_count_every_worker(shelf):
             assert metrics(deployment.url)["modelshelf_requests_total{status=200}"] == 40
         live = settled(deployment, 40)
         assert live.requests == 40 and live.processes >= 3  # uvicorn's supervisor + 2
+
+
+def test_a_multi_model_endpoint_batches_each_model_as_registered(shelf):
+    target = {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": "twice"}
+
+    def invoke(i: int) -> httpx.Response:
+        with httpx.Client() as client:
+            return client.post(url + "/invocations", json=[i], headers=target, timeout=30)
+
+    with managed(shelf) as manager:
+        deployment = manager.deploy([], mode="multi")
+        assert deployment.status == "ready", deployment.logs()
+        url = deployment.url
+        refused = httpx.post(url + "/models", json={"model_name": "twice", "url": "doubler",
+                                                    "batch_size": "lots"})  # fmt: skip
+        assert refused.status_code == 400 and "batch_size" in refused.json()["message"]
+        # As TorchServe's management API takes it: max_batch_delay in milliseconds.
+        spec = {"model_name": "twice", "url": "doubler", "batch_size": 4, "max_batch_delay": 5}
+        loaded = httpx.post(url + "/models", json=spec)
+        assert loaded.status_code == 200, loaded.text
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(invoke, range(24)))
+        assert [a.json() for a in answers] == [[2 * i] for i in range(24)]
+        samples = metrics(url)
+        assert samples["modelshelf_requests_total{status=200}"] == 24
+        assert samples["modelshelf_batch_size_sum{}"] == 24
+        assert samples["modelshelf_batch_size_count{}"] < 24  # batched: fewer calls
+        assert (
+            samples["modelshelf_batch_size_bucket{le=4}"]
+            == samples["modelshelf_batch_size_count{}"]
+        )  # never more than 4 a call
+        assert samples["modelshelf_loaded_models{}"] == 1
+        live = settled(deployment, 24)
+        assert set(live.models) == {"twice"} and live.models["twice"]["memory_bytes"] > 0
+        assert "twice (" in deployment.card().value("loaded")
+
+        assert httpx.delete(url + "/models/twice").status_code == 200
+        assert metrics(url)["modelshelf_loaded_models{}"] == 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -30,6 +31,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from modelshelf.core.deploy import runtime_api, v1, v2
+from modelshelf.core.deploy.batching import BatchSettings
 from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.http import (
     JSON,
@@ -58,8 +60,10 @@ from modelshelf.core.deploy.mms_frontend import (
     status_response,
     unregistered,
 )
+from modelshelf.core.deploy.model_batchers import ModelBatchers, registered_settings
 from modelshelf.core.deploy.model_data import ModelData
 from modelshelf.core.deploy.model_handler import ModelHandler
+from modelshelf.core.deploy.serving_stats import ServingStats
 from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS, StoreModels, is_local
 from modelshelf.core.errors import PayloadError
 from modelshelf.core.names import parse_ref
@@ -77,10 +81,18 @@ class MultiModelEndpoint:
     :class:`~modelshelf.core.deploy.http.Raw`); the others take a Starlette Request.
     """
 
-    def __init__(self, models: StoreModels, settings: ServingSettings) -> None:
+    def __init__(
+        self,
+        models: StoreModels,
+        settings: ServingSettings,
+        batching: BatchSettings | None = None,
+        stats: ServingStats | None = None,
+    ) -> None:
         self.models = models
         self.cache = models.cache
         self.limit = settings.max_body
+        self.stats = stats or ServingStats()
+        self.batchers = ModelBatchers(batching or BatchSettings(), self.stats.batch)
 
     async def _handler(self, target: str, auto: bool) -> ModelHandler:
         handler = self.cache.peek(target)  # the warm path: a dict lookup under a lock
@@ -91,16 +103,34 @@ class MultiModelEndpoint:
     async def _invoke(
         self, scope: Scope, receive: Receive, send: Send, target: str | None, auto: bool
     ) -> None:
+        started = time.perf_counter()
         try:
             if not target:
                 raise PayloadError("send the model to invoke in X-Amzn-SageMaker-Target-Model")
             handler = await self._handler(target, auto)
             body = await read_asgi_body(scope, receive, self.limit)
-            runner = self.models.runner(target)
-            answer = await runner.run(handler.handle, Invocation.from_scope(scope, body))
+            invocation = Invocation.from_scope(scope, body)
+            batcher = self.batchers.get(target, handler)
+            if batcher is not None:
+                answer = await batcher.submit(invocation)
+            else:
+                answer = await self.models.runner(target).run(handler.handle, invocation)
         except Exception as exc:
-            return await mms_error_response(exc)(scope, receive, send)
+            failed = mms_error_response(exc)
+            self.stats.observe(failed.status_code, time.perf_counter() - started)
+            return await failed(scope, receive, send)
         await send_answer(send, answer)
+        self.stats.observe(answer.status, time.perf_counter() - started)
+
+    def loaded(self) -> dict[str, dict[str, Any]]:
+        """The models loaded now, with the memory each takes (the figures' "loaded")."""
+        return {name: {"memory_bytes": self.cache.memory_of(name)} for name in self.cache.loaded()}
+
+    async def metrics(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus text of the endpoint's requests, batches and models."""
+        self.stats.models(self.loaded())
+        body, media_type = self.stats.metrics_text()
+        return Response(body, media_type=media_type)
 
     # ---- SageMaker's multi-model contract ----------------------------------------------------
 
@@ -133,7 +163,7 @@ class MultiModelEndpoint:
         """``POST /models`` ``{"model_name", "url"}``: register and load a model folder (a
         local path) or a store ref; 200 ``Workers scaled`` once loaded, as MMS answers."""
         try:
-            name, url = await _registration(request, self.limit)
+            name, url, batching = await _registration(request, self.limit)
         except Exception as exc:
             return mms_error_response(exc)
         if self.cache.is_loaded(name):
@@ -144,6 +174,7 @@ class MultiModelEndpoint:
             await run_in_threadpool(self.models.load_new, name, url)
         except Exception as exc:
             return mms_error_response(exc)
+        self.batchers.configure(name, batching)
         return status_response(WORKERS_SCALED, **self.models.describe(name))
 
     async def get_model(self, request: Request) -> Response:
@@ -158,6 +189,7 @@ class MultiModelEndpoint:
         name = request.path_params["name"]
         if not await run_in_threadpool(self.cache.unregister, name):
             return model_not_found(name)
+        self.batchers.configure(name, None)
         return unregistered(name)
 
     # ---- KServe V2, with the model repository extension --------------------------------------
@@ -243,10 +275,14 @@ class MultiModelEndpoint:
     async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
         """Renew the loaded models' leases while the app runs; unload them all at the end."""
         self.models.start_renewing()
+        self.stats.watch_models(self.loaded)
+        self.stats.start_writing()
         try:
             yield {}
         finally:
             await run_in_threadpool(self.models.close)
+            self.stats.models({})
+            self.stats.write()
 
 
 async def ping(request: Request) -> Response:
@@ -277,6 +313,8 @@ def create_multimodel_app(
     check_requirements: bool = False,
     model_roots: Sequence[str] = DEFAULT_MODEL_ROOTS,
     code_dir: str | None = None,
+    batching: BatchSettings | None = None,
+    stats: ServingStats | None = None,
 ) -> Starlette:
     """The ASGI app of a multi-model endpoint serving models from ``shelf`` (each through
     ``handler``, a handler service, when given, else its own code or ``code_dir``'s inference
@@ -295,7 +333,7 @@ def create_multimodel_app(
         model_roots=model_roots,
         code_dir=code_dir,
     )
-    endpoint = MultiModelEndpoint(models, settings)
+    endpoint = MultiModelEndpoint(models, settings, batching, stats)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),
@@ -308,6 +346,7 @@ def create_multimodel_app(
             server=server,
         ),
         Route("/ping", ping, methods=["GET"]),
+        Route("/metrics", endpoint.metrics, methods=["GET"]),
         Route("/models", endpoint.list_models, methods=["GET"]),
         Route("/models", endpoint.add_model, methods=["POST"]),
         Route("/models/{name}", endpoint.get_model, methods=["GET"]),
@@ -326,9 +365,9 @@ def create_multimodel_app(
     return app
 
 
-async def _registration(request: Request, limit: int) -> tuple[str, str]:
-    """``POST /models``'s model name and URL: from its JSON body, or from the query string,
-    as MMS takes them too (``POST /models?model_name=...&url=...``)."""
+async def _registration(request: Request, limit: int) -> tuple[str, str, BatchSettings | None]:
+    """``POST /models``'s model name, URL and batching: from its JSON body, or from the query
+    string, as MMS and TorchServe take them too (``POST /models?model_name=...&url=...``)."""
     spec = await read_json(request, limit, b"{}")
     if spec == {} and request.query_params:
         spec = dict(request.query_params)
@@ -339,7 +378,7 @@ async def _registration(request: Request, limit: int) -> tuple[str, str]:
         raise PayloadError("Parameter url is required: a model folder's path or a store ref")
     if not (isinstance(name, str) and name and "/" not in name):
         raise PayloadError("Parameter model_name is required: a name without '/'")
-    return name, url
+    return name, url, registered_settings(spec)
 
 
 def _token(name: str) -> str:

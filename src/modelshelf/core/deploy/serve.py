@@ -59,6 +59,8 @@ def build_app() -> Any:
     handler = HandlerSpec(**config["handler"]) if config.get("handler") else None
     code_dir = config.get("code_dir")  # the submit directory, prepared by the manager
     mode = config["mode"]
+    batching = BatchSettings(config.get("batch_size", 1), config.get("max_batch_delay", 0))
+    stats = ServingStats(config.get("stats_dir"))
     if mode == "realtime":
         from modelshelf.core.deploy.realtime import create_realtime_app
 
@@ -68,8 +70,8 @@ def build_app() -> Any:
             settings,
             version=config.get("version"),
             handler=handler,
-            batching=BatchSettings(config.get("batch_size", 1), config.get("max_batch_delay", 0)),
-            stats=ServingStats(config.get("stats_dir")),
+            batching=batching,
+            stats=stats,
             code_dir=code_dir,
         )
     if mode == "multi":
@@ -86,6 +88,8 @@ def build_app() -> Any:
             check_requirements=config.get("check_requirements", False),
             model_roots=config.get("model_roots", []),
             code_dir=code_dir,
+            batching=batching,
+            stats=stats,
         )
     if mode == "async":
         from modelshelf.core.deploy.async_app import create_async_app

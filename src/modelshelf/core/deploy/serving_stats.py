@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class ServingStats:
         self._models: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._writer: threading.Thread | None = None
+        self._models_fn: Callable[[], dict[str, dict[str, Any]]] | None = None
 
     # ---- counting (the serving apps call these) -------------------------------------------
 
@@ -109,9 +110,18 @@ class ServingStats:
         self._writer = threading.Thread(target=self._write_changes, name="stats", daemon=True)
         self._writer.start()
 
+    def watch_models(self, loaded: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        """Ask ``loaded()`` for the models loaded now each time the snapshot is due (a
+        multi-model endpoint's models come and go without a request saying so)."""
+        self._models_fn = loaded
+
     def _write_changes(self) -> None:
         while True:
             time.sleep(_WRITE_EVERY)
+            if self._models_fn is not None:
+                models = self._models_fn()
+                if models != self._models:
+                    self.models(models)
             if self._dirty:
                 self.write()
 
