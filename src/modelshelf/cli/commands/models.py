@@ -21,11 +21,23 @@ from modelshelf.core.store import (
 )
 
 
-def _save(shelf: Shelf, args: argparse.Namespace) -> object:
+def _source(args: argparse.Namespace) -> str:
+    """What ``save`` stores: SOURCE, --from, --output's folder, else ML_MODEL_PATH."""
+    # --from with --output is a usage error of argparse's own (a mutually exclusive group).
     if args.source is not None:
-        source = args.source
-    else:
-        source = default_output_path() if args.output else default_model_path()
+        if args.source_option is not None or args.output:
+            other = "--from" if args.source_option is not None else "--output"
+            raise CommandLineError(
+                f"SOURCE {args.source!r} and {other} both say what to save: give one of them"
+            )
+        return args.source
+    if args.source_option is not None:
+        return args.source_option
+    return default_output_path() if args.output else default_model_path()
+
+
+def _save(shelf: Shelf, args: argparse.Namespace) -> object:
+    source = _source(args)
     # The magics set args.lineage: the kernel's notebook and, inside a job, the job and its
     # parameters (what the user typed with --param wins over the job's).
     lineage = getattr(args, "lineage", None)
@@ -93,12 +105,16 @@ def add_model_commands(command: Callable[[str, Any, str], argparse.ArgumentParse
     """Add save, ls, versions, show, load, rm, alias, diff, gc and fsck to the grammar."""
     save = command("save", _save, "save a folder or URL as the next version of NAME")
     save.add_argument("name", metavar="NAME")
+    # SOURCE as `git add PATH` and `dvc add PATH` take it, or --from (one of them: _source).
+    save.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help="folder, URL or archive to save (default: $ML_MODEL_PATH or /opt/ml/models)",
+    )
     where = save.add_mutually_exclusive_group()
     where.add_argument(
-        "--from",
-        dest="source",
-        metavar="PATH|URL",
-        help="what to save (default: $ML_MODEL_PATH or /opt/ml/models)",
+        "--from", dest="source_option", metavar="PATH|URL", help="the same as SOURCE"
     )
     where.add_argument(
         "--output", action="store_true", help="save $ML_OUTPUT_PATH (default /opt/ml/output)"
