@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelshelf.cli.commands.parsing import parse_key_value, version_number
 from modelshelf.core.errors import CommandLineError
 from modelshelf.core.names import parse_ref
-from modelshelf.core.store import (
-    AliasMove,
-    Shelf,
-    VersionListing,
-    default_model_path,
-    default_output_path,
-)
+
+if TYPE_CHECKING:  # the store is imported when a command runs (the face makes the Shelf)
+    from modelshelf.core.store import AliasMove, Shelf
 
 
 def _source(args: argparse.Namespace) -> str:
@@ -33,6 +29,8 @@ def _source(args: argparse.Namespace) -> str:
         return args.source
     if args.source_option is not None:
         return args.source_option
+    from modelshelf.core.store import default_model_path, default_output_path
+
     return default_output_path() if args.output else default_model_path()
 
 
@@ -61,6 +59,8 @@ def _ls(shelf: Shelf, args: argparse.Namespace) -> object:
 
 
 def _versions(shelf: Shelf, args: argparse.Namespace) -> object:
+    from modelshelf.core.store import VersionListing
+
     # versions() validates the name before the alias book turns it into a path.
     versions = shelf.versions(args.name)
     return VersionListing(args.name, versions, shelf.aliases.of_model(args.name))
