@@ -66,6 +66,7 @@ demo: $(VENV)/.test-deps
 bench: $(VENV)/.bench-deps
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) \
 		|| echo "wrk not installed: bench/serve.py uses its asyncio load generator"
+	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/serve.py

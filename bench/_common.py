@@ -148,12 +148,12 @@ def row(
     aim: float | None = None,
     value: float | None = None,
 ) -> list[str]:
-    """One table row; ``value`` (default: ``ratio``) is checked against ``aim``."""
+    """One table row; ``value`` (seconds; default: ``ratio``) is checked against ``aim``."""
+    unit = "x" if value is None else " s"
     value = ratio if value is None else value
     cells = [what, setup, ours, peer, "-" if ratio is None else f"{ratio:.3f}x"]
     if aim is None or value is None:
         return [*cells, "-", "-"]
-    unit = "x" if ratio is not None else " s"
     met = "yes" if value <= aim else f"no: {value / aim:.1f}x the aim"
     return [*cells, f"<= {aim:g}{unit}", met]
 

@@ -147,6 +147,34 @@ def test_save_records_everything_given(cli, model_dir: Path, tmp_path: Path) -> 
     assert manifest["message"] == "second try"
 
 
+def test_save_takes_its_source_as_git_add_and_dvc_add_do(cli, tmp_path: Path, monkeypatch) -> None:
+    """`modelshelf save demo ./my-model`: the first thing a newcomer types."""
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"abc")
+    monkeypatch.chdir(tmp_path)
+    assert cli("save", "demo", "./my-model") == (0, "saved demo:1 (1 file, 3 B)\n", "")
+    assert json.loads(cli("show", "demo:1", "--json")[1])["source"] == str(folder)
+    # The same as --from, options before or after it.
+    assert cli("save", "demo", "--from", "my-model", "-m", "again")[0] == 0
+    assert cli("save", "demo", "-m", "third", "my-model", "--tag", "t")[0] == 0
+    listing = json.loads(cli("versions", "demo", "--json")[1])
+    assert [v["source"] for v in listing["versions"]] == [str(folder)] * 3
+
+
+@pytest.mark.parametrize(
+    "extra", [["--from", "my-model"], ["--output"]], ids=["with --from", "with --output"]
+)
+def test_save_source_given_twice_is_a_usage_error(cli, tmp_path: Path, monkeypatch, extra) -> None:
+    (tmp_path / "my-model").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("save", "demo", "my-model", *extra)
+    assert (code, out) == (2, "")
+    assert_one_line_error(err)
+    assert "both say what to save: give one of them" in err
+    assert cli("ls")[1].startswith("no models yet")  # nothing was saved
+
+
 def test_save_json_prints_the_manifest(cli, model_dir: Path) -> None:
     code, out, _ = cli("save", "churn", "--json")
     assert code == 0

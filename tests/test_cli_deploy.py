@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import time
 
 import pytest
@@ -82,6 +83,24 @@ def test_failed_deploy_prints_the_serving_traceback(root, capsys):
     assert "name:      broken" in out and "status:    failed" in out
     assert "traceback:" in out and "weights are missing" in out
     assert "serve.py" in out and "RuntimeError" in out
+
+
+def test_a_folder_it_cannot_serve_fails_with_one_line_and_no_traceback(root, tmp_path, capsys):
+    """`modelshelf deploy demo` on a folder of weights only: the reason, not our frames."""
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "weights.txt").write_text("0.5 0.25")
+    assert main(["--root", root, "save", "demo", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["--root", root, "deploy", "demo"]) == 1
+    out, err = capsys.readouterr()
+    assert re.search(r"^status: +failed$", out, re.M)
+    [error] = [line for line in out.splitlines() if line.startswith("error:")]
+    assert "cannot serve demo: its folder has no serve.py" in error and "weights.txt" in error
+    assert "traceback" not in out.lower() and "loaders.py" not in out and err == ""
+    assert main(["--root", root, "--json", "deployments", "--all"]) == 0
+    [failed] = [d for d in json.loads(capsys.readouterr().out) if d["name"] == "demo"]
+    assert failed["status"] == "failed" and failed["traceback"] is None
 
 
 def test_bad_deploy_input_is_one_line(root, capsys):

@@ -78,6 +78,36 @@ def test_a_model_that_cannot_load_fails_with_its_traceback(manager):
     assert not pid_alive(deployment.pid)
 
 
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ({"weights.txt": b"not a model"}, "cannot serve odd: its folder has no serve.py"),
+        ({"model.pkl": b"not a pickle"}, "UnpicklingError"),
+    ],
+    ids=["nothing it can serve", "a broken pickle"],
+)
+def test_a_folder_it_cannot_serve_fails_with_the_reason_and_no_traceback(
+    manager, shelf, tmp_path, files, why
+):
+    """Frames of modelshelf's own loaders tell a user nothing: only their code's are shown."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    shelf.save("odd", folder)
+    deployment = manager.deploy("odd")
+    assert deployment.status == "failed" and why in deployment.error
+    assert deployment.error.count("\n") == 0 and "HandlerNotFoundError" not in deployment.error
+    assert deployment.traceback is None
+    assert deployment.describe()["traceback"] is None
+    assert (
+        deployment.card().value("traceback") is None and "traceback" not in deployment.card().text()
+    )
+    # The server's log keeps modelshelf's own traceback, for whoever debugs modelshelf.
+    assert "Traceback (most recent call last)" in deployment.logs()
+    assert "loaders.py" in deployment.logs()
+
+
 def test_names_are_unique_while_live_and_bad_input_is_clear(manager):
     manager.deploy("linear", name="api")
     with pytest.raises(DeploymentError, match="already running"):
@@ -99,8 +129,9 @@ def test_other_processes_see_the_deployment_and_a_dead_server_is_failed(manager,
     while pid_alive(deployment.pid):
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert other.get("seen").status == "failed"
-    assert "died" in other.get("seen").error
+    dead = other.get("seen")
+    assert dead.status == "failed" and dead.traceback is None
+    assert dead.error.startswith("the server process died") and "server.log" in dead.error
     other.close()
 
 
@@ -206,7 +237,8 @@ def test_a_port_the_user_chose_is_not_replaced(manager, taken_ports):
         busy.listen()
         port = busy.getsockname()[1]
         deployment = manager.deploy("linear", name="mine", port=port)
-    assert deployment.status == "failed" and "address already in use" in deployment.traceback
+    assert deployment.status == "failed" and "address already in use" in deployment.error
+    assert deployment.traceback is None  # the server's own failure: the reason is one line
     assert taken == []  # the manager picked no port of its own
 
 

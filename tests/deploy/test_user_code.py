@@ -59,3 +59,31 @@ def test_unloading_a_serve_py_model_unregisters_its_module(tmp_path):
     assert len(registered) == 1
     handler.close()
     assert registered[0] not in sys.modules
+
+
+def _frames(trace: str) -> list[str]:
+    return [line.split('"')[1] for line in trace.splitlines() if line.startswith('  File "')]
+
+
+def test_the_user_traceback_starts_at_their_code_and_keeps_what_it_called(tmp_path):
+    """modelshelf's frames on the way in tell a user nothing; the library theirs called does."""
+    (tmp_path / "serve.py").write_text(
+        "import json\n\ndef load(model_dir):\n    return json.loads('not json')\n\n"
+        "def predict(model, data):\n    return data\n"
+    )
+    with pytest.raises(ServingError, match="one: load failed: JSONDecodeError") as caught:
+        load_handler(str(tmp_path), "one")
+    frames = _frames(caught.value.user_traceback)
+    assert frames[0] == str(tmp_path / "serve.py")  # theirs first, not call_user's
+    assert any(frame.endswith("json/__init__.py") for frame in frames[1:])
+    assert not any("modelshelf" in frame for frame in frames)
+    assert caught.value.user_traceback.rstrip().endswith(
+        "Expecting value: line 1 column 1 (char 0)"
+    )
+
+
+def test_a_failure_with_no_frame_of_the_users_code_has_no_user_traceback(tmp_path):
+    (tmp_path / "model.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ServingError, match="unpickling failed: UnpicklingError") as caught:
+        load_handler(str(tmp_path), "broken")
+    assert caught.value.user_traceback == ""

@@ -81,3 +81,19 @@ def test_help_lists_each_word_with_the_cli_help() -> None:
     text = MagicGrammar("job").help()
     assert "  run     run a notebook as a job, in its own process" in text
     assert "  ls      list jobs, newest first" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "params", "message"),
+    [
+        ("save m --param C=1  # the first try", [("C", 1)], None),
+        ("save m --param tag=#1 # a tag with a hash", [("tag", "#1")], None),
+        ("save m -m 'fix # 3' #", None, "fix # 3"),
+        (r"save m --param note=\#x", [("note", "#x")], None),
+    ],
+)
+def test_a_comment_ends_the_line_as_in_a_shell(line, params, message) -> None:
+    """IPython hands a line magic its whole line: `%model save churn  # why` in the README."""
+    args = MagicGrammar("model").parse(line).args
+    assert args is not None and args.name == "m"
+    assert args.params == params and args.message == message

@@ -31,6 +31,14 @@ def test_save_from_a_folder_returns_the_version(ip, folder: Path, store: Path) -
         assert shelf.show("churn").ref == "churn:1"
 
 
+def test_save_takes_its_source_as_a_positional_too(ip, folder: Path) -> None:
+    """`%model save NAME SOURCE`, as `modelshelf save NAME SOURCE`: the same as --from."""
+    saved = ip.run_line_magic("model", f"save churn {folder} -m first")
+    assert (saved.ref, saved.source, saved.file_count) == ("churn:1", str(folder), 2)
+    again = ip.run_line_magic("model", f"save churn -m second {folder} --param lr=0.1")
+    assert (again.ref, again.source, again.params) == ("churn:2", str(folder), {"lr": 0.1})
+
+
 def test_save_by_assignment_in_a_cell(ip, folder: Path) -> None:
     ip.run_cell(f"m = %model save churn --from {folder}")
     assert ip.user_ns["m"].ref == "churn:1"

@@ -1,4 +1,9 @@
-"""The ``modelshelf`` command: parse, run the handler, print its view, exit with a code."""
+"""The ``modelshelf`` command: parse, run the handler, print its view, exit with a code.
+
+Only the grammar is imported up front: ``modelshelf --help`` needs nothing else, and each
+command imports what it uses when it runs (``ls`` the store, never the job or deployment
+machinery), so that commands which only read the store start fast.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,20 @@ import os
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
 
 from modelshelf.cli.commands import build_parser
-from modelshelf.cli.exit_codes import exit_code
-from modelshelf.cli.progress import TqdmProgress
-from modelshelf.cli.views import render
-from modelshelf.cli.views.jobs import log_printer
 from modelshelf.core.errors import CommandLineError, ModelshelfError
-from modelshelf.core.progress import ProgressCallback
-from modelshelf.core.store import Shelf
+
+if TYPE_CHECKING:
+    from modelshelf.core.progress import ProgressCallback
+    from modelshelf.core.store import Shelf
 
 
 def make_shelf(args: argparse.Namespace) -> Shelf:
     """The Shelf named by ``--root`` and ``--storage-option`` (defaults when absent)."""
+    from modelshelf.core.store import Shelf
+
     options = dict(args.storage_options) if args.storage_options else None
     return Shelf(args.root, storage_options=options)
 
@@ -34,7 +40,26 @@ def _fail(message: object, code: int) -> int:
 def _progress_bar(args: argparse.Namespace) -> AbstractContextManager[ProgressCallback | None]:
     if args.quiet or not sys.stderr.isatty():
         return nullcontext(None)
+    from modelshelf.cli.progress import TqdmProgress  # tqdm: only for a terminal
+
     return TqdmProgress(sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from modelshelf.cli.exit_codes import exit_code
+    from modelshelf.cli.views import render
+
+    if hasattr(args, "on_log"):  # the commands that can follow a job's log set it
+        from modelshelf.cli.views.jobs import log_printer
+
+        args.on_log = log_printer(to_stderr=args.json)  # --follow; stdout keeps the JSON
+    with _progress_bar(args) as progress, make_shelf(args) as shelf:
+        args.progress = progress
+        result = args.handler(shelf, args)
+        text = render(result, args.json, args.command)
+    if text:  # empty after a streamed log
+        print(text, flush=True)
+    return exit_code(result, args.command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,14 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # -h/--help and --version
             return exc.code if isinstance(exc.code, int) else 0
-        with _progress_bar(args) as progress, make_shelf(args) as shelf:
-            args.progress = progress
-            args.on_log = log_printer(to_stderr=args.json)  # --follow; stdout keeps the JSON
-            result = args.handler(shelf, args)
-            text = render(result, args.json, args.command)
-        if text:  # empty after a streamed log
-            print(text, flush=True)
-        return exit_code(result)
+        return _run(args)
     except BrokenPipeError:
         # `modelshelf job logs ID | head`: the reader has gone; that is not an error.
         # Point stdout at devnull so Python's exit flush does not fail again.

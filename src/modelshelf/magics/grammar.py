@@ -71,6 +71,27 @@ class ParsedLine:
         return self.args is None
 
 
+def without_comment(line: str) -> str:
+    """``line`` up to a ``#`` that starts a word outside quotes, as a shell reads it:
+    ``%model save churn  # the first try`` saves churn; ``--param tag=#1`` keeps its ``#``.
+
+    IPython hands a line magic the whole rest of its line, comment included.
+    """
+    quote, escaped = "", False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i]
+    return line
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     # argparse keeps sub-commands in its private action class; there is no public accessor.
     for action in parser._actions:
@@ -134,7 +155,7 @@ class MagicGrammar:
         Raises :class:`CommandLineError` (one line) on any mistake.
         """
         try:
-            tokens = shlex.split(line, posix=True)
+            tokens = shlex.split(without_comment(line), posix=True)
         except ValueError as exc:  # an unclosed quote
             raise CommandLineError(f"cannot split {line!r}: {exc}") from None
         argv = self.to_argv(tokens)

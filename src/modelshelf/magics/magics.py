@@ -24,7 +24,7 @@ from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.errors import ModelshelfError
 from modelshelf.core.jobs import JobManager
 from modelshelf.core.store import Shelf
-from modelshelf.magics.grammar import MagicGrammar
+from modelshelf.magics.grammar import MagicGrammar, without_comment
 from modelshelf.magics.lineage import Lineage, detect_lineage, is_watched
 from modelshelf.magics.progress import ProgressBars
 from modelshelf.magics.results import present
@@ -133,7 +133,7 @@ class ModelshelfMagics(Magics, Configurable):
     @line_magic("shelf")
     def shelf_magic(self, line: str) -> Any:
         """The store, its jobs and deployments as interactive panels (needs ipywidgets)."""
-        if line.strip():
+        if without_comment(line).strip():
             raise UsageError(f"%shelf takes no arguments, got {line.strip()!r}")
         try:
             from modelshelf.widgets import shelf_panels

@@ -8,17 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelshelf.cli.commands.managers import deploy_manager, job_manager
 from modelshelf.cli.commands.parsing import env_pair, output_options
 from modelshelf.cli.commands.results import InvokeResult, JobRun
-from modelshelf.core.deploy.batch import submit_batch_job
-from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import MODES
 from modelshelf.core.deploy.installers import ENV_MANAGERS
 from modelshelf.core.errors import DeploymentError
-from modelshelf.core.store import Shelf
+
+if TYPE_CHECKING:
+    from modelshelf.core.deploy.deployment import Deployment
+    from modelshelf.core.store import Shelf
 
 
 def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
@@ -89,6 +90,8 @@ def _payload(text: str, content_type: str | None) -> tuple[Any, str | None]:
 
 
 def _batch(shelf: Shelf, args: argparse.Namespace) -> Any:
+    from modelshelf.core.deploy.batch import submit_batch_job  # the grammar stays light
+
     with job_manager(shelf, args) as jobs:
         job = submit_batch_job(
             jobs, args.ref, args.input, args.output, workers=args.workers,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelshelf.cli.commands.managers import job_manager
 from modelshelf.cli.commands.parsing import (
@@ -18,9 +18,12 @@ from modelshelf.cli.commands.parsing import (
     whole_number,
 )
 from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs
-from modelshelf.core.jobs import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED, Job
+from modelshelf.core.jobs.job_book import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
 from modelshelf.core.jobs.spec import EXECUTORS
-from modelshelf.core.store import Shelf
+
+if TYPE_CHECKING:
+    from modelshelf.core.jobs import Job
+    from modelshelf.core.store import Shelf
 
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
 

@@ -11,17 +11,21 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.jobs import JobManager
-from modelshelf.core.store import Shelf
+if TYPE_CHECKING:
+    from modelshelf.core.deploy.manager import DeploymentManager
+    from modelshelf.core.jobs import JobManager
+    from modelshelf.core.store import Shelf
 
 _M = TypeVar("_M", bound=Any)
 
 
 def job_manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManager[JobManager]:
     """``args.job_manager`` when the face gave one, else a JobManager closed afterwards."""
+    # Imported by the commands that use it, when they run (see cli/main.py).
+    from modelshelf.core.jobs import JobManager
+
     return managed(getattr(args, "job_manager", None), lambda: JobManager(shelf))
 
 
@@ -43,4 +47,6 @@ def deploy_manager(
     shelf: Shelf, args: argparse.Namespace
 ) -> AbstractContextManager[DeploymentManager]:
     """``args.deploy_manager`` when the face gave one, else one closed afterwards."""
+    from modelshelf.core.deploy.manager import DeploymentManager
+
     return managed(getattr(args, "deploy_manager", None), lambda: DeploymentManager(shelf))

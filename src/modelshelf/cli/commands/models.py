@@ -7,25 +7,35 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelshelf.cli.commands.parsing import parse_key_value, version_number
 from modelshelf.core.errors import CommandLineError
 from modelshelf.core.names import parse_ref
-from modelshelf.core.store import (
-    AliasMove,
-    Shelf,
-    VersionListing,
-    default_model_path,
-    default_output_path,
-)
+
+if TYPE_CHECKING:  # the store is imported when a command runs (the face makes the Shelf)
+    from modelshelf.core.store import AliasMove, Shelf
+
+
+def _source(args: argparse.Namespace) -> str:
+    """What ``save`` stores: SOURCE, --from, --output's folder, else ML_MODEL_PATH."""
+    # --from with --output is a usage error of argparse's own (a mutually exclusive group).
+    if args.source is not None:
+        if args.source_option is not None or args.output:
+            other = "--from" if args.source_option is not None else "--output"
+            raise CommandLineError(
+                f"SOURCE {args.source!r} and {other} both say what to save: give one of them"
+            )
+        return args.source
+    if args.source_option is not None:
+        return args.source_option
+    from modelshelf.core.store import default_model_path, default_output_path
+
+    return default_output_path() if args.output else default_model_path()
 
 
 def _save(shelf: Shelf, args: argparse.Namespace) -> object:
-    if args.source is not None:
-        source = args.source
-    else:
-        source = default_output_path() if args.output else default_model_path()
+    source = _source(args)
     # The magics set args.lineage: the kernel's notebook and, inside a job, the job and its
     # parameters (what the user typed with --param wins over the job's).
     lineage = getattr(args, "lineage", None)
@@ -49,6 +59,8 @@ def _ls(shelf: Shelf, args: argparse.Namespace) -> object:
 
 
 def _versions(shelf: Shelf, args: argparse.Namespace) -> object:
+    from modelshelf.core.store import VersionListing
+
     # versions() validates the name before the alias book turns it into a path.
     versions = shelf.versions(args.name)
     return VersionListing(args.name, versions, shelf.aliases.of_model(args.name))
@@ -93,12 +105,16 @@ def add_model_commands(command: Callable[[str, Any, str], argparse.ArgumentParse
     """Add save, ls, versions, show, load, rm, alias, diff, gc and fsck to the grammar."""
     save = command("save", _save, "save a folder or URL as the next version of NAME")
     save.add_argument("name", metavar="NAME")
+    # SOURCE as `git add PATH` and `dvc add PATH` take it, or --from (one of them: _source).
+    save.add_argument(
+        "source",
+        metavar="SOURCE",
+        nargs="?",
+        help="folder, URL or archive to save (default: $ML_MODEL_PATH or /opt/ml/models)",
+    )
     where = save.add_mutually_exclusive_group()
     where.add_argument(
-        "--from",
-        dest="source",
-        metavar="PATH|URL",
-        help="what to save (default: $ML_MODEL_PATH or /opt/ml/models)",
+        "--from", dest="source_option", metavar="PATH|URL", help="the same as SOURCE"
     )
     where.add_argument(
         "--output", action="store_true", help="save $ML_OUTPUT_PATH (default /opt/ml/output)"

@@ -18,12 +18,15 @@ from modelshelf.core.sizes import parse_duration
 class CommandParser(argparse.ArgumentParser):
     """An ArgumentParser that raises :class:`CommandLineError` instead of exiting.
 
-    Only ``-h/--help`` still exits (SystemExit 0) after printing the help.
+    Only ``-h/--help`` still exits (SystemExit 0) after printing the help. A sub-command's
+    positionals may stand anywhere among its options (``save NAME -m MSG SOURCE``), as
+    ``git add -v PATH`` takes them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("exit_on_error", False)
         super().__init__(*args, **kwargs)
+        self._intermixing = False
 
     def error(self, message: str) -> NoReturn:
         raise CommandLineError(f"{message} (see `{self.prog} -h`)")
@@ -34,9 +37,33 @@ class CommandParser(argparse.ArgumentParser):
         # exit_on_error=False makes argparse raise ArgumentError for some mistakes (bad
         # choice, bad type) and call error() for others; both become CommandLineError.
         try:
-            return super().parse_known_args(args, namespace)
+            if self._intermixing or not self._can_intermix():
+                return super().parse_known_args(args, namespace)
+            # Plain argparse fills an optional positional (SOURCE in `save NAME [SOURCE]`)
+            # with nothing as soon as NAME is read, so `save demo -m x ./dir` would leave
+            # ./dir unrecognized. The intermixed parse reads the options first, then the
+            # positionals; it calls back into parse_known_args, hence the flag.
+            self._intermixing, usage = True, self.usage
+            if usage is None:
+                # The intermixed parse freezes the usage text, which argparse %-formats when
+                # it prints it: the % of a magic's prog (`%model save`) must be doubled.
+                self.usage = self.format_usage().removeprefix("usage: ").replace("%", "%%")
+            try:
+                return self.parse_known_intermixed_args(args, namespace)
+            finally:
+                self._intermixing, self.usage = False, usage
         except argparse.ArgumentError as exc:
             self.error(str(exc))
+
+    def _can_intermix(self) -> bool:
+        # What parse_known_intermixed_args refuses: sub-commands below this parser, a
+        # REMAINDER positional, a positional in a mutually exclusive group (alias VERSION).
+        positionals = self._get_positional_actions()
+        grouped = {id(a) for group in self._mutually_exclusive_groups for a in group._group_actions}
+        return not any(
+            a.nargs in (argparse.PARSER, argparse.REMAINDER) or id(a) in grouped
+            for a in positionals
+        )
 
 
 def _no_constants(name: str) -> Any:

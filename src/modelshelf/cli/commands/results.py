@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelshelf.core.jobs import Job
+if TYPE_CHECKING:
+    from modelshelf.core.jobs import Job
 
 
 @dataclass(frozen=True)

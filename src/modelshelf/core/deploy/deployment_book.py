@@ -57,7 +57,9 @@ class DeploymentRecord:
     pid: int | None = None
     host: str | None = None
     leases: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # why it failed, in one line
+    # The traceback of the user's own serving code when that is what failed (serve.py, a
+    # handler, inference.py); never modelshelf's own frames, which stay in server.log.
     traceback: str | None = None
     created_at: float = 0.0
     ready_at: float | None = None

@@ -414,8 +414,8 @@ class DeploymentManager(Configurable):
     def _reconciled(self, record: DeploymentRecord) -> DeploymentRecord:
         if not record.live or record.host != HOST or not record.pid or pid_alive(record.pid):
             return record
-        self._end(record.name, FAILED, error="the server process died; see its log",
-                  traceback=_tail(os.path.join(record.folder, "server.log")))  # fmt: skip
+        log_path = os.path.join(record.folder, "server.log")
+        self._end(record.name, FAILED, error=_died(log_path))
         return self.book.get(record.name)
 
     def check(self, name: str) -> DeploymentRecord:
@@ -427,9 +427,10 @@ class DeploymentManager(Configurable):
         if status == 200:
             self.book.update(name, status=READY, ready_at=time.time())
         elif status == 500:
-            # The serving code failed to load: keep its traceback, stop the server.
+            # The model failed to load: keep why, and the traceback of the user's serving code
+            # when theirs failed (the server sends none for modelshelf's own), stop the server.
             self.stop(name, status=FAILED, error=body.get("error") or "the model failed to load",
-                      traceback=body.get("traceback"))  # fmt: skip
+                      traceback=body.get("traceback") or None)  # fmt: skip
         return self.book.get(name)
 
     # ---- stopping -------------------------------------------------------------------------
@@ -457,12 +458,22 @@ class DeploymentManager(Configurable):
 
 def _lost_port_race(deployment: Deployment) -> bool:
     """True when the server died at start because its port was already in use."""
-    return deployment.status == FAILED and "address already in use" in (deployment.traceback or "")
+    return deployment.status == FAILED and "address already in use" in (deployment.error or "")
 
 
-def _tail(path: str, lines: int = 40) -> str | None:
+def _died(log_path: str) -> str:
+    """Why a server process died, in one line: the last line of its log that tells of an
+    error (uvicorn's "ERROR: [Errno 98] ... address already in use", the last line of a
+    Python traceback), else its last line, and where the log is. No traceback: a process's
+    own is of modelshelf's code; the user's code fails in a thread that reports its own
+    traceback through the health check."""
     try:
-        with open(path, errors="replace") as fh:
-            return "".join(fh.readlines()[-lines:])
+        with open(log_path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 8192))  # a long-lived log is big
+            lines = [line.strip() for line in fh.read().decode(errors="replace").splitlines()]
     except FileNotFoundError:
-        return None
+        lines = []
+    lines = [line for line in lines if line]
+    errors = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
+    why = next(reversed(errors or lines), None)
+    return f"the server process died{f': {why}' if why else ''} (its log: {log_path})"

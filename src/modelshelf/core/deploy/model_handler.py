@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.payloads import Payload, decode, encode
+from modelshelf.core.deploy.user_code import user_traceback
 from modelshelf.core.errors import PayloadError, ServingError
 
 
@@ -86,7 +86,7 @@ class ModelHandler:
         except Exception as exc:
             failed = ServingError(
                 f"{self.name}: predict_batch failed: {type(exc).__name__}: {exc}",
-                traceback.format_exc(),
+                user_traceback(exc),
             )
             return [failed] * len(payloads)
         if len(predictions) != len(payloads):
@@ -122,8 +122,7 @@ class ModelHandler:
             return self.predict_fn(self.model, payload)
         except Exception as exc:
             raise ServingError(
-                f"{self.name}: predict failed: {type(exc).__name__}: {exc}",
-                traceback.format_exc(),
+                f"{self.name}: predict failed: {type(exc).__name__}: {exc}", user_traceback(exc)
             ) from exc
 
     def handle(self, invocation: Invocation) -> Answer:

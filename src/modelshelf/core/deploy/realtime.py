@@ -2,8 +2,9 @@
 V2, and the SageMaker Runtime API (``/endpoints/{name}/invocations``, :mod:`.runtime_api`).
 
 The model loads in a background thread started with the app, so ``/ping`` answers within
-``LOAD_WAIT``: 503 while loading, 200 once loaded, 500 with the user's traceback if loading
-failed. Requests arriving during the load wait for it up to ``LOAD_WAIT``, then get 503.
+``LOAD_WAIT``: 503 while loading, 200 once loaded, 500 if loading failed (with the user's
+traceback when their code failed). Requests arriving during the load wait for it up to
+``LOAD_WAIT``, then get 503.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from modelshelf.core.deploy.invocation import Invocation
 from modelshelf.core.deploy.loaders import load_handler
 from modelshelf.core.deploy.model_handler import ModelHandler
 from modelshelf.core.deploy.serving_stats import ServingStats
-from modelshelf.core.errors import ServingError
+from modelshelf.core.errors import ModelshelfError, ServingError
 
 log = logging.getLogger("modelshelf.serve")
 
@@ -52,6 +53,17 @@ log = logging.getLogger("modelshelf.serve")
 # 2 s /ping budget, and long enough that a fast model's other uvicorn workers (each loads
 # its own copy) are not seen still loading just after the first one said it was ready.
 LOAD_WAIT = 1.0
+
+
+def load_failure(exc: Exception) -> tuple[str, str]:
+    """Why a model failed to load, in one line, and the traceback to show with it: the
+    user's own (their serve.py, handler or inference.py failed), else none, since frames
+    of modelshelf's own code tell a user nothing they can change."""
+    if isinstance(exc, ServingError):
+        return str(exc), exc.user_traceback
+    if isinstance(exc, ModelshelfError):  # its message says what was wrong and what to do
+        return str(exc), ""
+    return f"{type(exc).__name__}: {exc}", ""
 
 
 class ModelState:
@@ -90,12 +102,11 @@ class ModelState:
             if self.on_loaded is not None:
                 self.on_loaded(handler)
             self.handler = handler
-        except ServingError as exc:
-            self.error, self.traceback = str(exc), exc.user_traceback
         except Exception as exc:
-            self.error, self.traceback = f"{type(exc).__name__}: {exc}", traceback.format_exc()
-        if self.error is not None:
-            log.error("model %s failed to load: %s\n%s", self.name, self.error, self.traceback)
+            self.error, self.traceback = load_failure(exc)
+            # The log keeps the whole story: the user's traceback, or else modelshelf's own.
+            whole = self.traceback or traceback.format_exc()
+            log.error("model %s failed to load: %s\n%s", self.name, self.error, whole)
 
     async def wait(self, seconds: float = LOAD_WAIT) -> ModelHandler | None:
         """The handler, waiting up to ``seconds`` for a load in progress to end."""

@@ -46,7 +46,6 @@ import inspect
 import json
 import logging
 import os
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +55,7 @@ from modelshelf.core.deploy import sagemaker_codecs as codecs
 from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.model_handler import Loaded
 from modelshelf.core.deploy.payloads import Payload
-from modelshelf.core.deploy.user_code import forget, import_file, local_imports
+from modelshelf.core.deploy.user_code import forget, import_file, local_imports, user_traceback
 from modelshelf.core.errors import (
     HandlerNotFoundError,
     ModelshelfError,
@@ -242,7 +241,7 @@ class InferenceScript:
             raise ServingError(
                 f"{self.name}: the script answered a {type(body).__name__}, which is not str, "
                 f"bytes or JSON-serialisable: {exc}",
-                traceback.format_exc(),
+                user_traceback(exc),
             ) from exc
 
 
@@ -288,12 +287,12 @@ def _failure(where: str, key: str, exc: Exception) -> Exception:
     status = getattr(exc, "status_code", None)
     if "BaseInferenceToolkitError" in kinds and isinstance(status, int) and 400 <= status < 600:
         message = str(getattr(exc, "message", exc))
-        return _Refused(status, f"{where}: {message}", traceback.format_exc())
+        return _Refused(status, f"{where}: {message}", user_traceback(exc))
     return _serving_error(where, exc)
 
 
 def _serving_error(where: str, exc: Exception) -> ServingError:
-    return ServingError(f"{where} failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+    return ServingError(f"{where} failed: {type(exc).__name__}: {exc}", user_traceback(exc))
 
 
 def _refusal(exc: UnsupportedFormatError | _Refused) -> Answer:

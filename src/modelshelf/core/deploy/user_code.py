@@ -13,11 +13,14 @@ an import of a local module first made while answering a request does not see th
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import itertools
 import os
+import site
 import sys
+import sysconfig
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -42,8 +45,41 @@ def call_user(name: str, what: str, call: Callable[[], T]) -> T:
         return call()
     except Exception as exc:
         raise ServingError(
-            f"{name}: {what} failed: {type(exc).__name__}: {exc}", traceback.format_exc()
+            f"{name}: {what} failed: {type(exc).__name__}: {exc}", user_traceback(exc)
         ) from exc
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback from the first frame of the user's own code (their serve.py,
+    handler, inference.py, the helpers beside them) on; "" when no frame is theirs.
+
+    The frames before theirs are modelshelf's way in, which tells a user nothing they can
+    change; a failure with no frame of theirs (a broken pickle fails inside pickle, a
+    library inside the library) is said by its one-line message alone.
+    """
+    tb = exc.__traceback__
+    while tb is not None and not _is_users(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    if tb is None:
+        return ""
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _is_users(filename: str) -> bool:
+    if filename.startswith("<"):  # <frozen importlib._bootstrap> is Python's; <string> not
+        return not filename.startswith("<frozen")
+    path = os.path.realpath(filename)
+    return not any(path.startswith(folder) for folder in _not_users_folders())
+
+
+@functools.cache
+def _not_users_folders() -> tuple[str, ...]:
+    """modelshelf's own package, the standard library and the installed packages."""
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths = sysconfig.get_paths()
+    folders = [package, *(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib"))]
+    folders.append(site.getusersitepackages())
+    return tuple(os.path.join(os.path.realpath(folder), "") for folder in folders)
 
 
 @contextlib.contextmanager

@@ -6,13 +6,15 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from modelshelf.core.progress import ProgressTracker
-from modelshelf.core.sources.tree import SourceFile
 from modelshelf.core.store.blobs import CHUNK, BlobStore
 from modelshelf.core.store.manifest import FileEntry
 from modelshelf.core.store.statcache import StatCache, now_ns
+
+if TYPE_CHECKING:  # the sources package is imported by the saves that open a source
+    from modelshelf.core.sources.tree import SourceFile
 
 _CacheRow = tuple[str, os.stat_result, str, int]
 _T = TypeVar("_T")

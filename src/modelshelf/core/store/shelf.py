@@ -10,7 +10,6 @@ from typing import Any, BinaryIO
 from traitlets import Bool, Dict, Float, Integer, Unicode, Union, default, validate
 from traitlets.config import Configurable
 
-from modelshelf.core.environment import capture_environment
 from modelshelf.core.errors import (
     IntegrityError,
     ModelNotFoundError,
@@ -24,7 +23,6 @@ from modelshelf.core.names import (
 )
 from modelshelf.core.progress import ProgressCallback, ProgressTracker
 from modelshelf.core.sizes import parse_size
-from modelshelf.core.sources import open_source
 from modelshelf.core.state import state_dir
 from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook, AliasMove
@@ -202,6 +200,10 @@ class Shelf(Configurable):
             return self._stage(source, progress)
 
     def _stage(self, source: str | os.PathLike, progress: ProgressCallback | None) -> StagedFiles:
+        # Imported by the saves that need them, so that reading a store (`modelshelf ls`)
+        # does not pay for every kind of source (archives, git, URLs).
+        from modelshelf.core.sources import open_source
+
         with open_source(
             os.fspath(source), max_size=self.max_model_size, storage_options=self.storage_options
         ) as tree:
@@ -231,6 +233,8 @@ class Shelf(Configurable):
         check_blobs: bool = True,
     ) -> ModelVersion:
         """Create the next version of ``name`` from files already staged in the store."""
+        from modelshelf.core.environment import capture_environment  # importlib.metadata
+
         validate_name(name)
         if check_blobs:
             missing = [f.path for f in staged.files if not self.blobs.has(f.sha256)]
@@ -274,6 +278,8 @@ class Shelf(Configurable):
         """
         if isinstance(dataset, dict):
             return dict(dataset)
+        from modelshelf.core.sources import open_source
+
         with open_source(os.fspath(dataset), storage_options=self.storage_options) as tree:
             entries = hash_files(tree.files, workers=self._workers, cache=self._statcache)
             return {
