@@ -73,6 +73,7 @@ bench: $(VENV)/.bench-deps
 		|| echo "no Java: bench/handlers.py measures without Multi Model Server"
 	$(BIN)/python bench/handlers.py
 	$(BIN)/python bench/environments.py
+	$(BIN)/python bench/batch.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

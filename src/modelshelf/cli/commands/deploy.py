@@ -11,14 +11,18 @@ from collections.abc import Callable
 from typing import Any
 
 from modelshelf.cli.commands.managers import deploy_manager, job_manager
-from modelshelf.cli.commands.parsing import env_pair, output_options, whole_number
+from modelshelf.cli.commands.parsing import (
+    env_pair,
+    executor_options,
+    output_options,
+    whole_number,
+)
 from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.batch import submit_batch_job
 from modelshelf.core.deploy.deployment import Deployment
 from modelshelf.core.deploy.deployment_book import MODES
 from modelshelf.core.deploy.installers import ENV_MANAGERS
 from modelshelf.core.errors import DeploymentError
-from modelshelf.core.jobs.spec import EXECUTORS
 from modelshelf.core.store import Shelf
 
 
@@ -200,8 +204,7 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
         "--workers", type=int, default=4, help="objects at once (on each Dask worker), default 4"
     )
     batch.add_argument("--split-lines", action="store_true", help="one request per line")
-    batch.add_argument("--executor", choices=EXECUTORS, default="local", help="default local")
-    batch.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
+    executor_options(batch)
     batch.add_argument(
         "--shards",
         metavar="N",
