@@ -75,6 +75,7 @@ bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/handlers.py
 	$(BIN)/python bench/batching.py
 	$(BIN)/python bench/environments.py
+	$(BIN)/python bench/batch.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

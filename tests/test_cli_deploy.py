@@ -123,6 +123,20 @@ def test_batch_runs_as_a_job(root, tmp_path, capsys):
     assert [round(x, 6) for x in answer["predictions"]] == [5.0]
 
 
+def test_batch_on_dask_is_refused_first_when_its_workers_cannot_run_it(root, tmp_path, capsys):
+    args = ["--root", root, "batch", "linear", str(tmp_path), str(tmp_path / "out")]
+    assert main([*args, "--executor", "dask"]) == 1
+    err = capsys.readouterr().err
+    assert "needs a scheduler address" in err and "Traceback" not in err
+    assert main([*args, "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err
+    assert "is local to this machine, so Dask workers cannot read it" in err
+    assert main([*args, "--shards", "2"]) == 1
+    assert "shards= is for executor='dask'" in capsys.readouterr().err
+    assert main([*args, "--executor", "dask", "--shards", "0"]) == 2
+    assert not (tmp_path / "out").exists()
+
+
 def test_invoke_with_a_payload_that_is_not_json(root, capsys):
     assert main(["--root", root, "deploy", "linear"]) == 0
     capsys.readouterr()

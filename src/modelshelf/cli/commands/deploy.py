@@ -11,7 +11,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from modelshelf.cli.commands.managers import deploy_manager, job_manager
-from modelshelf.cli.commands.parsing import env_pair, output_options
+from modelshelf.cli.commands.parsing import (
+    env_pair,
+    executor_options,
+    output_options,
+    whole_number,
+)
 from modelshelf.cli.commands.results import InvokeResult, JobRun
 from modelshelf.core.deploy.deployment_book import MODES
 from modelshelf.core.deploy.installers import ENV_MANAGERS
@@ -95,7 +100,8 @@ def _batch(shelf: Shelf, args: argparse.Namespace) -> Any:
     with job_manager(shelf, args) as jobs:
         job = submit_batch_job(
             jobs, args.ref, args.input, args.output, workers=args.workers,
-            split_lines=args.split_lines,
+            split_lines=args.split_lines, executor=args.executor, scheduler=args.scheduler,
+            shards=args.shards,
         )  # fmt: skip
         if args.wait:
             job.wait()
@@ -206,7 +212,16 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     batch.add_argument("ref", metavar="REF")
     batch.add_argument("input", metavar="INPUT", help="folder or URL prefix (s3://bucket/in/)")
     batch.add_argument("output", metavar="OUTPUT", help="where <key>.out files are written")
-    batch.add_argument("--workers", type=int, default=4, help="objects in parallel, default 4")
+    batch.add_argument(
+        "--workers", type=int, default=4, help="objects at once (on each Dask worker), default 4"
+    )
     batch.add_argument("--split-lines", action="store_true", help="one request per line")
+    executor_options(batch)
+    batch.add_argument(
+        "--shards",
+        metavar="N",
+        type=whole_number,
+        help="dask: Dask workers to shard the objects across (default: every worker)",
+    )
     batch.add_argument("--wait", action="store_true", help="wait for the job to end")
     batch.set_defaults(job_manager=None, on_log=None)

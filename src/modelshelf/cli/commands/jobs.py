@@ -13,13 +13,13 @@ from modelshelf.cli.commands.parsing import (
     checked_duration,
     duration,
     env_pair,
+    executor_options,
     output_options,
     output_target,
     whole_number,
 )
 from modelshelf.cli.commands.results import JobLog, JobRun, PrunedJobs
 from modelshelf.core.jobs.job_book import CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED
-from modelshelf.core.jobs.spec import EXECUTORS
 
 if TYPE_CHECKING:
     from modelshelf.core.jobs import Job
@@ -144,8 +144,7 @@ def add_job_commands(
     run.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
     run.add_argument("--name", metavar="N", help="job name (default: the notebook's name)")
     run.add_argument("--workers", metavar="K", type=whole_number, default=1, help="default 1")
-    run.add_argument("--executor", choices=EXECUTORS, default="local", help="default local")
-    run.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
+    executor_options(run)
     run.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
     run.add_argument("--timeout", metavar="DURATION", type=duration, help="e.g. 90s, 30m, 2h")
     run.add_argument(

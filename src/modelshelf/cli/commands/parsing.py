@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from modelshelf.core.errors import CommandLineError, ModelshelfError
+from modelshelf.core.jobs.spec import EXECUTORS
 from modelshelf.core.sizes import parse_duration
 
 
@@ -128,6 +129,12 @@ def env_pair(text: str) -> tuple[str, str]:
 
 def output_target(text: str) -> str | None:
     return None if text.lower() == "none" else text
+
+
+def executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--scheduler``: where a job (or a batch job's objects) runs."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="default local")
+    parser.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address")
 
 
 def output_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

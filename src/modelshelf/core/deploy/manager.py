@@ -401,15 +401,28 @@ class DeploymentManager(Configurable):
         return self.get(name).invoke(payload, content_type, **kw)
 
     def batch(
-        self, ref: str, input: str, output: str, *, workers: int = 4, split_lines: bool = False
+        self,
+        ref: str,
+        input: str,
+        output: str,
+        *,
+        workers: int = 4,
+        split_lines: bool = False,
+        executor: str = "local",
+        scheduler: str | None = None,
+        shards: int | None = None,
     ) -> Any:
-        """Apply ``ref`` to every object under ``input`` as a job; returns the Job."""
+        """Apply ``ref`` to every object under ``input`` as a job; returns the Job.
+
+        ``executor="dask"`` shards the objects across the workers of the Dask cluster at
+        ``scheduler`` (``shards`` of them, default all), as the jobs' Dask executor runs."""
         from modelshelf.core.deploy.batch import submit_batch_job
         from modelshelf.core.jobs import JobManager
 
         return submit_batch_job(
-            JobManager(self.shelf), ref, input, output, workers=workers, split_lines=split_lines
-        )
+            JobManager(self.shelf), ref, input, output, workers=workers,
+            split_lines=split_lines, executor=executor, scheduler=scheduler, shards=shards,
+        )  # fmt: skip
 
     def _reconciled(self, record: DeploymentRecord) -> DeploymentRecord:
         if not record.live or record.host != HOST or not record.pid or pid_alive(record.pid):

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from modelshelf.core.errors import JobError, MissingDependencyError
 from modelshelf.core.jobs.outputs import (
     copy_to_url,
     output_lineage,
@@ -164,6 +165,28 @@ def _store_flag(shelf: Shelf, key: str) -> Callable[[], bool]:
         return state["set"]
 
     return check
+
+
+def check_dask_ready(shelf: Shelf, scheduler: str | None) -> str:
+    """The scheduler address, once sure Dask workers can run for ``shelf``: dask.distributed
+    installed, an address given, and a store the workers can read (not this machine's)."""
+    if not dask_available():
+        raise MissingDependencyError(
+            "executor='dask' needs dask.distributed: pip install 'modelshelf[dask]'"
+        )
+    if not scheduler:
+        raise JobError(
+            "executor='dask' needs a scheduler address: pass scheduler=, set "
+            "c.JobManager.dask_scheduler or MODELSHELF_DASK_SCHEDULER"
+        )
+    url = shelf.backend.url
+    if url.startswith("memory://") or (shelf.backend.is_local and not shelf.shared):
+        raise JobError(
+            f"the store {url} is local to this machine, so Dask workers cannot read it: "
+            "use a shared store (s3://, gs://, az://) or, for a network folder mounted at "
+            "the same path everywhere, set c.Shelf.shared = True"
+        )
+    return scheduler
 
 
 def dask_available() -> bool:

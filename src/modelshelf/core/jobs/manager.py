@@ -14,7 +14,7 @@ import fsspec
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-from modelshelf.core.errors import JobError, MissingDependencyError, SourceError
+from modelshelf.core.errors import JobError, SourceError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.job_book import (
     CANCELLED,
@@ -106,7 +106,9 @@ class JobManager(Configurable):
             raise JobError(f"unknown executor {executor!r}: use one of {', '.join(EXECUTORS)}")
         scheduler = scheduler or self.dask_scheduler
         if executor == "dask":
-            self._check_dask(scheduler)
+            from modelshelf.core.jobs.dask_executor import check_dask_ready
+
+            check_dask_ready(self.shelf, scheduler)
         if data is not None:
             data = os.fspath(data)
             if not URL_PATTERN.match(data):
@@ -160,26 +162,6 @@ class JobManager(Configurable):
         runner = [sys.executable, "-m", "modelshelf.core.jobs.job_process", self.book.path, job_id]
         pid = launch_detached(runner, os.path.join(workspace, "runner.log"), env)
         self.book.set_runner(job_id, pid, HOST)
-
-    def _check_dask(self, scheduler: str | None) -> None:
-        from modelshelf.core.jobs.dask_executor import dask_available
-
-        if not dask_available():
-            raise MissingDependencyError(
-                "executor='dask' needs dask.distributed: pip install 'modelshelf[dask]'"
-            )
-        if not scheduler:
-            raise JobError(
-                "executor='dask' needs a scheduler address: pass scheduler=, set "
-                "c.JobManager.dask_scheduler or MODELSHELF_DASK_SCHEDULER"
-            )
-        url = self.shelf.backend.url
-        if url.startswith("memory://") or (self.shelf.backend.is_local and not self.shelf.shared):
-            raise JobError(
-                f"the store {url} is local to this machine, so Dask workers cannot read it: "
-                "use a shared store (s3://, gs://, az://) or, for a network folder mounted at "
-                "the same path everywhere, set c.Shelf.shared = True"
-            )
 
     # ---- finding and watching -------------------------------------------------------------
 
