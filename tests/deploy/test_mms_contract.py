@@ -160,7 +160,7 @@ def test_the_synthesized_manifest_names_the_one_model_file(tmp_path):
     ],
 )
 def test_answers_are_encoded_as_mms_encodes_them(value) -> None:
-    from modelshelf.core.deploy.handler_service import _indented_json
+    from modelshelf.core.deploy.mms_encoding import _indented_json
 
     assert _indented_json(value) == json.dumps(value, indent=2)
 
@@ -168,7 +168,7 @@ def test_answers_are_encoded_as_mms_encodes_them(value) -> None:
 def test_request_ids_are_random_version_4_uuids() -> None:
     import uuid
 
-    from modelshelf.core.deploy.handler_service import new_request_id
+    from modelshelf.core.deploy.mms_encoding import new_request_id
 
     ids = {new_request_id() for _ in range(1000)}
     assert len(ids) == 1000
