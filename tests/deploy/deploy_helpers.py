@@ -48,5 +48,6 @@ def write_model(folder: Path, files: dict[str, str | bytes]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         data = content.encode() if isinstance(content, str) else content
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)  # code/inference.py
         (folder / name).write_bytes(data)
     return folder

@@ -177,3 +177,45 @@ def test_a_deployment_batches_and_its_card_says_so(tmp_path):
         seen = sizes(tmp_path)
         assert sum(seen) == 12 and max(seen) <= 4
     shelf.close()
+
+
+# A SageMaker inference.py whose predict_fn logs the rows it was given in each call: the
+# toolkit's default input_fn decodes each CSV body; a batch's arrays are stacked.
+INFERENCE = """\
+import time
+
+import numpy as np
+
+
+def model_fn(model_dir):
+    return 10.0
+
+
+def predict_fn(data, model):
+    with open({log!r}, "a") as fh:
+        fh.write(f"{{len(data)}}\\n")
+    time.sleep(0.05)
+    return np.asarray(data).sum(axis=1) * model
+"""
+
+
+def test_an_inference_script_predicts_a_stacked_batch_once(serve, tmp_path):
+    log = tmp_path / "batches.log"
+    folder = write_model(tmp_path / "script", {"code/inference.py": INFERENCE.format(log=str(log))})
+    url = serve(app(folder, batch_size=8))
+    ready(url)
+
+    def post(body: bytes, kind: str = "text/csv") -> httpx.Response:
+        headers = {"Content-Type": kind, "Accept": "application/json"}
+        return httpx.post(url + "/invocations", content=body, headers=headers, timeout=30)
+
+    bodies = [f"{i},1\n{i},2\n".encode() for i in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(post, bodies))
+        refused = pool.submit(post, b"\x00\x01", "application/x-unknown").result()
+    assert [a.status_code for a in answers] == [200] * 20
+    # Each request gets its own two rows' predictions back, split from the stacked call.
+    assert [a.json() for a in answers] == [[(i + 1) * 10.0, (i + 2) * 10.0] for i in range(20)]
+    rows = [int(line) for line in log.read_text().split()]
+    assert sum(rows) == 40 and max(rows) > 2  # some call took several requests' rows
+    assert refused.status_code == 415

@@ -77,6 +77,7 @@ def load_handler(
         handle_fn=loaded.handle_fn,
         close_fn=loaded.close_fn,
         predict_batch_fn=loaded.predict_batch_fn,
+        handle_batch_fn=loaded.handle_batch_fn,
     )
 
 

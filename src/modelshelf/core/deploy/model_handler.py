@@ -24,6 +24,7 @@ class Loaded:
     handle_fn: Callable[[Any, Invocation], Answer] | None = None
     close_fn: Callable[[], None] | None = None
     predict_batch_fn: Callable[[Any, list[Payload]], list[Any]] | None = None
+    handle_batch_fn: Callable[[Any, list[Invocation]], list[Answer | Exception]] | None = None
 
 
 @dataclass
@@ -48,7 +49,7 @@ class ModelHandler:
     close_fn: Callable[[], None] | None = None
     # How the model takes a batch of requests in one call (see batching.py), when it can:
     # whole requests (handler services), or decoded payloads (serve.py's predict_batch).
-    handle_batch_fn: Callable[[Any, list[Invocation]], list[Answer]] | None = None
+    handle_batch_fn: Callable[[Any, list[Invocation]], list[Answer | Exception]] | None = None
     predict_batch_fn: Callable[[Any, list[Payload]], list[Any]] | None = None
 
     @property

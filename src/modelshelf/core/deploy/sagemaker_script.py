@@ -55,6 +55,7 @@ from modelshelf.core.deploy import sagemaker_codecs as codecs
 from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.model_handler import Loaded
 from modelshelf.core.deploy.payloads import Payload
+from modelshelf.core.deploy.sagemaker_batch import answer_batch
 from modelshelf.core.deploy.user_code import forget, import_file, local_imports, user_traceback
 from modelshelf.core.errors import (
     HandlerNotFoundError,
@@ -110,7 +111,13 @@ def load_script(path: str, model_dir: str, name: str) -> Loaded:
         except BaseException:
             forget(module)
             raise
-    return Loaded(label, model, script.predict, script.answer, lambda: forget(module))
+    return Loaded(
+        label, model, script.predict, script.answer, lambda: forget(module),
+        handle_batch_fn=script.answer_batch,
+    )  # fmt: skip
+
+
+_UNSET = object()  # no prediction given: finish() runs predict_fn itself
 
 
 @dataclass(frozen=True)
@@ -193,9 +200,7 @@ class InferenceScript:
         """One ``/invocations`` request, as the toolkit's ``transform`` answers it."""
         context = _Context(self.name, self.model_dir, invocation)
         content_type = invocation.content_type
-        accept = invocation.accept
-        if not accept or accept == codecs.ANY:
-            accept = self.default_accept
+        accept = self._accept(invocation)
         try:
             data = _input_data(invocation.body, content_type)
             if "transform_fn" in self.steps:
@@ -206,6 +211,52 @@ class InferenceScript:
                 result = self._run("output_fn", context, prediction, accept)
         except (UnsupportedFormatError, _Refused) as exc:
             return _refusal(exc)
+        return self._respond(context, result, accept)
+
+    def answer_batch(self, model: Any, invocations: list[Invocation]) -> list[Answer | Exception]:
+        """Many requests in one call: one ``predict_fn`` where their inputs stack (see
+        :mod:`.sagemaker_batch`)."""
+        return answer_batch(self, model, invocations)
+
+    # ---- the steps of a batch (sagemaker_batch.py) --------------------------------------
+
+    def decode(self, invocation: Invocation) -> tuple[_Context, Any] | Answer | Exception:
+        """``input_fn`` of one request of a batch: its context and data, or its refusal."""
+        context = _Context(self.name, self.model_dir, invocation)
+        try:
+            data = _input_data(invocation.body, invocation.content_type)
+            return context, self._run("input_fn", context, data, invocation.content_type)
+        except (UnsupportedFormatError, _Refused) as exc:
+            return _refusal(exc)
+        except Exception as exc:
+            return exc
+
+    def predict_stacked(self, data: Any, model: Any) -> Any:
+        """``predict_fn`` on a batch's stacked inputs."""
+        return self._run("predict_fn", _Context(self.name, self.model_dir), data, model)
+
+    def finish(
+        self, context: _Context, invocation: Invocation, model: Any, *, data: Any = None,
+        prediction: Any = _UNSET,
+    ) -> Answer | Exception:  # fmt: skip
+        """``predict_fn`` (unless its ``prediction`` is given) and ``output_fn`` of one
+        request of a batch."""
+        accept = self._accept(invocation)
+        try:
+            if prediction is _UNSET:
+                prediction = self._run("predict_fn", context, data, model)
+            result = self._run("output_fn", context, prediction, accept)
+            return self._respond(context, result, accept)
+        except (UnsupportedFormatError, _Refused) as exc:
+            return _refusal(exc)
+        except Exception as exc:
+            return exc
+
+    def _accept(self, invocation: Invocation) -> str:
+        accept = invocation.accept
+        return self.default_accept if not accept or accept == codecs.ANY else accept
+
+    def _respond(self, context: _Context, result: Any, accept: str) -> Answer:
         body, media = (result[0], result[1]) if isinstance(result, tuple) else (result, accept)
         return Answer(
             self._body(body), str(media or accept), context.status, context.response_headers
