@@ -50,12 +50,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelshelf._version import __version__
 from modelshelf.core.deploy import sagemaker_codecs as codecs
 from modelshelf.core.deploy.invocation import Answer, Invocation
 from modelshelf.core.deploy.model_handler import Loaded
 from modelshelf.core.deploy.payloads import Payload
 from modelshelf.core.deploy.sagemaker_batch import answer_batch
+from modelshelf.core.deploy.sagemaker_context import ScriptContext
 from modelshelf.core.deploy.user_code import forget, import_file, local_imports, user_traceback
 from modelshelf.core.errors import (
     HandlerNotFoundError,
@@ -129,7 +129,7 @@ class _Step:
     takes_context: bool = False
     default: bool = False
 
-    def __call__(self, context: _Context, *args: Any) -> Any:
+    def __call__(self, context: ScriptContext, *args: Any) -> Any:
         return self.fn(*args, context) if self.takes_context else self.fn(*args)
 
 
@@ -171,7 +171,7 @@ class InferenceScript:
 
     def load(self) -> Any:
         """``pre_model_fn``, ``model_fn`` and ``model_warmup_fn``: the loaded model."""
-        context = _Context(self.name, self.model_dir)
+        context = ScriptContext(self.name, self.model_dir)
         if "pre_model_fn" in self.steps:
             self._run("pre_model_fn", context, self.model_dir)
         model = self._run("model_fn", context, self.model_dir)
@@ -198,7 +198,7 @@ class InferenceScript:
 
     def answer(self, model: Any, invocation: Invocation) -> Answer:
         """One ``/invocations`` request, as the toolkit's ``transform`` answers it."""
-        context = _Context(self.name, self.model_dir, invocation)
+        context = ScriptContext(self.name, self.model_dir, invocation)
         content_type = invocation.content_type
         accept = self._accept(invocation)
         try:
@@ -220,9 +220,9 @@ class InferenceScript:
 
     # ---- the steps of a batch (sagemaker_batch.py) --------------------------------------
 
-    def decode(self, invocation: Invocation) -> tuple[_Context, Any] | Answer | Exception:
+    def decode(self, invocation: Invocation) -> tuple[ScriptContext, Any] | Answer | Exception:
         """``input_fn`` of one request of a batch: its context and data, or its refusal."""
-        context = _Context(self.name, self.model_dir, invocation)
+        context = ScriptContext(self.name, self.model_dir, invocation)
         try:
             data = _input_data(invocation.body, invocation.content_type)
             return context, self._run("input_fn", context, data, invocation.content_type)
@@ -233,10 +233,10 @@ class InferenceScript:
 
     def predict_stacked(self, data: Any, model: Any) -> Any:
         """``predict_fn`` on a batch's stacked inputs."""
-        return self._run("predict_fn", _Context(self.name, self.model_dir), data, model)
+        return self._run("predict_fn", ScriptContext(self.name, self.model_dir), data, model)
 
     def finish(
-        self, context: _Context, invocation: Invocation, model: Any, *, data: Any = None,
+        self, context: ScriptContext, invocation: Invocation, model: Any, *, data: Any = None,
         prediction: Any = _UNSET,
     ) -> Answer | Exception:  # fmt: skip
         """``predict_fn`` (unless its ``prediction`` is given) and ``output_fn`` of one
@@ -256,7 +256,7 @@ class InferenceScript:
         accept = invocation.accept
         return self.default_accept if not accept or accept == codecs.ANY else accept
 
-    def _respond(self, context: _Context, result: Any, accept: str) -> Answer:
+    def _respond(self, context: ScriptContext, result: Any, accept: str) -> Answer:
         body, media = (result[0], result[1]) if isinstance(result, tuple) else (result, accept)
         return Answer(
             self._body(body), str(media or accept), context.status, context.response_headers
@@ -270,9 +270,9 @@ class InferenceScript:
             raise HandlerNotFoundError(
                 f"{self.label} answers whole requests only (transform_fn): use /invocations"
             )
-        return step(_Context(self.name, self.model_dir), payload.data, model)
+        return step(ScriptContext(self.name, self.model_dir), payload.data, model)
 
-    def _run(self, key: str, context: _Context, *args: Any) -> Any:
+    def _run(self, key: str, context: ScriptContext, *args: Any) -> Any:
         step = self.steps[key]
         try:
             return step(context, *args)
@@ -350,64 +350,3 @@ def _refusal(exc: UnsupportedFormatError | _Refused) -> Answer:
     if isinstance(exc, _Refused) and exc.status >= 500:
         log.error("%s\n%s", exc, exc.user_traceback)
     return Answer(json.dumps({"error": str(exc)}).encode(), codecs.JSON, exc.status)
-
-
-class _RequestProcessor:
-    """Multi Model Server's holder of one request's headers (names in lower case)."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self._headers = headers
-
-    def get_request_property(self, key: str) -> str | None:
-        return self._headers.get(key.lower())
-
-    def get_request_properties(self) -> Mapping[str, str]:
-        return self._headers
-
-
-class _Context:
-    """The parts of Multi Model Server's ``Context`` that inference scripts use: its
-    properties, the request's headers and id, and the response's status and headers."""
-
-    def __init__(self, name: str, model_dir: str, invocation: Invocation | None = None) -> None:
-        self.model_name = name
-        self.manifest = {"model": {"modelName": name}}
-        self.system_properties = {
-            "model_dir": model_dir,
-            "gpu_id": None,
-            "batch_size": 1,
-            "server_name": "modelshelf",
-            "server_version": __version__,
-        }
-        self.metrics = None
-        # None while the model loads, as Multi Model Server's are before the first request.
-        self.request_ids = None if invocation is None else {0: invocation.request_id}
-        self.request_processor = (
-            None if invocation is None else [_RequestProcessor(invocation.headers)]
-        )
-        self.status = 200
-        self.response_headers: dict[str, str] = {}
-        self.response_content_type: str | None = None
-
-    def get_request_id(self, idx: int = 0) -> str | None:
-        return self.request_ids.get(idx)
-
-    def get_request_header(self, idx: int, key: str) -> str | None:
-        return self.request_processor[idx].get_request_property(key)
-
-    def get_all_request_header(self, idx: int) -> Mapping[str, str]:
-        return self.request_processor[idx].get_request_properties()
-
-    def set_response_content_type(self, idx: int, value: str) -> None:
-        # Kept for the script to read back: the answer's type is Accept or output_fn's, as
-        # the toolkit sets it after the script returns.
-        self.response_content_type = value
-
-    def get_response_content_type(self, idx: int) -> str | None:
-        return self.response_content_type
-
-    def set_response_status(self, code: int = 200, phrase: str = "", idx: int = 0) -> None:
-        self.status = code
-
-    def set_response_header(self, idx: int, key: str, value: str) -> None:
-        self.response_headers[key] = value
