@@ -249,6 +249,37 @@ def check_tar_member(member: tarfile.TarInfo, dest: str, display: str) -> str:
     return rel
 
 
+class TarPlan:
+    """A tar's members added up one by one: their safe paths, their links, their size."""
+
+    def __init__(self, dest: str, display: str) -> None:
+        self.dest = dest
+        self.display = display
+        self.names: list[str] = []
+        self.symlinks: dict[str, str] = {}
+        self.hardlinks: dict[str, str] = {}
+        self.total = 0  # bytes of the regular files
+
+    def add(self, member: tarfile.TarInfo) -> str:
+        """Check ``member`` (:func:`check_tar_member`) and count it; its safe relative path,
+        ``""`` for the archive's root."""
+        rel = check_tar_member(member, self.dest, self.display)
+        if not rel:
+            return rel
+        self.names.append(rel)
+        if member.issym():
+            self.symlinks[rel] = member.linkname
+        elif member.islnk():
+            self.hardlinks[rel] = member.linkname
+        elif member.isreg():
+            self.total += member.size
+        return rel
+
+    def check_links(self) -> None:
+        """Refuse the archive if a link leads out or an entry lies beneath a link."""
+        check_links(self.display, self.names, self.symlinks, self.hardlinks)
+
+
 def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
     if not hasattr(tarfile, "data_filter"):
         raise SourceError(
@@ -263,23 +294,11 @@ def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
             members = tar.getmembers()
         except STREAM_ERRORS as exc:
             raise SourceError(f"tar archive {display!r} is damaged: {exc}") from exc
-        total = 0
-        names: list[str] = []
-        symlinks: dict[str, str] = {}
-        hardlinks: dict[str, str] = {}
+        plan = TarPlan(dest, display)
         for member in members:
-            rel = check_tar_member(member, dest, display)
-            if not rel:
-                continue
-            names.append(rel)
-            if member.issym():
-                symlinks[rel] = member.linkname
-            elif member.islnk():
-                hardlinks[rel] = member.linkname
-            elif member.isreg():
-                total += member.size
-        check_archive_size(total, limit, display)
-        check_links(display, names, symlinks, hardlinks)
+            plan.add(member)
+        check_archive_size(plan.total, limit, display)
+        plan.check_links()
         try:
             tar.extractall(dest, members=members, filter="data")
         except tarfile.FilterError as exc:

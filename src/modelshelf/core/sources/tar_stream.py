@@ -24,9 +24,8 @@ from modelshelf.core.errors import SourceError
 from modelshelf.core.sources.archives import (
     DEFAULT_EXTRACT_LIMIT,
     STREAM_ERRORS,
+    TarPlan,
     check_archive_size,
-    check_links,
-    check_tar_member,
     remove_tree,
     unsafe_entry,
     write_entry,
@@ -56,32 +55,23 @@ def extract_tar_stream(
 
 
 def _extract(stream: BinaryIO, dest: str, limit: int, display: str) -> None:
-    names: list[str] = []
-    symlinks: dict[str, str] = {}
-    hardlinks: dict[str, str] = {}
-    total = 0
+    plan = TarPlan(dest, display)
     try:
         # "r|*": a stream of blocks, read once, its compression detected from its first bytes.
         with tarfile.open(fileobj=stream, mode="r|*", bufsize=_BUFFER) as tar:
             for member in tar:
-                rel = check_tar_member(member, dest, display)
+                rel = plan.add(member)
                 if not rel:
                     continue
-                names.append(rel)
-                if member.issym():
-                    symlinks[rel] = member.linkname
-                elif member.islnk():
-                    hardlinks[rel] = member.linkname
-                elif member.isdir():
+                if member.isdir():
                     os.makedirs(os.path.join(dest, rel), exist_ok=True)
                 elif member.isreg():
-                    total += member.size
-                    check_archive_size(total, limit, display)
+                    check_archive_size(plan.total, limit, display)
                     _write_file(tar, member, dest, rel, display)
     except STREAM_ERRORS as exc:
         raise SourceError(f"could not extract tar archive {display!r}: {exc}") from exc
-    check_links(display, names, symlinks, hardlinks)
-    _make_links(dest, symlinks, hardlinks, display)
+    plan.check_links()
+    _make_links(dest, plan.symlinks, plan.hardlinks, display)
 
 
 def _write_file(
