@@ -219,3 +219,35 @@ def test_an_inference_script_predicts_a_stacked_batch_once(serve, tmp_path):
     rows = [int(line) for line in log.read_text().split()]
     assert sum(rows) == 40 and max(rows) > 2  # some call took several requests' rows
     assert refused.status_code == 415
+
+
+# A Dataloop-style ModelAdapter: predict takes a list of items, one output per item.
+ADAPTER = """\
+import time
+
+
+class ModelAdapter:
+    def load(self, model_dir):
+        self.log = {log!r}
+
+    def predict(self, items):
+        with open(self.log, "a") as fh:
+            fh.write(f"{{len(items)}}\\n")
+        time.sleep(0.05)
+        return [{{"label": "big" if x > 10 else "small", "x": x}} for x in items]
+"""
+
+
+def test_a_model_adapter_predicts_the_items_of_a_batch_in_one_call(serve, tmp_path):
+    log = tmp_path / "batches.log"
+    folder = write_model(tmp_path / "adapter", {"serve.py": ADAPTER.format(log=str(log))})
+    url = serve(app(folder, batch_size=8))
+    ready(url)
+    bodies = [json.dumps([i, i + 20]).encode() for i in range(16)]
+    answers = post_all(url, bodies)
+    assert [a.json() for a in answers] == [
+        [{"label": "big" if i > 10 else "small", "x": i}, {"label": "big", "x": i + 20}]
+        for i in range(16)
+    ]
+    items = [int(line) for line in log.read_text().split()]
+    assert sum(items) == 32 and max(items) > 2  # several requests' items in one call

@@ -26,6 +26,7 @@ import os
 import pickle
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from modelshelf.core.deploy.handler_service import HandlerSpec, load_service
@@ -120,8 +121,12 @@ def _load_serve_py(model_dir: str, name: str, params: dict) -> Loaded:
 
 
 def _predict_batch_entry(module: Any, kind: str) -> Callable | None:
-    """serve.py's ``predict_batch(model, payloads)``, if it defines one: the decoded data of
-    each request of a batch in one call, a list of predictions back (see batching.py)."""
+    """How a batch of requests reaches the folder's code in one call (see batching.py):
+    serve.py's ``predict_batch(model, payloads)`` if it defines one, each request's decoded
+    data in a list; a ModelAdapter's ``predict`` on the batch's items (Dataloop's contract:
+    a list of items in, one output per item out)."""
+    if kind == "ModelAdapter":
+        return _adapter_predict_batch
     predict_batch = getattr(module, "predict_batch", None)
     if kind != "serve.py" or not callable(predict_batch):
         return None
@@ -177,6 +182,23 @@ def _adapter_predict(adapter: Any, payload: Payload) -> Any:
     if hasattr(adapter, "postprocess"):
         result = adapter.postprocess(result)
     return result
+
+
+def _adapter_predict_batch(adapter: Any, payloads: list[Payload]) -> list[Any]:
+    """The items of every request (a request's list of items, or its one item) in one
+    ``predict`` call, its outputs split back per request; when the outputs are not one per
+    item, each request is predicted on its own."""
+    items = [p.data if isinstance(p.data, list) else [p.data] for p in payloads]
+    flat = [item for request in items for item in request]
+    outputs = _adapter_predict(adapter, replace(payloads[0], data=flat))
+    if not isinstance(outputs, list) or len(outputs) != len(flat):
+        return [_adapter_predict(adapter, payload) for payload in payloads]
+    answers, at = [], 0
+    for payload, request in zip(payloads, items, strict=True):
+        part = outputs[at : at + len(request)]
+        answers.append(part if isinstance(payload.data, list) else part[0])
+        at += len(request)
+    return answers
 
 
 def _load_pickle(path: str, name: str) -> Loaded:
