@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from deploy_helpers import managed
+from deploy_helpers import managed, write_model
 
-from conftest import write_model
 from modelshelf import Shelf
 from modelshelf.core.errors import ModelInUseError
 
