@@ -164,3 +164,16 @@ def test_a_peak_between_samples_keeps_the_workers_it_needed():
         feed.now = round(feed.now + SAMPLE_EVERY, 6)
         feed.scaler.observe(feed.now, 1, peak=2)
     assert feed.workers == 2
+
+
+def test_a_load_that_ends_client_by_client_is_followed_down_in_one_window():
+    feed = Feed(policy(up=1.0, down=5.0), workers=1)
+    feed.run(2.0, in_flight=16)
+    assert feed.workers == 4
+    for clients in (8, 4, 2, 1):  # the clients stop one after another
+        feed.run(0.2, in_flight=clients)
+    stopped = feed.now
+    feed.run(10.0, in_flight=0)
+    # Down as each step leaves the window, each decision within a sample of the last.
+    assert [w for _, w, _ in feed.decisions] == [4, 2, 1]
+    assert all(stopped + 4.0 < at <= stopped + 5.05 for at, _, _ in feed.decisions[1:])

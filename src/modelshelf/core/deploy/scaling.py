@@ -13,8 +13,9 @@ wants ``ceil(in flight / target_in_flight)`` workers, within the range:
   in flight at a sample, or on one worker between two) wants fewer (the deployment has
   been that idle).
 
-Each decision needs a whole window of samples taken after the last one, so the workers it
-started (or stopped) are given time to show their effect before the next.
+A scale-up needs a whole window of samples taken after the last decision, so the workers
+it started are given time to show their effect; a scale-down one taken after the last
+scale-up.
 """
 
 from __future__ import annotations
@@ -151,7 +152,11 @@ class Autoscaler:
 
     def __init__(self, policy: ScalingPolicy, now: float) -> None:
         self.policy = policy
-        self._since = now  # the last decision: windows hold only samples taken after it
+        # Windows hold only samples taken after these: an up decision needs a whole window
+        # after any decision (the workers it started must show their effect first); a down
+        # decision one after the last up (stopping workers never lowers what is in flight,
+        # so a load that ended step by step is followed down in one window).
+        self._up_since = self._down_since = now
         longest = max(policy.scale_up_after, policy.scale_down_after)
         self._samples: deque[tuple[float, int, int]] = deque(
             maxlen=int(longest / SAMPLE_EVERY) + 64
@@ -168,7 +173,7 @@ class Autoscaler:
         if not policy.workers.scales:
             return None
         target = policy.target_in_flight
-        if now - self._since >= policy.scale_up_after:
+        if now - self._up_since >= policy.scale_up_after:
             window = self._window(now, policy.scale_up_after)
             queued = sum(1 for n in window if n > workers * target)
             if window and queued >= SUSTAINED * len(window):
@@ -178,13 +183,14 @@ class Autoscaler:
                 latest = _mean(self._window(now, min(LATEST, policy.scale_up_after)))
                 wanted = policy.workers.clamp(math.ceil(max(mean, latest) / target))
                 if wanted > workers:
+                    self._down_since = now
                     return self._decided(now, wanted, (
                         f"{mean:.1f} requests in flight on average over the last "
                         f"{policy.scale_up_after:g} s ({latest:.1f} over the last "
                         f"{min(LATEST, policy.scale_up_after):g} s), more than "
                         f"{target:g} per worker {queued / len(window):.0%} of the time"
                     ))  # fmt: skip
-        if now - self._since >= policy.scale_down_after:
+        if now - self._down_since >= policy.scale_down_after:
             peak = max(self._window(now, policy.scale_down_after, _PEAK), default=0)
             wanted = policy.workers.clamp(math.ceil(peak / target))
             if wanted < workers:
@@ -196,15 +202,15 @@ class Autoscaler:
 
     def restart(self, now: float) -> None:
         """Start the windows again from ``now`` (a worker came or went otherwise)."""
-        self._since = now
+        self._up_since = self._down_since = now
 
     def _decided(self, now: float, workers: int, why: str) -> Decision:
-        self._since = now
+        self._up_since = now
         return Decision(workers, why)
 
     def _window(self, now: float, seconds: float, figure: int = _NOW) -> list[int]:
         """The samples' ``figure`` (in flight then, or the peak before) over ``seconds``."""
-        start = max(now - seconds, self._since)
+        start = now - seconds
         return [sample[figure] for sample in self._samples if sample[0] >= start]
 
 
