@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager
 
 
+CENSUS_WAIT = 2.0  # seconds a ready deployment's supervisor may take to count its worker
+
+
 class Deployment(Shown, Listed):
     """A deployment made by :class:`DeploymentManager`; attributes reflect its last refresh."""
 
@@ -54,18 +57,24 @@ class Deployment(Shown, Listed):
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> Deployment:
-        """Poll the health check until the model is loaded (or loading failed)."""
+        """Poll the health check until the model is loaded (or loading failed), and, with
+        several workers, until their supervisor counts the one that answered."""
         deadline = time.monotonic() + timeout
         while True:
             self._record = self._manager.check(self.name)
             if self.status != STARTING:
-                return self
+                break
             if time.monotonic() > deadline:
                 self._record = self._manager.stop(
                     self.name, status="failed", error=f"not ready after {timeout:g} s"
                 )._record
                 return self
             time.sleep(0.05)
+        # The census comes a tick later; one late by more than a moment is not waited for.
+        counted_by = time.monotonic() + CENSUS_WAIT
+        while self.status == READY and not self._counted() and time.monotonic() < counted_by:
+            time.sleep(0.05)
+        return self
 
     def invoke(
         self,
@@ -179,6 +188,14 @@ class Deployment(Shown, Listed):
     def row(self) -> tuple[Any, ...]:
         models = ", ".join(self.refs)
         return (self.name, self.mode, self.status, Link(self.url), models, self._workers_label())
+
+    def _counted(self) -> bool:
+        """Whether the workers now are known: one process, or a census with one serving
+        (the supervisor writes it a tick after a worker starts serving)."""
+        if self.worker_range.max == 1:
+            return True
+        census = self.census()
+        return census is not None and census.serving > 0
 
     def _workers_now(self) -> int:
         """The workers serving now (the fewest it runs, before its supervisor counts)."""

@@ -57,7 +57,9 @@ def build_app() -> Any:
     app = _mode_app(config, load_first=worker is not None and not worker.eager)
     if worker is None:
         return app
-    model = getattr(app.state, "model", None)  # a real-time model loads before it serves
+    # It serves once its model is loaded (a multi-model endpoint's load on first use).
+    service = getattr(app.state, "service", None)  # async
+    model = getattr(app.state, "model", None) or getattr(service, "state", None)
     if model is not None:
         worker.app_ready = lambda: model.handler is not None
     return GaugedApp(app, worker)
