@@ -270,40 +270,44 @@ def test_a_retiring_worker_answers_the_next_request_of_each_idle_keep_alive_conn
         held: dict[int, http.client.HTTPConnection] = {}
         for n in range(200):
             connection = http.client.HTTPConnection(host, int(port), timeout=30)
-            status, pid, _ = post(connection, {"id": -1 - n})
+            status, pid, close = post(connection, {"id": -1 - n})
             assert status == 200
-            if held.setdefault(pid, connection) is not connection:
-                connection.close()  # a second one to the same worker
+            # Keep one kept alive to each (under this load a busy worker may end one).
+            if close == "close" or held.setdefault(pid, connection) is not connection:
+                connection.close()
             if len(held) == 2:
                 break
         assert len(held) == 2
         load.stop(busy)
 
         # Idle now: one worker retires. Each connection is kept open (a request each second,
-        # under uvicorn's 5 s keep-alive timeout) until it has.
+        # under uvicorn's 5 s keep-alive timeout) until it has; then each gets one more.
         def retired() -> bool:
             census = deployment.census()
             return census.retiring > 0 or census.pids != sorted(held)
 
+        ended: set[int] = set()  # the workers whose answer ended their connection
         for n in itertools.count():
             assert n < 300, deployment.logs()
-            if retired():
+            last = retired()
+            if last or n % 10 == 0:
+                for pid, connection in held.items():
+                    if pid not in ended:
+                        status, answered_by, close = post(connection, {"id": -1000 - n})
+                        assert (status, answered_by) == (200, pid)  # the same worker, always
+                        if close == "close":
+                            ended.add(pid)
+            if last:
                 break
-            if n % 10 == 0:
-                for connection in held.values():
-                    assert post(connection, {"id": -1000 - n})[2] is None  # still kept alive
             time.sleep(0.1)
-        answers = {pid: post(connection, {"id": -5000 - pid}) for pid, connection in held.items()}
-        assert {status for status, _, _ in answers.values()} == {200}
         # The retiring worker answered, and ended that connection; the other kept its own.
-        assert Counter(close for _, _, close in answers.values()) == {"close": 1, None: 1}
+        assert len(ended) == 1
         until_serving(deployment, 1)
         for connection in held.values():
             connection.close()
-        log = deployment.logs()
-        assert re.search(
-            r"retiring: [1-9]\d* open connection\(s\) end after their next answer", log
-        )
+        # (Its log counts the connections still open when it began draining: none, if the
+        # request came between its slot's retiring and its next tick, a tenth of a second.)
+        assert "end after their next answer" in deployment.logs()
 
 
 def post(connection: http.client.HTTPConnection, body: dict) -> tuple[int, int, str | None]:
