@@ -102,8 +102,10 @@ class Supervisor:
     def _scale(self, wanted: int, why: str) -> None:
         running = self._running()
         if wanted > len(running):
-            log.info("scaling up from %d to %d workers: %s", len(running), wanted, why)
-            self._start(wanted - len(running), "scaling up")
+            started = self._start(wanted - len(running), "scaling up")
+            if started:  # none while no worker serves yet, or every slot is still held
+                log.info("scaling up from %d to %d workers: %s", len(running),
+                         len(running) + started, why)  # fmt: skip
             return
         # Retire serving workers only, the least busy first, and never the last one serving.
         serving = sorted((w for w in running if self.slots.state(w.slot) == SERVING),
@@ -116,7 +118,8 @@ class Supervisor:
         for worker in leaving:
             self.slots.retire(worker.slot)
 
-    def _start(self, count: int, why: str) -> None:
+    def _start(self, count: int, why: str) -> int:
+        """Start up to ``count`` workers; how many were."""
         running = self._running()
         # The first worker takes connections while it loads, so /ping answers then. Every
         # other one waits for its model before it takes any, and starts only once a worker
@@ -126,11 +129,11 @@ class Supervisor:
         if eager:
             count = 1  # the others once it serves (see _reap)
         elif not any(self.slots.state(w.slot) == SERVING for w in running):
-            return
-        for _ in range(count):
+            return 0
+        for started in range(count):
             index = self.slots.take()
             if index is None:  # every slot is held by a worker still retiring: next time
-                return
+                return started
             process = self._context.Process(
                 target=run_worker,
                 args=(self.config, self.sockets, self.slots, index, eager),
@@ -139,6 +142,7 @@ class Supervisor:
             process.start()
             self.workers[index] = Worker(index, process, eager)
             log.info("worker [%d] starting (%s)", process.pid, why)
+        return count
 
     def _reap(self, now: float, autoscaler: Autoscaler) -> bool:
         """Free the slots of exited workers and replace those still needed; True when the
