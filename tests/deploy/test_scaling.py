@@ -177,6 +177,8 @@ def test_workers_scale_up_and_down_under_load_and_every_request_is_answered_once
         assert card["workers"] == "3 (1 to 3)"
         assert deployment.describe()["workers"] == 3
         assert deployment.describe()["max_workers"] == 3
+        # The supervisor, multiprocessing's resource tracker, and the three workers.
+        assert deployment.live().processes == 2 + 3
         # The clients connected before the others started were spread over them.
         serving = set(deployment.census().pids)
         until(lambda: serving <= {pid for _, (_, body) in list(load.answers.items())
@@ -221,6 +223,7 @@ def test_workers_scale_up_and_down_under_load_and_every_request_is_answered_once
         assert "retiring" in log and "stopped: it had answered everything it accepted" in log
         card = dict(deployment.refresh().fields())
         assert card["workers"] == "1 (1 to 3)"
+        assert deployment.live().processes == 2 + 1
 
 
 def test_a_worker_started_beside_a_serving_one_takes_requests_only_once_loaded(shelf, tmp_path):
