@@ -74,6 +74,7 @@ bench: $(VENV)/.bench-deps
 		|| echo "no Java: bench/handlers.py measures without Multi Model Server"
 	$(BIN)/python bench/handlers.py
 	$(BIN)/python bench/batching.py
+	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/environments.py
 	$(BIN)/python bench/batch.py
 

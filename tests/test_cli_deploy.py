@@ -111,6 +111,35 @@ def test_bad_deploy_input_is_one_line(root, capsys):
     assert main(["--root", root, "invoke", "nobody", "{}"]) == 1
 
 
+def test_deploy_with_a_range_of_workers(root, capsys):
+    args = ["--root", root, "deploy", "linear", "--min-workers", "1", "--max-workers", "3"]
+    assert main(args) == 0
+    card = fields(capsys.readouterr().out)
+    assert card["status"] == "ready" and card["workers"] == "1 (1 to 3)"
+    assert main(["--root", root, "--json", "deployment", "show", "linear"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["workers"], shown["min_workers"], shown["max_workers"]) == (1, 1, 3)
+    assert shown["serving"]["max_workers"] == 3
+    assert main(["--root", root, "deployments"]) == 0
+    assert "1 (1 to 3)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (["--workers", "2", "--max-workers", "3"], "not both"),
+        (["--min-workers", "3", "--max-workers", "2"], "min_workers (3) is more than max_workers"),
+        (["--max-workers", "65"], "from 1 to 64"),
+        (["--mode", "async", "--max-workers", "2"], "give it workers=N"),
+    ],
+)
+def test_a_range_of_workers_that_cannot_be_served_is_one_line(root, capsys, flags, fragment):
+    assert main(["--root", root, "deploy", "linear", *flags]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("modelshelf: error:") and fragment in err and "Traceback" not in err
+    assert main(["--root", root, "deploy", "linear", "--min-workers", "0"]) == 2  # argparse's
+
+
 def test_batch_runs_as_a_job(root, tmp_path, capsys):
     inputs = tmp_path / "in"
     inputs.mkdir()

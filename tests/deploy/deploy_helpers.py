@@ -12,9 +12,10 @@ from modelshelf.core.deploy.manager import DeploymentManager
 
 
 @contextlib.contextmanager
-def managed(shelf: Shelf) -> Iterator[DeploymentManager]:
-    """A deployment manager on ``shelf``; every deployment it made is stopped at the end."""
-    deployments = DeploymentManager(shelf, ready_timeout=60)
+def managed(shelf: Shelf, **settings: Any) -> Iterator[DeploymentManager]:
+    """A deployment manager on ``shelf`` (its traitlets set to ``settings``); every
+    deployment it made is stopped at the end."""
+    deployments = DeploymentManager(shelf, ready_timeout=60, **settings)
     try:
         yield deployments
     finally:

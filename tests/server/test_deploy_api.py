@@ -82,6 +82,9 @@ async def test_a_model_that_fails_to_load_fails_the_task_with_its_traceback(
         ({"refs": ["adder", "adder:1"], "mode": "async"}, 400, "exactly one model ref"),
         ({"refs": ["adder"], "mode": "sideways"}, 400, "mode"),
         ({"refs": ["adder"], "workers": 0}, 400, "workers"),
+        ({"refs": ["adder"], "workers": 2, "max_workers": 3}, 400, "not both"),
+        ({"refs": ["adder"], "min_workers": 3, "max_workers": 2}, 400, "min_workers (3) is more"),
+        ({"refs": ["adder"], "mode": "async", "max_workers": 2}, 400, "give it workers=N"),
         ({"refs": ["adder"], "name": "../../x"}, 400, "name"),
     ],
 )
@@ -103,6 +106,23 @@ async def test_a_multi_model_endpoint_may_start_empty(api, shelf, tmp_path, wait
     )
     assert (status, answer["answer"]) == (200, [13]), answer
     await api("POST", "deployments", "mme", "stop")
+
+
+async def test_deploy_with_a_range_of_workers(api, shelf, tmp_path, wait_for):
+    _model(shelf, tmp_path, "adder", ECHO)
+    body = {"refs": ["adder"], "name": "ranged", "min_workers": 1, "max_workers": 2}
+    _, task = await api("POST", "deployments", body=body)
+    try:
+        task = await wait_for(("tasks", task["id"]), lambda t: t["status"] != "running")
+        assert task["status"] == "succeeded", task
+        _, one = await api("GET", "deployments", "ranged")
+        assert (one["workers"], one["min_workers"], one["max_workers"]) == (1, 1, 2)
+        assert one["serving"]["max_workers"] == 2
+        status, answer = await api("POST", "deployments", "ranged", "invoke",
+                                   body={"payload": [[1, 2]]})  # fmt: skip
+        assert (status, answer) == (200, {"answer": [13]})
+    finally:
+        await api("POST", "deployments", "ranged", "stop")
 
 
 async def test_stopping_or_invoking_an_unknown_deployment_is_404(api):

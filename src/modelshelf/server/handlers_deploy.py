@@ -56,6 +56,8 @@ class DeploymentsHandler(ModelshelfHandler):
                 request.mode,
                 name=name,
                 workers=request.workers,
+                min_workers=request.min_workers,
+                max_workers=request.max_workers,
                 handler=handler,
                 env=request.env,
                 model_data=model_data,

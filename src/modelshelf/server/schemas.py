@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from modelshelf.core.deploy.scaling import WorkerRange
+from modelshelf.core.errors import DeploymentError
+
 # ---- requests -----------------------------------------------------------------------------
 
 
@@ -52,7 +55,10 @@ class DeployRequest(Body):
     refs: list[str] = Field(default_factory=list)
     mode: Literal["realtime", "multi", "async"] = "realtime"
     name: str | None = None
-    workers: int = Field(default=1, ge=1, le=64)
+    # workers=N is a fixed number; min_workers/max_workers a range to scale in (not both).
+    workers: int | None = Field(default=None, ge=1, le=64)
+    min_workers: int | None = Field(default=None, ge=1, le=64)
+    max_workers: int | None = Field(default=None, ge=1, le=64)
     handler: str | None = None
     env: dict[EnvName, str] = Field(default_factory=dict)
     model_data: str | None = None
@@ -68,6 +74,10 @@ class DeployRequest(Body):
     def _refs_for_the_mode(self) -> DeployRequest:
         if self.mode != "multi" and len(self.refs) != 1:
             raise ValueError(f"refs: a {self.mode} deployment serves exactly one model ref")
+        try:  # the core's own check, so that a bad range is a 400 before any task starts
+            WorkerRange.of(self.workers, self.min_workers, self.max_workers, mode=self.mode)
+        except DeploymentError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
@@ -236,6 +246,8 @@ class Deployment(Answer):
     url: str
     refs: list[str]
     workers: int
+    min_workers: int | None = None
+    max_workers: int | None = None
     error: str | None
     traceback: str | None
     serving: dict[str, Any] = {}

@@ -35,6 +35,8 @@ def _deploy(shelf: Shelf, args: argparse.Namespace) -> Deployment:
             name=args.name,
             port=args.port,
             workers=args.workers,
+            min_workers=args.min_workers,
+            max_workers=args.max_workers,
             token=args.token,
             max_body=args.max_body,
             max_models=args.max_models,
@@ -115,7 +117,21 @@ def add_deploy_commands(command: Callable[[str, Any, str], argparse.ArgumentPars
     deploy.add_argument("--mode", choices=MODES, default="realtime", help="default realtime")
     deploy.add_argument("--name", help="deployment name (default: the model's name)")
     deploy.add_argument("--port", type=int, help="default: a free port on 127.0.0.1")
-    deploy.add_argument("--workers", type=int, default=1, help="server processes, default 1")
+    deploy.add_argument(
+        "--workers", type=whole_number, metavar="N", help="server processes, default 1"
+    )
+    deploy.add_argument(
+        "--min-workers",
+        type=whole_number,
+        metavar="N",
+        help="the fewest server processes of a deployment that scales with its load",
+    )
+    deploy.add_argument(
+        "--max-workers",
+        type=whole_number,
+        metavar="N",
+        help="the most: workers are added while requests queue, stopped once idle",
+    )
     deploy.add_argument("--token", help="bearer token required on every non-health route")
     deploy.add_argument("--max-body", help="largest request body, e.g. 6MB (413 above)")
     deploy.add_argument("--max-models", type=int, default=0, help="multi: loaded models cap")

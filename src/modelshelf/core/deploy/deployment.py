@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING, Any
 from modelshelf.core.deploy.client import decode_answer, encode_payload, http_request
 from modelshelf.core.deploy.deployment_book import FAILED, READY, STARTING, DeploymentRecord
 from modelshelf.core.deploy.live_figures import LiveFigures, read_live
+from modelshelf.core.deploy.scaling import WorkerRange
+from modelshelf.core.deploy.worker_census import WorkerCensus, read_census
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.facts import Block, Card, Link, Listed, Shown
 from modelshelf.core.sizes import format_size
 
 if TYPE_CHECKING:
     from modelshelf.core.deploy.manager import DeploymentManager
+
+
+CENSUS_WAIT = 2.0  # seconds a ready deployment's supervisor may take to count its worker
 
 
 class Deployment(Shown, Listed):
@@ -31,29 +36,45 @@ class Deployment(Shown, Listed):
     status = property(lambda self: self._record.status)
     url = property(lambda self: self._record.url)
     refs = property(lambda self: list(self._record.refs))
-    workers = property(lambda self: self._record.workers)
+    workers = property(lambda self: self._record.workers)  # the fewest it runs
     error = property(lambda self: self._record.error)
     traceback = property(lambda self: self._record.traceback)
     pid = property(lambda self: self._record.pid)
     serving = property(lambda self: dict(self._record.serving))
+
+    @property
+    def worker_range(self) -> WorkerRange:
+        """The fewest and the most workers it runs (the same when it does not scale)."""
+        record = self._record
+        return WorkerRange(record.workers, record.serving.get("max_workers", record.workers))
+
+    def census(self) -> WorkerCensus | None:
+        """Its workers now, as its supervisor counts them (None: one process, or stopped)."""
+        return read_census(self._record.folder) if self._record.live else None
 
     def refresh(self) -> Deployment:
         self._record = self._manager.get(self.name)._record
         return self
 
     def wait_ready(self, timeout: float = 120.0) -> Deployment:
-        """Poll the health check until the model is loaded (or loading failed)."""
+        """Poll the health check until the model is loaded (or loading failed), and, with
+        several workers, until their supervisor counts the one that answered."""
         deadline = time.monotonic() + timeout
         while True:
             self._record = self._manager.check(self.name)
             if self.status != STARTING:
-                return self
+                break
             if time.monotonic() > deadline:
                 self._record = self._manager.stop(
                     self.name, status="failed", error=f"not ready after {timeout:g} s"
                 )._record
                 return self
             time.sleep(0.05)
+        # The census comes a tick later; one late by more than a moment is not waited for.
+        counted_by = time.monotonic() + CENSUS_WAIT
+        while self.status == READY and not self._counted() and time.monotonic() < counted_by:
+            time.sleep(0.05)
+        return self
 
     def invoke(
         self,
@@ -112,7 +133,9 @@ class Deployment(Shown, Listed):
             "status": record.status,
             "url": record.url,
             "refs": record.refs,
-            "workers": record.workers,
+            "workers": self._workers_now(),
+            "min_workers": self.worker_range.min,
+            "max_workers": self.worker_range.max,
             "pid": record.pid,
             "error": record.error,
             "traceback": record.traceback,
@@ -146,7 +169,7 @@ class Deployment(Shown, Listed):
             ("status", self.status),
             ("url", Link(self.url)),
             ("models", ", ".join(self.refs)),
-            ("workers", self.workers),
+            ("workers", self._workers_label()),
             ("handler", serving.get("handler")),
             ("model data", serving.get("model_data")),
             ("model data cache", _size(serving.get("model_data_cache"))),
@@ -164,7 +187,27 @@ class Deployment(Shown, Listed):
 
     def row(self) -> tuple[Any, ...]:
         models = ", ".join(self.refs)
-        return (self.name, self.mode, self.status, Link(self.url), models, self.workers)
+        return (self.name, self.mode, self.status, Link(self.url), models, self._workers_label())
+
+    def _counted(self) -> bool:
+        """Whether the workers now are known: one process, or a census with one serving
+        (the supervisor writes it a tick after a worker starts serving)."""
+        if self.worker_range.max == 1:
+            return True
+        census = self.census()
+        return census is not None and census.serving > 0
+
+    def _workers_now(self) -> int:
+        """The workers serving now (the fewest it runs, before its supervisor counts)."""
+        census = self.census()
+        return census.serving if census is not None else self._record.workers
+
+    def _workers_label(self) -> str:
+        """``"2 (1 to 4)"``, and ``", 1 starting"`` while a worker is on its way."""
+        census = self.census()
+        if census is None:
+            return self.worker_range.label()
+        return self.worker_range.label(census.serving) + census.note()
 
 
 def _python_env(facts: dict[str, Any] | None) -> str | None:

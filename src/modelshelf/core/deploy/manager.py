@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from traitlets import Bool, CaselessStrEnum, Integer, List, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 from modelshelf.core.deploy.batching import BatchSettings
@@ -36,6 +36,7 @@ from modelshelf.core.deploy.installers import (
     checked_env_manager,
     checked_find_links,
 )
+from modelshelf.core.deploy.scaling import ScalingPolicy, WorkerRange
 from modelshelf.core.deploy.server_options import ServerOptions, checked_env
 from modelshelf.core.deploy.serving_python import ServingPython, for_deployment
 from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS
@@ -83,6 +84,12 @@ class DeploymentManager(Configurable):
         False, help="Install environments from find_links only, never from a package index."
     ).tag(config=True)
     environments_root = Unicode(help="Folder holding the models' environments.").tag(config=True)
+    # A deployment with a range of workers (deploy's min_workers/max_workers): scaling.py.
+    scale_up_after = Float(3.0, help="Seconds requests queue before workers are added.").tag(
+        config=True
+    )
+    scale_down_after = Float(30.0, help="Idle seconds before workers are stopped.").tag(config=True)
+    target_in_flight = Float(1.0, help="Requests in flight per worker aimed at.").tag(config=True)
 
     def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
         self.shelf = shelf if shelf is not None else Shelf()
@@ -107,7 +114,9 @@ class DeploymentManager(Configurable):
         *,
         name: str | None = None,
         port: int | None = None,
-        workers: int = 1,
+        workers: int | None = None,
+        min_workers: int | None = None,
+        max_workers: int | None = None,
         token: str | None = None,
         max_body: int | str | None = None,
         max_models: int = 0,
@@ -127,6 +136,10 @@ class DeploymentManager(Configurable):
         wait: bool = True,
     ) -> Deployment:
         """Serve ``refs`` (one ref, or several for a multi-model endpoint) over HTTP.
+
+        ``workers=N`` runs N server processes; ``min_workers`` and ``max_workers`` a range
+        the deployment scales in with its load (:attr:`scale_up_after`,
+        :attr:`scale_down_after`, :attr:`target_in_flight`; see :mod:`.supervisor`).
 
         ``handler`` (``"path/model_handler.py:handle"``) is a Multi Model Server handler
         service that serves every model of the endpoint instead of the models' own serving
@@ -159,14 +172,16 @@ class DeploymentManager(Configurable):
         refs = [refs] if isinstance(refs, str) else list(refs or [])
         if mode != "multi" and len(refs) != 1:
             raise DeploymentError(f"a {mode} deployment serves exactly one model ref")
-        if not isinstance(workers, int) or workers < 1:
-            raise DeploymentError(f"workers must be a whole number of at least 1, not {workers!r}")
+        span = WorkerRange.of(workers, min_workers, max_workers, mode=mode)
+        scaling = ScalingPolicy.checked(
+            span, self.scale_up_after, self.scale_down_after, self.target_in_flight
+        )
         service = parse_handler(handler) if handler is not None else None
         batching = BatchSettings.of(batch_size, max_batch_delay)
         variables = checked_env(env)
         prefix = None
         if model_data is not None:
-            if mode != "multi" or workers != 1:
+            if mode != "multi" or span.max != 1:
                 raise DeploymentError(
                     "model_data is for a multi-model deployment of one worker process "
                     "(its disk cache belongs to the process)"
@@ -183,13 +198,13 @@ class DeploymentManager(Configurable):
         name = validate_name(name or (versions[0].name if mode != "multi" else "multi-model"))
         options = ServerOptions(
             token, max_body, max_models, memory_budget, output_location, service, variables,
-            prefix, folders, manager, install, batching,
+            prefix, folders, manager, install, batching, scaling,
         )  # fmt: skip
         # A port we pick is free when picked, but another process may bind it before the
         # server does: then pick another, a few times. A port the user chose is theirs.
         for _ in range(PORT_ATTEMPTS if port is None else 1):
             chosen = port or _free_port(self.host)
-            record = self._record(name, mode, versions, chosen, workers, options.serving())
+            record = self._record(name, mode, versions, chosen, span.min, options.serving())
             deployment = self._start(record, versions, chosen, options)
             if not wait:
                 return deployment
@@ -266,6 +281,7 @@ class DeploymentManager(Configurable):
             "host": self.host,
             "port": port,
             "workers": record.workers,
+            "scaling": options.scaling.to_config(),  # see supervisor.py
             "token": options.token,
             "max_body": parse_size(max_body),
             "root": self.shelf.backend.url,

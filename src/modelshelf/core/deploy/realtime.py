@@ -4,7 +4,9 @@ V2, and the SageMaker Runtime API (``/endpoints/{name}/invocations``, :mod:`.run
 The model loads in a background thread started with the app, so ``/ping`` answers within
 ``LOAD_WAIT``: 503 while loading, 200 once loaded, 500 if loading failed (with the user's
 traceback when their code failed). Requests arriving during the load wait for it up to
-``LOAD_WAIT``, then get 503.
+``LOAD_WAIT``, then get 503. A worker started beside others already serving
+(``load_first``) loads before it takes any connection instead: it never holds a request it
+cannot answer.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 import traceback
@@ -50,8 +53,8 @@ from modelshelf.core.errors import ModelshelfError, ServingError
 log = logging.getLogger("modelshelf.serve")
 
 # How long a request waits for a load in progress before answering 503: under SageMaker's
-# 2 s /ping budget, and long enough that a fast model's other uvicorn workers (each loads
-# its own copy) are not seen still loading just after the first one said it was ready.
+# 2 s /ping budget. (A deployment's other workers never answer while loading: they take
+# connections only once loaded, see supervisor.py.)
 LOAD_WAIT = 1.0
 
 
@@ -149,8 +152,10 @@ class RealtimeEndpoint:
         version: str | None = None,
         batching: BatchSettings | None = None,
         stats: ServingStats | None = None,
+        load_first: bool = False,
     ) -> None:
         self.state = state
+        self.load_first = load_first
         self.name = state.name
         self.version = version
         self.versions = [str(version)] if version is not None else []
@@ -245,9 +250,13 @@ class RealtimeEndpoint:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        """Start loading the model with the app; leave the last figures at its end."""
+        """Start loading the model with the app (and, ``load_first``, wait for it: uvicorn
+        listens only once the lifespan has started); leave the last figures at its end."""
         self.state.start()
         self.stats.start_writing()
+        if self.load_first and await self.state.wait(math.inf) is None:
+            # uvicorn ends this worker on the error; the supervisor logs its exit.
+            raise ServingError(f"model {self.name} failed to load: {self.state.error}")
         try:
             yield {}
         finally:
@@ -269,16 +278,18 @@ def create_realtime_app(
     batching: BatchSettings | None = None,
     stats: ServingStats | None = None,
     code_dir: str | None = None,
+    load_first: bool = False,
 ) -> Starlette:
     """The ASGI app serving the model in ``model_dir`` as ``name`` (through ``handler``,
     a handler service, when given; with ``code_dir``'s inference script, the submit
     directory's, when the folder has no serving code of its own; concurrent requests
-    batched as ``batching`` says)."""
+    batched as ``batching`` says; serving only once the model is loaded when
+    ``load_first``)."""
     stats = stats or ServingStats()
     state = ModelState(
         model_dir, name, handler, code_dir, on_loaded=lambda h: stats.models(_loaded(h))
     )
-    endpoint = RealtimeEndpoint(state, settings, version, batching, stats)
+    endpoint = RealtimeEndpoint(state, settings, version, batching, stats, load_first)
     routes = [
         # The hot routes first: Starlette tries routes in order.
         Route("/invocations", Raw(endpoint.invocations), methods=["POST"]),

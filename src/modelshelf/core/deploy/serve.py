@@ -1,10 +1,10 @@
 """The server process of one deployment: ``python -m modelshelf.core.deploy.serve CONFIG``.
 
-The deployment manager writes CONFIG (JSON) and starts this in a new session. It runs
-uvicorn with the configured number of worker processes; each worker builds its app with
-:func:`build_app` from the same CONFIG (uvicorn's factory mode needs an import string).
-The main process also renews the deployment's store leases while it lives, so a deployed
-version cannot be deleted, and a crashed server's leases simply expire.
+The deployment manager writes CONFIG (JSON) and starts this in a new session. One worker
+serves in this process; more (a fixed number, or a range to scale in) run under the
+supervisor (supervisor.py), each building its app with :func:`build_app` from the same
+CONFIG. The main process also renews the deployment's store leases while it lives, so a
+deployed version cannot be deleted, and a crashed server's leases simply expire.
 """
 
 from __future__ import annotations
@@ -48,13 +48,30 @@ def _model_data(config: dict[str, Any]):
 
 
 def build_app() -> Any:
-    """The ASGI app of this deployment (called by uvicorn in every worker process)."""
+    """The ASGI app of this deployment (called by uvicorn in every worker process); under a
+    supervisor, counted in the worker's slot."""
+    from modelshelf.core.deploy.worker_slots import GaugedApp, this_worker
+
+    config = read_config()
+    worker = this_worker()
+    app = _mode_app(config, load_first=worker is not None and not worker.eager)
+    if worker is None:
+        return app
+    # It serves once its model is loaded (a multi-model endpoint's load on first use).
+    service = getattr(app.state, "service", None)  # async
+    model = getattr(app.state, "model", None) or getattr(service, "state", None)
+    if model is not None:
+        worker.app_ready = lambda: model.handler is not None
+    return GaugedApp(app, worker)
+
+
+def _mode_app(config: dict[str, Any], load_first: bool) -> Any:
+    """The app of the deployment's mode; ``load_first``: the model loads before it serves."""
     from modelshelf.core.deploy.batching import BatchSettings
     from modelshelf.core.deploy.handler_service import HandlerSpec
     from modelshelf.core.deploy.http import ServingSettings
     from modelshelf.core.deploy.serving_stats import ServingStats
 
-    config = read_config()
     settings = ServingSettings(token=config.get("token"), max_body=config["max_body"])
     handler = HandlerSpec(**config["handler"]) if config.get("handler") else None
     code_dir = config.get("code_dir")  # the submit directory, prepared by the manager
@@ -73,6 +90,7 @@ def build_app() -> Any:
             batching=batching,
             stats=stats,
             code_dir=code_dir,
+            load_first=load_first,
         )
     if mode == "multi":
         from modelshelf.core.deploy.multimodel import create_multimodel_app
@@ -126,27 +144,42 @@ def lease_renewer(config: dict[str, Any]) -> Renewer:
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
+    from modelshelf.core.deploy.scaling import ScalingPolicy
+
     path = (argv if argv is not None else sys.argv[1:])[0]
     os.environ[CONFIG_ENV] = os.path.abspath(path)
     config = read_config(path)
+    policy = ScalingPolicy.from_config(config)
+    options = _uvicorn_options(config)
     with lease_renewer(config):
-        uvicorn.run(
-            "modelshelf.core.deploy.serve:build_app",
-            factory=True,
-            host=config["host"],
-            port=config["port"],
-            workers=config["workers"],
-            log_level="info",
-            log_config=_log_config(),
-            access_log=False,  # a line per request costs more than a tiny model's predict
-            ws="none",
-            lifespan="on",
-            # Served on loopback to its own clients: no proxy in front whose X-Forwarded-*
-            # headers need reading on every request.
-            proxy_headers=False,
-            timeout_graceful_shutdown=5,
-        )
-    return 0
+        if policy.workers.max == 1:
+            uvicorn.run(APP, **options)
+            return 0
+        from modelshelf.core.deploy.supervisor import Supervisor
+
+        server = uvicorn.Config(APP, workers=policy.workers.max, **options)
+        return Supervisor(server, policy, os.path.dirname(os.path.abspath(path))).run()
+
+
+APP = "modelshelf.core.deploy.serve:build_app"  # uvicorn's factory, imported by each worker
+
+
+def _uvicorn_options(config: dict[str, Any]) -> dict[str, Any]:
+    """How uvicorn serves the deployment, one worker or several."""
+    return {
+        "factory": True,
+        "host": config["host"],
+        "port": config["port"],
+        "log_level": "info",
+        "log_config": _log_config(),
+        "access_log": False,  # a line per request costs more than a tiny model's predict
+        "ws": "none",
+        "lifespan": "on",
+        # Served on loopback to its own clients: no proxy in front whose X-Forwarded-*
+        # headers need reading on every request.
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 5,
+    }
 
 
 def _log_config() -> dict[str, Any]:

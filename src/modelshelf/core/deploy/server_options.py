@@ -11,6 +11,7 @@ from typing import Any
 from modelshelf.core.deploy.batching import BatchSettings
 from modelshelf.core.deploy.handler_service import HandlerSpec
 from modelshelf.core.deploy.installers import AUTO, InstallOptions
+from modelshelf.core.deploy.scaling import ScalingPolicy
 from modelshelf.core.errors import DeploymentError
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -34,6 +35,7 @@ class ServerOptions:
     env_manager: str = AUTO  # see serving_python.py
     install: InstallOptions = field(default_factory=InstallOptions)
     batching: BatchSettings = field(default_factory=BatchSettings)
+    scaling: ScalingPolicy = field(default_factory=ScalingPolicy)
 
     def serving(self) -> dict[str, Any]:
         """What the deployment's record keeps of these: no secret (token, storage options,
@@ -49,6 +51,8 @@ class ServerOptions:
             serving["model_roots"] = list(self.model_roots)
         if self.env:
             serving["env"] = sorted(self.env)
+        if self.scaling.workers.scales:  # the record's workers is the range's minimum
+            serving["max_workers"] = self.scaling.workers.max
         if self.batching.batching:
             serving["batch_size"] = self.batching.batch_size
             serving["max_batch_delay"] = self.batching.max_batch_delay
