@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
@@ -37,15 +34,19 @@ from modelshelf.core.deploy.installers import (
     checked_find_links,
 )
 from modelshelf.core.deploy.scaling import ScalingPolicy, WorkerRange
+from modelshelf.core.deploy.server_config import (
+    died,
+    launch_server,
+    model_data_config,
+    server_config,
+)
 from modelshelf.core.deploy.server_options import ServerOptions, checked_env
 from modelshelf.core.deploy.serving_python import ServingPython, for_deployment
 from modelshelf.core.deploy.store_models import DEFAULT_MODEL_ROOTS
-from modelshelf.core.deploy.submit_directory import prepare_submit_directory, submit_directory
 from modelshelf.core.errors import DeploymentError
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import free_port as _free_port  # a name tests replace
-from modelshelf.core.processes import launch_detached, pid_alive, stop_session
-from modelshelf.core.sizes import parse_size
+from modelshelf.core.processes import pid_alive, stop_session
 from modelshelf.core.sources.tree import expand_local
 from modelshelf.core.store import Lease, ModelVersion, Shelf
 from modelshelf.core.store.expiring import HOST
@@ -186,7 +187,7 @@ class DeploymentManager(Configurable):
                     "model_data is for a multi-model deployment of one worker process "
                     "(its disk cache belongs to the process)"
                 )
-            prefix = self._model_data(model_data, model_data_options, model_data_cache)
+            prefix = model_data_config(self.shelf, model_data, model_data_options, model_data_cache)
         manager = checked_env_manager(env_manager or self.env_manager)
         links = checked_find_links([*self.find_links, *(find_links or [])])
         install = InstallOptions(links, self.offline if offline is None else bool(offline))
@@ -256,94 +257,15 @@ class DeploymentManager(Configurable):
         try:
             leases = [self.shelf.lease(v.ref, owner=f"deployment {record.name}") for v in versions]
             self.book.update(record.name, leases=[asdict(lease) for lease in leases])
-            config = self._prepare(record, versions, port, leases, options)
+            config = server_config(self, record, versions, port, leases, options)
             python = self._serving_python(record, versions, config, options)
-            self._launch(record, config, {**options.env, **python.variables}, python.python)
+            launch_server(
+                self.book, record, config, {**options.env, **python.variables}, python.python
+            )
         except BaseException as exc:
             self._end(record.name, FAILED, error=f"{type(exc).__name__}: {exc}")
             raise
         return self.get(record.name)
-
-    def _prepare(
-        self,
-        record: DeploymentRecord,
-        versions: list[ModelVersion],
-        port: int,
-        leases: list[Lease],
-        options: ServerOptions,
-    ) -> dict[str, Any]:
-        shutil.rmtree(record.folder, ignore_errors=True)
-        os.makedirs(record.folder)
-        max_body = options.max_body if options.max_body is not None else self.max_body
-        config: dict[str, Any] = {
-            "mode": record.mode,
-            "name": record.name,
-            "host": self.host,
-            "port": port,
-            "workers": record.workers,
-            "scaling": options.scaling.to_config(),  # see supervisor.py
-            "token": options.token,
-            "max_body": parse_size(max_body),
-            "root": self.shelf.backend.url,
-            "storage_options": self.shelf.storage_options or {},
-            "leases": [asdict(lease) for lease in leases],
-            "handler": asdict(options.handler) if options.handler else None,
-            "batch_size": options.batching.batch_size,
-            "max_batch_delay": options.batching.max_batch_delay,
-            "stats_dir": os.path.join(record.folder, "stats"),  # see serving_stats.py
-            "code_dir": self._submit_directory(record, options.env),
-        }
-        if record.mode == "multi":
-            config["models_dir"] = os.path.join(record.folder, "models")
-            config["max_models"] = options.max_models
-            config["memory_budget"] = parse_size(options.memory_budget)
-            config["model_data"] = options.model_data
-            config["model_roots"] = list(options.model_roots)
-        else:
-            # Copied once here, not by each worker process; verified against the store.
-            version = versions[0]
-            config["model_dir"] = self.shelf.load(version.ref, os.path.join(record.folder, "model"))
-            config["model_name"] = version.name
-            config["version"] = str(version.version)
-        if record.mode == "async":
-            config["queue_db"] = os.path.join(record.folder, "queue.sqlite")
-            output = options.output_location or os.path.join(record.folder, "outputs")
-            config["output_location"] = output
-        return config
-
-    def _submit_directory(self, record: DeploymentRecord, env: dict[str, str]) -> str | None:
-        """The folder the endpoint's code is imported from, prepared once for every worker:
-        ``SAGEMAKER_SUBMIT_DIRECTORY`` as the server process will see it, if set."""
-        source = submit_directory({**os.environ, **env})
-        if source is None:
-            return None
-        dest = os.path.join(record.folder, "code")
-        return prepare_submit_directory(source, dest, self._storage_options(source))
-
-    def _storage_options(self, url: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
-        """``given``, else the store's options when ``url`` is on the store's kind of storage."""
-        if given is not None:
-            return given
-        same = url.split("://")[0] == self.shelf.backend.url.split("://")[0]
-        return dict(self.shelf.storage_options or {}) if same and "://" in url else {}
-
-    def _model_data(
-        self, url: str, options: dict[str, Any] | None, cache: int | str
-    ) -> dict[str, Any]:
-        """The server config's ``model_data``, checked: the prefix must hold something."""
-        import fsspec
-
-        if "://" not in url and "::" not in url:
-            url = os.path.abspath(os.path.expanduser(url))
-        options = self._storage_options(url, options)
-        try:
-            fs, path = fsspec.core.url_to_fs(url, **options)
-            found = fs.isdir(path)
-        except Exception as exc:
-            raise DeploymentError(f"cannot read model data {url}: {exc}") from exc
-        if not found:
-            raise DeploymentError(f"model data {url} is not a folder or a prefix holding objects")
-        return {"url": url, "storage_options": options, "cache_bytes": parse_size(cache)}
 
     def _serving_python(
         self,
@@ -357,22 +279,6 @@ class DeploymentManager(Configurable):
         if python.facts:
             self.book.update(record.name, serving={**record.serving, "python_env": python.facts})
         return python
-
-    def _launch(
-        self,
-        record: DeploymentRecord,
-        config: dict[str, Any],
-        env: dict[str, str],
-        python: str = sys.executable,
-    ) -> None:
-        config_path = os.path.join(record.folder, "config.json")
-        with open(config_path, "w") as fh:
-            json.dump(config, fh)
-        os.chmod(config_path, 0o600)  # it may hold the bearer token and storage options
-        server = [python, "-m", "modelshelf.core.deploy.serve", config_path]
-        environment = {**os.environ, **env} if env else None
-        pid = launch_detached(server, os.path.join(record.folder, "server.log"), environment)
-        self.book.update(record.name, pid=pid, host=HOST)
 
     # ---- one address for all: the SageMaker runtime gateway ------------------------------
 
@@ -444,7 +350,7 @@ class DeploymentManager(Configurable):
         if not record.live or record.host != HOST or not record.pid or pid_alive(record.pid):
             return record
         log_path = os.path.join(record.folder, "server.log")
-        self._end(record.name, FAILED, error=_died(log_path))
+        self._end(record.name, FAILED, error=died(log_path))
         return self.book.get(record.name)
 
     def check(self, name: str) -> DeploymentRecord:
@@ -488,21 +394,3 @@ class DeploymentManager(Configurable):
 def _lost_port_race(deployment: Deployment) -> bool:
     """True when the server died at start because its port was already in use."""
     return deployment.status == FAILED and "address already in use" in (deployment.error or "")
-
-
-def _died(log_path: str) -> str:
-    """Why a server process died, in one line: the last line of its log that tells of an
-    error (uvicorn's "ERROR: [Errno 98] ... address already in use", the last line of a
-    Python traceback), else its last line, and where the log is. No traceback: a process's
-    own is of modelshelf's code; the user's code fails in a thread that reports its own
-    traceback through the health check."""
-    try:
-        with open(log_path, "rb") as fh:
-            fh.seek(max(0, os.fstat(fh.fileno()).st_size - 8192))  # a long-lived log is big
-            lines = [line.strip() for line in fh.read().decode(errors="replace").splitlines()]
-    except FileNotFoundError:
-        lines = []
-    lines = [line for line in lines if line]
-    errors = [line for line in lines if "error" in line.lower() or "exception" in line.lower()]
-    why = next(reversed(errors or lines), None)
-    return f"the server process died{f': {why}' if why else ''} (its log: {log_path})"
