@@ -4,7 +4,6 @@ write (serving_stats.py) and, from ``/proc``, the CPU and memory of its processe
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -72,23 +71,16 @@ def read_live(folder: str, session: int | None) -> LiveFigures:
         requests=sum(statuses.values()),
         server_errors=sum(v for k, v in statuses.items() if k >= 500),
         client_errors=sum(v for k, v in statuses.items() if 400 <= k < 500),
-        last_minute=len(totals.recent),
+        last_minute=totals.last_minute,
         batch_sizes=dict(totals.batch_sizes),
         models=totals.models,
     )
-    if totals.recent:
-        recent = sorted(totals.recent)
-        figures.p50_ms = _percentile(recent, 0.50) * 1000
-        figures.p99_ms = _percentile(recent, 0.99) * 1000
+    if totals.last_minute:
+        figures.p50_ms = (totals.percentile(0.50) or 0) * 1000
+        figures.p99_ms = (totals.percentile(0.99) or 0) * 1000
     if session:
         figures.processes, figures.cpu_seconds, figures.rss_bytes = _session_use(session)
     return figures
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    """The nearest-rank percentile of sorted values."""
-    rank = math.ceil(q * len(ordered))
-    return ordered[min(len(ordered), max(rank, 1)) - 1]
 
 
 def _session_use(session: int) -> tuple[int, float, int]:

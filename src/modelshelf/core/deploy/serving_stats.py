@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import math
 import os
 import threading
 import time
@@ -25,9 +26,12 @@ from typing import Any
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
-WINDOW = 60.0  # seconds of latencies the card's p50 and p99 are taken over
+WINDOW = 60  # seconds of latencies the card's p50 and p99 are taken over
+# The card's latencies, counted per second in fine buckets (each 25 % wider than the last,
+# 10 µs to 13 s) rather than kept one by one: a snapshot stays small at any request rate, so
+# writing it each second never holds up requests, and a percentile is within a bucket.
+FINE_BUCKETS = tuple(1e-5 * 1.25**i for i in range(64))
 _WRITE_EVERY = 1.0
-_MAX_SAMPLES = 5000  # per worker and window: enough for a p99, bounded in memory and on disk
 
 
 class ServingStats:
@@ -40,7 +44,8 @@ class ServingStats:
         self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: above every bound
         self._seconds = 0.0
         self._batch_sizes: Counter[int] = Counter()
-        self._window: deque[tuple[float, float]] = deque(maxlen=_MAX_SAMPLES)
+        # (second, counts per fine bucket) for the last WINDOW seconds that saw requests.
+        self._window: deque[tuple[int, list[int]]] = deque(maxlen=WINDOW)
         self._models: dict[str, dict[str, Any]] = {}
         self._dirty = False
         self._writer: threading.Thread | None = None
@@ -54,7 +59,10 @@ class ServingStats:
             self._statuses[status] += 1
             self._buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             self._seconds += seconds
-            self._window.append((time.time(), seconds))
+            second = int(time.time())
+            if not self._window or self._window[-1][0] != second:
+                self._window.append((second, [0] * (len(FINE_BUCKETS) + 1)))
+            self._window[-1][1][bisect.bisect_left(FINE_BUCKETS, seconds)] += 1
             self._dirty = True
 
     def batch(self, size: int) -> None:
@@ -82,7 +90,12 @@ class ServingStats:
                 "latency_buckets": list(self._buckets),
                 "latency_sum": self._seconds,
                 "batch_sizes": {str(k): v for k, v in self._batch_sizes.items()},
-                "recent": [[t, s] for t, s in self._window if t >= cutoff],
+                # Each recent second's non-empty fine buckets: {second: {bucket: count}}.
+                "recent": {
+                    str(sec): {str(i): n for i, n in enumerate(counts) if n}
+                    for sec, counts in self._window
+                    if sec >= cutoff
+                },
                 "models": self._models,
             }
 
@@ -161,7 +174,8 @@ class Totals:
     latency_buckets: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
     latency_sum: float = 0.0
     batch_sizes: Counter[int] = field(default_factory=Counter)
-    recent: list[float] = field(default_factory=list)  # latencies of the last minute
+    # The last minute's latencies: counts per fine bucket (FINE_BUCKETS, then one above).
+    recent: list[int] = field(default_factory=lambda: [0] * (len(FINE_BUCKETS) + 1))
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -174,9 +188,29 @@ class Totals:
                 totals.latency_buckets[i] += count
             totals.latency_sum += snapshot["latency_sum"]
             totals.batch_sizes.update({int(k): v for k, v in snapshot["batch_sizes"].items()})
-            totals.recent += [seconds for at, seconds in snapshot["recent"] if at >= cutoff]
+            for second, counts in snapshot["recent"].items():
+                if int(second) >= cutoff:
+                    for i, count in counts.items():
+                        totals.recent[int(i)] += count
             totals.models.update(snapshot["models"])
         return totals
+
+    @property
+    def last_minute(self) -> int:
+        return sum(self.recent)
+
+    def percentile(self, q: float) -> float | None:
+        """The last minute's ``q`` latency (nearest rank), as its fine bucket's upper bound
+        (the largest bound for what lies above them all); None with no requests."""
+        total = self.last_minute
+        if not total:
+            return None
+        rank, seen = max(1, math.ceil(q * total)), 0
+        for i, count in enumerate(self.recent):
+            seen += count
+            if seen >= rank:
+                return FINE_BUCKETS[min(i, len(FINE_BUCKETS) - 1)]
+        return FINE_BUCKETS[-1]
 
 
 class _Collector:
