@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from deploy_helpers import write_model
+from deploy_helpers import managed, write_model
 
 from modelshelf import Shelf
 from modelshelf.core.deploy.http import ServingSettings
+from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.deploy.multimodel import create_multimodel_app
 
 ECHO = """\
@@ -111,6 +112,21 @@ def store(tmp_path, models) -> Iterator[Shelf]:
     shelf.save("slow", models.slow)
     yield shelf
     shelf.close()
+
+
+@pytest.fixture
+def shelf(tmp_path) -> Iterator[Shelf]:
+    """An empty local store (a test module that needs models in it defines its own)."""
+    store = Shelf(tmp_path / "store")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def manager(shelf) -> Iterator[DeploymentManager]:
+    """A DeploymentManager over the test's ``shelf``, every deployment stopped at the end."""
+    with managed(shelf) as deployments:
+        yield deployments
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ import os
 
 import httpx
 import pytest
-from deploy_helpers import managed
 from mms_handlers import (
     CLASS_HANDLER,
     FAILING_HANDLER,
@@ -35,12 +34,6 @@ def shelf(tmp_path):
         store.save(name, params_model(tmp_path / "models", name, scale, factor))
     yield store
     store.close()
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy
 import pytest
-from deploy_helpers import managed
 from inference_scripts import (
     CONTEXT,
     DEFAULTS,
@@ -39,19 +38,6 @@ def _toolkit_env(monkeypatch):
     """No SageMaker variables from outside: each test sets those it is about."""
     monkeypatch.delenv("SAGEMAKER_PROGRAM", raising=False)
     monkeypatch.delenv("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", raising=False)
-
-
-@pytest.fixture
-def shelf(tmp_path):
-    store = Shelf(tmp_path / "store")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
 
 
 def linear_pickle() -> bytes:

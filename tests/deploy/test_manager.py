@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import managed
 
 from modelshelf import ModelInUseError, Shelf
 from modelshelf.core.deploy.client import http_request
@@ -40,12 +39,6 @@ def shelf(tmp_path):
     store.save("broken", broken)
     yield store
     store.close()
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
 
 
 def test_realtime_deployment_serves_until_stopped(manager, shelf):

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 from counting_proxy import counting_proxy
-from deploy_helpers import managed, sagemaker
+from deploy_helpers import sagemaker
 from mms_handlers import HELPERS, MMS_HANDLER, params_model, write
 
 from modelshelf import Shelf
@@ -68,12 +68,6 @@ def shelf(tmp_path):
     store.save("alpha", params_model(tmp_path / "models", "alpha", 2, 10))
     yield store
     store.close()
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
 
 
 @pytest.fixture

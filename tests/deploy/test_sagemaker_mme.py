@@ -35,19 +35,6 @@ def _toolkit_env(monkeypatch):
 
 
 @pytest.fixture
-def shelf(tmp_path):
-    store = Shelf(tmp_path / "store")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
-
-
-@pytest.fixture
 def mounted(tmp_path) -> Path:
     """The folder mounted as /opt/ml/model: the container's two models."""
     root = tmp_path / "opt-ml-model"

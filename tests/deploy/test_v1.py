@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from deploy_helpers import managed, rounded
+from deploy_helpers import rounded
 
 from modelshelf.core.deploy.http import ServingSettings
 from modelshelf.core.deploy.realtime import create_realtime_app
@@ -48,12 +48,6 @@ def shelf(store, models, tmp_path):
     store.save("churn-v1.2", models.linear)
     store.save("explained", model_folder(tmp_path / "explained", EXPLAINED))
     return store
-
-
-@pytest.fixture
-def manager(shelf):
-    with managed(shelf) as deployments:
-        yield deployments
 
 
 def model_folder(folder, serve_py):

@@ -13,7 +13,7 @@ that does not decode) fails alone, with its own error, not its batch.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,7 +81,6 @@ class Batcher:
         self._queue: deque[tuple[Invocation, asyncio.Future[Answer], float]] = deque()
         self._busy = False
         self._full: asyncio.Event | None = None
-        self.sizes: Counter[int] = Counter()  # how many calls took how many requests
 
     async def submit(self, invocation: Invocation) -> Answer:
         """The answer to ``invocation``; its exception if its own request failed."""
@@ -147,7 +146,6 @@ class Batcher:
 
     async def _run(self, invocations: list[Invocation]) -> Results:
         """One call for ``invocations``: one result each (a failed call fails them all)."""
-        self.sizes[len(invocations)] += 1
         if self._on_batch is not None:
             self._on_batch(len(invocations))
         try:
