@@ -14,43 +14,25 @@ holds, and "Stop". Screenshots of each step go to a folder the test prints
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
 import nbformat
 import pytest
+from lab_helpers import START_TIMEOUT, TOKEN, running_lab
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from modelshelf import Shelf
-from modelshelf.core.deploy.manager import DeploymentManager
-from modelshelf.core.jobs import JobManager
-from support import free_port
 
 pytestmark = pytest.mark.timeout(240)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TOKEN = "modelshelf-ui-test-token"
 MODEL = "iris-classifier"
 JOB = "ui-train"
 SERVED = "adder"  # a model with a serve.py, deployed as DEPLOYMENT
 DEPLOYMENT = "adder-api"
-# Generous: a cold JupyterLab on 2 busy cores, and a job that starts a kernel.
-START_TIMEOUT = 90
+# Generous: a job that starts a kernel on 2 busy cores.
 JOB_TIMEOUT_MS = 150_000
 UI_TIMEOUT_MS = 30_000
 
@@ -98,36 +80,6 @@ def _save_models(store: Path, tmp_path: Path) -> None:
         shelf.save(SERVED, served)
 
 
-def _stop_leftovers(store: Path) -> None:
-    """Deployments and jobs outlive the server on purpose: stop what a failure left running."""
-    with Shelf(str(store)) as shelf:
-        deployments, jobs = DeploymentManager(shelf), JobManager(shelf)
-        try:
-            for deployment in deployments.list():
-                deployment.stop()
-            for job in jobs.list():
-                if not job.finished:
-                    job.cancel()
-        finally:
-            jobs.close()
-            deployments.close()
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"jupyter lab did not answer within {START_TIMEOUT}s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture
 def lab(tmp_path, monkeypatch) -> Iterator[str]:
     """A running ``jupyter lab`` over a temporary store; yields its base URL."""
@@ -139,72 +91,8 @@ def lab(tmp_path, monkeypatch) -> Iterator[str]:
     _write_notebook(root / "train.ipynb")
     (root / "exports").mkdir()
     (root / "exports" / "model.bin").write_bytes(b"saved from the menu")
-
-    # Config, runtime, settings and workspaces in tmp; JUPYTER_PATH and the data dirs stay,
-    # so the labextension installed in this environment is found.
-    config = tmp_path / "jupyter-config"
-    (config / "labconfig").mkdir(parents=True)
-    # No "would you like news?" toast over the UI, and no attempt to fetch any.
-    (config / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    env = {
-        **os.environ,
-        "JUPYTER_CONFIG_DIR": str(config),
-        "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"),
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces"),
-        "IPYTHONDIR": str(tmp_path / "ipython"),
-    }
-    port = free_port()
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-        "--ServerApp.port_retries=0",
-    ]  # fmt: skip
-    if os.getuid() == 0:
-        command.append("--allow-root")
-    log = tmp_path / "jupyter-lab.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_up(f"{base}/api/status?token={TOKEN}", process, log)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            _stop_leftovers(store)
-    print(f"jupyter lab log: {log}")
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("MODELSHELF_UI_SCREENSHOTS") or tmp_path / "screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots of the sidebar test: {folder}")
-    return folder
-
-
-@pytest.fixture
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium); "
-            "install it with `apt-get update && apt-get install -y chromium`"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with running_lab(tmp_path, store, root) as base:
+        yield base
 
 
 def _browse_models(page, context, lab: str, shots: Path) -> None:
