@@ -51,6 +51,19 @@ async def test_versions_and_one_version_with_lineage(api, churn):
     assert manifest["parent"] == "churn:1"
     assert manifest["metrics"] == {"auc": 0.9}
     assert sorted(f["path"] for f in manifest["files"]) == ["sub/config.json", "weights.bin"]
+    assert manifest["evaluations"] == []
+
+
+async def test_a_version_answers_with_its_evaluation_records(api, shelf, churn):
+    scored = shelf.evaluate("churn:1", 0.81, data="s3://b/eval", data_hash="cd" * 32, job="j7")
+    status, manifest = await api("GET", "models", "churn", "versions", "1")
+    assert status == 200
+    assert manifest["evaluations"] == [
+        {"score": 0.81, "data": "s3://b/eval", "data_hash": "cd" * 32,
+         "created": scored.created, "job": "j7", "pipeline": "evaluate"}
+    ]  # fmt: skip
+    _, other = await api("GET", "models", "churn", "versions", "2")
+    assert other["evaluations"] == []
 
 
 @pytest.mark.parametrize(

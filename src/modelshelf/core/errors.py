@@ -74,6 +74,15 @@ class ParameterError(ModelshelfError, ValueError):
     """A job parameter is unknown to the notebook or of the wrong type."""
 
 
+class EvaluationError(ModelshelfError, ValueError):
+    """A score cannot be recorded as given (not a finite number, unknown pipeline)."""
+
+
+class PipelineError(JobError):
+    """A training pipeline cannot run as asked (no train.py/Main, no ModelAdapter, bad
+    combination of pipeline, model and data)."""
+
+
 class JobTimeoutError(ModelshelfError, TimeoutError):
     """``wait`` gave up before the job ended (the job itself goes on)."""
 

@@ -17,7 +17,8 @@ def _pairs_json(pairs: dict[str, tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data for any result a command returns."""
     if isinstance(obj, ModelVersion):
-        return json.loads(obj.to_json())
+        evaluations = [e.to_json() for e in obj.evaluations]
+        return {**json.loads(obj.to_json()), "evaluations": evaluations}
     if isinstance(obj, VersionListing):
         return {
             "name": obj.name,

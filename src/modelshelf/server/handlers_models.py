@@ -122,7 +122,7 @@ class VersionHandler(ModelshelfHandler):
     @authenticated
     @authorized
     async def get(self, name: str, version: str) -> None:
-        found = await self.call(self.app.shelf.show, _ref(name, version))
+        found = await self.call(self.app.shelf.show, _ref(name, version), evaluations=True)
         self.reply(schemas.ModelVersion, to_jsonable(found))
 
     @authenticated

@@ -150,10 +150,22 @@ class FileEntry(Answer):
     mode: int
 
 
+class Evaluation(Answer):
+    """A score kept beside a version (an evaluate or full pipeline's ``evaluate()``)."""
+
+    score: float
+    data: str | None
+    data_hash: str | None
+    created: float
+    job: str | None
+    pipeline: Literal["evaluate", "full"]
+
+
 class ModelVersion(Lineage):
     name: str
     files: list[FileEntry]
     environment: dict[str, Any]
+    evaluations: list[Evaluation] = []
 
 
 class Aliases(Answer):
@@ -270,7 +282,7 @@ class InvokeAnswer(Answer):
 
 
 RESPONSES: tuple[type[Answer], ...] = (
-    ModelSummary, ModelPage, VersionSummary, VersionListing, FileEntry, ModelVersion, Aliases,
-    AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job, JobList,
-    JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer,
+    ModelSummary, ModelPage, VersionSummary, VersionListing, FileEntry, Evaluation, ModelVersion,
+    Aliases, AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job,
+    JobList, JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer,
 )  # fmt: skip

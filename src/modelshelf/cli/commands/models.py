@@ -67,7 +67,7 @@ def _versions(shelf: Shelf, args: argparse.Namespace) -> object:
 
 
 def _show(shelf: Shelf, args: argparse.Namespace) -> object:
-    return shelf.show(args.ref)
+    return shelf.show(args.ref, evaluations=True)
 
 
 def _load(shelf: Shelf, args: argparse.Namespace) -> object:

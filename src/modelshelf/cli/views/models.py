@@ -59,9 +59,14 @@ def _gc(report: GcReport) -> str:
             f"would remove {blobs} ({format_size(report.freed_bytes)}) and {temps}; "
             f"{kept} in use (dry run: nothing removed)"
         )
+    evaluations = (
+        f"; removed {plural(report.removed_evaluations, 'evaluation')} of deleted versions"
+        if report.removed_evaluations
+        else ""
+    )
     return (
         f"removed {blobs}, freed {format_size(report.freed_bytes)}; removed {temps}; "
-        f"kept {kept} in use"
+        f"kept {kept} in use{evaluations}"
     )
 
 

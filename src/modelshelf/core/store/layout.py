@@ -6,6 +6,7 @@ models/<name>/<n>.json             immutable manifest of version n (the commit p
 models/<name>/<n>.deleted          tombstone: version n was deleted; n is never reused
 aliases/<name>/<alias>/<seq>.json  append-only alias history; the highest seq is current
 leases/<name>/<n>/<id>.json        a job or deployment using version n, with an expiry
+evaluations/<name>/<n>/<id>.json   append-only scores of version n (it is immutable)
 locks/<id>.json                    save (shared) and gc (exclusive) locks, with an expiry
 tmp/                               partial uploads; never read, swept by gc
 ```
@@ -20,6 +21,7 @@ MODELS = "models"
 ALIASES = "aliases"
 LEASES = "leases"
 LOCKS = "locks"
+EVALUATIONS = "evaluations"
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -65,6 +67,14 @@ def lease_dir(name: str, version: int) -> str:
 
 def lease_key(name: str, version: int, lease_id: str) -> str:
     return f"{lease_dir(name, version)}/{lease_id}.json"
+
+
+def evaluation_dir(name: str, version: int) -> str:
+    return f"{EVALUATIONS}/{name}/{version}"
+
+
+def evaluation_key(name: str, version: int, record_id: str) -> str:
+    return f"{evaluation_dir(name, version)}/{record_id}.json"
 
 
 def lock_key(lock_id: str) -> str:

@@ -24,6 +24,7 @@ class GcReport:
     removed_blobs: int = 0
     freed_bytes: int = 0
     removed_temporary: int = 0
+    removed_evaluations: int = 0
     kept_blobs: int = 0
     dry_run: bool = False
 

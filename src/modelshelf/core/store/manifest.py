@@ -10,6 +10,7 @@ from typing import Any
 from modelshelf.core.facts import Card, Listed, Shown, Table, first_line, plural
 from modelshelf.core.names import validate_name, validate_relpath
 from modelshelf.core.sizes import format_size, format_time
+from modelshelf.core.store.evaluations import Evaluation, evaluations_table
 
 FORMAT = 1
 
@@ -44,6 +45,9 @@ class ModelVersion(Shown, Listed):
     job: dict[str, Any] | None = None
     notebook: str | None = None
     environment: dict[str, Any] = field(default_factory=dict)
+    #: Scores recorded beside the version (``Shelf.show(ref, evaluations=True)``); never part
+    #: of the immutable manifest, so empty when the version was read without them.
+    evaluations: tuple[Evaluation, ...] = field(default=(), compare=False)
 
     @property
     def ref(self) -> str:
@@ -92,7 +96,8 @@ class ModelVersion(Shown, Listed):
         return Table(("path", "size", "sha256"), rows, caption=caption, collapsed=True)
 
     def card(self) -> Card:
-        return Card.of(self.fields(), [self.files_table()])
+        tables = [evaluations_table(list(self.evaluations))] if self.evaluations else []
+        return Card.of(self.fields(), [*tables, self.files_table()])
 
     def row(self) -> tuple[Any, ...]:
         return (
@@ -106,6 +111,7 @@ class ModelVersion(Shown, Listed):
 
     def to_json(self) -> bytes:
         body = asdict(self)
+        del body["evaluations"]  # records beside the manifest, not in it
         body["files"] = [asdict(f) for f in self.files]
         body["tags"] = list(self.tags)
         body = {"format": FORMAT, **body, "size": self.size, "file_count": self.file_count}

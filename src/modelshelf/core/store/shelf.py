@@ -32,6 +32,7 @@ from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.catalog import Catalog, ModelSummary
 from modelshelf.core.store.deletion import delete_version
 from modelshelf.core.store.diff import ModelDiff, diff_versions
+from modelshelf.core.store.evaluations import Evaluation, EvaluationBook
 from modelshelf.core.store.ingest import hash_files, ingest_files, tree_digest
 from modelshelf.core.store.leases import DEFAULT_TTL, Lease, LeaseBook
 from modelshelf.core.store.locks import StoreLocks
@@ -102,6 +103,7 @@ class Shelf(Configurable):
         self.aliases = AliasBook(self.backend)
         self.catalog = Catalog(self.backend, self.aliases, self._workers)
         self.leases = LeaseBook(self.backend)
+        self.evaluation_book = EvaluationBook(self.backend)
         self.locks = StoreLocks(self.backend, wait=self.lock_wait)
         self.state_dir = state_dir(self.backend.url, self.backend.is_local)
         self._statcache = StatCache(os.path.join(self.state_dir, "statcache.sqlite"))
@@ -295,9 +297,39 @@ class Shelf(Configurable):
         """Turn ``name``, ``name:3`` or ``name@alias`` into ``(name, version)``."""
         return self.catalog.resolve(ref)
 
-    def show(self, ref: str | Ref) -> ModelVersion:
-        """The manifest of one version."""
-        return self.catalog.show(ref)
+    def show(self, ref: str | Ref, *, evaluations: bool = False) -> ModelVersion:
+        """The manifest of one version (with its evaluation records if ``evaluations``)."""
+        manifest = self.catalog.show(ref)
+        if not evaluations:
+            return manifest
+        found = self.evaluation_book.list(manifest.name, manifest.version)
+        return replace(manifest, evaluations=tuple(found))
+
+    # ---- evaluations ------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        ref: str | Ref,
+        score: float,
+        *,
+        data: str | None = None,
+        data_hash: str | None = None,
+        job: str | None = None,
+        pipeline: str = "evaluate",
+    ) -> Evaluation:
+        """Keep ``score`` as an evaluation record of the version ``ref`` names.
+
+        Versions are immutable, so the score is an append-only record beside it; deleting
+        the version removes its records. ``pipeline`` is ``"evaluate"`` or ``"full"``.
+        """
+        name, version = self.resolve(ref)
+        record = Evaluation(score, data, data_hash, 0.0, job, pipeline)
+        return self.evaluation_book.add(name, version, record)
+
+    def evaluations(self, ref: str | Ref) -> list[Evaluation]:
+        """The evaluation records of one version, oldest first."""
+        name, version = self.resolve(ref)
+        return self.evaluation_book.list(name, version)
 
     def versions(self, name: str) -> list[ModelVersion]:
         """Every live version of ``name``, oldest first."""
@@ -386,12 +418,22 @@ class Shelf(Configurable):
         Refused while a live lease or an alias holds it. Its number is never reused; its
         blobs stay until ``gc`` finds nothing else references them.
         """
-        return delete_version(self.catalog, self.leases, parse_ref(ref))
+        deleted = delete_version(self.catalog, self.leases, parse_ref(ref))
+        # After the tombstone: an evaluation added meanwhile sees it and removes itself.
+        self.evaluation_book.remove_all(deleted.name, deleted.version)
+        return deleted
 
     def gc(self, dry_run: bool = False) -> GcReport:
         """Remove blobs no manifest references (never those a running save needs)."""
         with self.locks.exclusive("gc"):
-            return collect_garbage(self.backend, self.blobs, self._workers, dry_run)
+            report = collect_garbage(self.backend, self.blobs, self._workers, dry_run)
+            # Records a crash left behind a deleted version: nothing else would ever read them.
+            orphans = self.evaluation_book.orphans()
+            report.removed_evaluations = len(orphans)
+            if not dry_run:
+                for key in orphans:
+                    self.backend.remove(key)
+            return report
 
     def fsck(self) -> FsckReport:
         """Re-hash every referenced blob; report damaged or missing ones and whom they hurt."""
