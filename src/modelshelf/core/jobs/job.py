@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from modelshelf.core.errors import JobTimeoutError
+from modelshelf.core.errors import JobTimeoutError, ModelNotFoundError
 from modelshelf.core.facts import Card, Listed, Shown, Table, flat, value_text
 from modelshelf.core.jobs.job_book import FINISHED, JobRecord
 from modelshelf.core.jobs.spec import JobSpec
@@ -16,6 +16,10 @@ from modelshelf.core.sizes import format_duration
 
 if TYPE_CHECKING:
     from modelshelf.core.jobs.manager import JobManager
+
+
+_PROGRAM_LABELS = {"notebook": "notebook", "script": "script", "uipath": "package",
+                   "dataloop": "package"}  # fmt: skip
 
 
 class Job(Shown, Listed):
@@ -88,8 +92,18 @@ class Job(Shown, Listed):
         return end - self._record.started_at
 
     def executed_notebook(self, worker: int = 1) -> str:
-        """Path of the executed notebook of a worker (with the failing cell on failure)."""
-        return worker_paths(self.workspace, worker, self.spec.workers).executed
+        """Path of the executed notebook of a worker (with the failing cell on failure).
+
+        A script or pipeline job runs no notebook: asking for one raises
+        :class:`ModelNotFoundError` pointing at its log instead.
+        """
+        spec = self.spec
+        if spec.kind != "notebook":
+            raise ModelNotFoundError(
+                f"job {self.name} ({self.id}) runs a {spec.kind}, not a notebook, so it has no "
+                "executed notebook: its output is in its log (job.logs(), `modelshelf job logs`)"
+            )
+        return worker_paths(self.workspace, worker, spec.workers).executed
 
     def refresh(self) -> Job:
         self._record = self._manager.get(self.id)._record
@@ -173,8 +187,10 @@ class Job(Shown, Listed):
             "ended_at": record.ended_at,
             "elapsed": self.elapsed,
             "notebook": spec.notebook,
+            "kind": spec.kind,
+            "pipeline": spec.pipeline,
             "parameters": spec.parameters,
-            "inputs": {"model": spec.model, "data": spec.data},
+            "inputs": {"model": spec.model, "data": spec.data, "eval_data": spec.eval_data},
             "output": spec.output,
             "workers": spec.workers,
             "executor": spec.executor,
@@ -205,10 +221,16 @@ class Job(Shown, Listed):
             ("name", self.name),
             ("status", self.status),
             ("elapsed", format_duration(self.elapsed)),
-            ("notebook", spec.notebook),
+            (_PROGRAM_LABELS.get(spec.kind, "notebook"), spec.notebook),
+            ("pipeline", f"{spec.pipeline} ({spec.kind})" if spec.pipeline else None),
+            (
+                "executed notebook",
+                "none (a script runs no notebook: see its log)" if spec.kind == "script" else None,
+            ),
             ("parameters", spec.parameters),
             ("input model", spec.model),
             ("input data", spec.data),
+            ("evaluation data", spec.eval_data),
             ("output", spec.output if spec.output is not None else "none"),
             ("workers", f"{spec.workers} ({spec.executor})"),
             ("kernel", spec.kernel),

@@ -23,6 +23,8 @@ from modelshelf.core.jobs.outputs import (
     save_worker_output,
     upload_worker_files,
 )
+from modelshelf.core.jobs.pipelines.records import prepare_eval_data, record_evaluation
+from modelshelf.core.jobs.programs import place_package
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.worker_process import WorkerOutcome, WorkerProcess
 from modelshelf.core.jobs.workspace import worker_paths
@@ -98,6 +100,8 @@ def run_locally(
     shelf: Shelf, spec: JobSpec, processes: list[WorkerProcess], should_stop
 ) -> list[WorkerOutcome]:
     """Copy the input model to every worker, then let them all run and wait for them."""
+    for process in processes:  # a pipeline's package first: the input model lands over it
+        place_package(spec, process.paths)
     if spec.model:
         with ThreadPoolExecutor(max_workers=len(processes)) as pool:
             list(pool.map(lambda p: shelf.load(spec.model, p.paths.models), processes))
@@ -126,11 +130,12 @@ def execute_job(
         ]
     started = time.time()
     should_stop = stop_checker(book, record.id)
-    status, error, outputs, dataset = FAILED, None, [], None
+    status, error, outputs, dataset, scored = FAILED, None, [], None, None
     try:
         with held_lease(shelf, spec.model, owner=f"job {spec.name} ({record.id})"):
             log_line(job_log, f"job {spec.name} ({record.id}) started")
             dataset = prepare_data(shelf, spec, record.id, workers[0].data)
+            prepare_eval_data(shelf, spec, workers[0])
             if spec.executor == "dask":
                 from modelshelf.core.jobs.dask_executor import run_on_dask
 
@@ -140,7 +145,7 @@ def execute_job(
             else:
                 outcomes = run_locally(shelf, spec, processes, should_stop)
                 processes = []
-            log_line(job_log, "the notebook finished: " + ", ".join(o.status for o in outcomes))
+            log_line(job_log, f"the {spec.kind} finished: " + ", ".join(o.status for o in outcomes))
             status, error = _overall(outcomes)
             if spec.executor != "dask":
                 executed = [upload_worker_files(shelf, record.id, p) for p in workers]
@@ -151,6 +156,8 @@ def execute_job(
                             outputs.append(ref)
             for ref in outputs:
                 log_line(job_log, f"saved the output as {ref}")
+            if status == SUCCEEDED:
+                scored = record_evaluation(shelf, spec, record.id, workers[0], outputs, dataset)
     except BaseException as exc:
         status, error = FAILED, f"{type(exc).__name__}: {exc}"
         log_line(job_log, "the job failed:\n" + "".join(traceback.format_exception(exc)))
@@ -170,6 +177,8 @@ def execute_job(
         artifacts=[w.artifacts for w in workers],
         error=error,
     )
+    if scored is not None:
+        results["run_summary"]["outputs"]["evaluation"] = scored
     _write_results(shelf, record, results)
     log_line(job_log, f"job {status}" + (f": {error}" if error else ""))
     book.finish(record.id, status, error=error, results=results, outputs=outputs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import fsspec
 from traitlets import Integer, Unicode, default
 from traitlets.config import Configurable
 
-from modelshelf.core.errors import JobError, SourceError
+from modelshelf.core.errors import JobError, PipelineError, SourceError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.job_book import (
     CANCELLED,
@@ -31,6 +30,18 @@ from modelshelf.core.jobs.parameters import (
     effective_parameters,
     notebook_parameters,
 )
+from modelshelf.core.jobs.programs import (
+    DATALOOP,
+    NOTEBOOK,
+    SCRIPT,
+    UIPATH,
+    check_pipeline,
+    program_kind,
+    script_parameters,
+    snapshot_files,
+    snapshot_program,
+)
+from modelshelf.core.jobs.snapshots import fetch_snapshot, snapshot_content
 from modelshelf.core.jobs.spec import EXECUTORS, JobSpec
 from modelshelf.core.names import validate_name
 from modelshelf.core.processes import launch_detached, pid_alive
@@ -90,14 +101,27 @@ class JobManager(Configurable):
         save_training_data: bool = False,
         scheduler: str | None = None,
         parameters_from_strings: bool = False,
+        pipeline: str | None = None,
+        eval_data: str | os.PathLike | None = None,
         _rerun_of: str | None = None,
+        _import_from: str | None = None,
     ) -> Job:
         """Run ``notebook`` as a job in its own process; return at once with a :class:`Job`.
 
         Parameters are checked against the notebook's ``parameters`` cell first: an unknown
-        name or a wrong type raises here instead of failing the job later.
+        name or a wrong type raises here instead of failing the job later. A ``.py`` file
+        runs as a script (any parameters, as ``--name value`` and ``ML_PARAMETERS``); a
+        package folder runs as a training ``pipeline`` (``train``, ``evaluate``, ``full``:
+        see :mod:`modelshelf.core.jobs.programs`), ``eval_data`` being the full pipeline's
+        evaluation data.
         """
         notebook = os.fspath(notebook)
+        kind = program_kind(notebook, pipeline)
+        check_pipeline(kind, pipeline, model=model, data=data, eval_data=eval_data, workers=workers)
+        if kind in (UIPATH, DATALOOP) and executor != "local":
+            raise PipelineError("training pipelines run on the local executor for now")
+        if pipeline == "evaluate":
+            output = None  # it scores a version; it makes none
         job_name = name or _stem(notebook)
         validate_name(output_model_name(job_name, 99, 99).replace(" Worker 99", ""))
         if not isinstance(workers, int) or workers < 1:
@@ -109,26 +133,29 @@ class JobManager(Configurable):
             from modelshelf.core.jobs.dask_executor import check_dask_ready
 
             check_dask_ready(self.shelf, scheduler)
-        if data is not None:
-            data = os.fspath(data)
-            if not URL_PATTERN.match(data):
-                data = expand_local(data)
-                if not os.path.exists(data):
-                    raise SourceError(f"the job's data {data} does not exist")
+        data = _checked_data(data, "data")
+        eval_data = _checked_data(eval_data, "evaluation data")
         job_id = new_job_id()
         workspace = os.path.join(self.workspace_root, job_id)
         os.makedirs(workspace)
         try:
-            snapshot = os.path.join(workspace, "notebook.ipynb")
-            _fetch_notebook(notebook, snapshot, self.shelf.storage_options)
-            declared = notebook_parameters(snapshot)
-            checked = check_parameters(
-                declared, dict(parameters or {}), from_strings=parameters_from_strings
-            )
+            if kind == NOTEBOOK:
+                snapshot = os.path.join(workspace, "notebook.ipynb")
+                _fetch_notebook(notebook, snapshot, self.shelf.storage_options)
+                declared = notebook_parameters(snapshot)
+                checked = check_parameters(
+                    declared, dict(parameters or {}), from_strings=parameters_from_strings
+                )
+                effective = effective_parameters(declared, checked)
+            else:
+                snapshot = snapshot_program(kind, notebook, workspace, self.shelf.storage_options)
+                effective = script_parameters(
+                    dict(parameters or {}), from_strings=parameters_from_strings
+                )
             spec = JobSpec(
                 notebook=notebook if URL_PATTERN.match(notebook) else expand_local(notebook),
                 name=job_name,
-                parameters=effective_parameters(declared, checked),
+                parameters=effective,
                 model=self.shelf.show(model).ref if model else None,
                 data=data,
                 output=output,
@@ -140,9 +167,14 @@ class JobManager(Configurable):
                 save_training_data=save_training_data,
                 scheduler=scheduler,
                 rerun_of=_rerun_of,
+                kind=kind,
+                pipeline=pipeline,
+                eval_data=eval_data,
+                import_from=_import_from or _script_folder(kind, notebook),
             )
-            with open(snapshot, "rb") as fh:
-                self.shelf.backend.write(run_key(job_id, "notebook.ipynb"), fh.read())
+            for local, key in snapshot_files(snapshot):
+                with open(local, "rb") as fh:
+                    self.shelf.backend.write(run_key(job_id, key), fh.read())
         except BaseException:
             shutil.rmtree(workspace, ignore_errors=True)
             raise
@@ -209,15 +241,13 @@ class JobManager(Configurable):
         job = version.job
         snapshot_key = job["snapshot"]
         try:
-            content = self.shelf.backend.read_bytes(snapshot_key)
+            content = snapshot_content(self.shelf.backend, snapshot_key)
         except FileNotFoundError as exc:
             raise JobError(
                 f"the notebook snapshot of {version.ref} is gone from the store"
             ) from exc
-        staging = os.path.join(self.workspace_root, f"rerun-{new_job_id()}.ipynb")
-        os.makedirs(self.workspace_root, exist_ok=True)
-        with open(staging, "wb") as fh:
-            fh.write(content)
+        staging_dir = os.path.join(self.workspace_root, f"rerun-{new_job_id()}")
+        staging = fetch_snapshot(snapshot_key, staging_dir, content)
         try:
             request = {
                 "name": job.get("name"),
@@ -227,12 +257,15 @@ class JobManager(Configurable):
                 "workers": int(job.get("workers") or 1),
                 "kernel": job.get("kernel"),
                 "executor": job.get("executor") or "local",
+                "pipeline": job.get("pipeline"),
+                "eval_data": job.get("eval_data"),
                 **overrides,
             }
-            return self.submit(staging, _rerun_of=version.ref, **request)
+            return self.submit(
+                staging, _rerun_of=version.ref, _import_from=job.get("import_from"), **request
+            )
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(staging)
+            shutil.rmtree(staging_dir, ignore_errors=True)
 
     def prune(self, older_than: float | str = "7d") -> list[str]:
         """Remove the workspaces and records of jobs that ended before ``older_than`` ago.
@@ -250,7 +283,29 @@ class JobManager(Configurable):
 
 def _stem(notebook: str) -> str:
     base = notebook.rstrip("/").rsplit("/", 1)[-1]
-    return base[: -len(".ipynb")] if base.endswith(".ipynb") else base
+    for suffix in (".ipynb", ".py"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def _script_folder(kind: str, program: str) -> str | None:
+    if kind != SCRIPT or URL_PATTERN.match(program):
+        return None
+    return os.path.dirname(expand_local(program))
+
+
+def _checked_data(data: str | os.PathLike | None, what: str) -> str | None:
+    """A URL as given, or a local path expanded that must exist."""
+    if data is None:
+        return None
+    data = os.fspath(data)
+    if URL_PATTERN.match(data):
+        return data
+    data = expand_local(data)
+    if not os.path.exists(data):
+        raise SourceError(f"the job's {what} {data} does not exist")
+    return data
 
 
 def _fetch_notebook(notebook: str, dest: str, storage_options: dict | None) -> None:

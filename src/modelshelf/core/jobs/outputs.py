@@ -13,6 +13,8 @@ from typing import Any
 
 import fsspec
 
+from modelshelf.core.jobs.pipelines.records import score_metrics
+from modelshelf.core.jobs.programs import NOTEBOOK, SNAPSHOTS
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths
 from modelshelf.core.store import ModelVersion, Shelf
@@ -43,6 +45,7 @@ def output_lineage(
     spec: JobSpec, job_id: str, index: int, count: int, dataset: dict | None, executed: str | None
 ) -> dict[str, Any]:
     """The lineage recorded on a job's output model (keyword arguments of save/commit)."""
+    is_notebook = spec.kind == NOTEBOOK
     return {
         "parent": spec.model,
         "params": spec.parameters,
@@ -54,15 +57,21 @@ def output_lineage(
             "worker": index,
             "workers": count,
             "notebook": spec.notebook,
-            "snapshot": run_key(job_id, "notebook.ipynb"),
-            "executed_notebook": executed,
+            "kind": spec.kind,
+            "pipeline": spec.pipeline,
+            "eval_data": spec.eval_data,
+            "import_from": spec.import_from,
+            "snapshot": run_key(job_id, SNAPSHOTS[spec.kind]),
+            # A script or pipeline has no executed notebook: its log is the record of the run.
+            "executed_notebook": executed if is_notebook else None,
+            "log": run_key(job_id, f"worker-{index}", "job.log"),
             "parameters": spec.parameters,
             "model": spec.model,
             "data": spec.data,
             "kernel": spec.kernel,
             "executor": spec.executor,
         },
-        "notebook": spec.notebook,
+        "notebook": spec.notebook if is_notebook else None,
     }
 
 
@@ -97,6 +106,7 @@ def save_worker_output(
     if spec.output != "model":
         return copy_to_url(paths.output, spec.output, paths, shelf)
     lineage = output_lineage(spec, job_id, paths.index, paths.count, dataset, executed)
+    lineage["metrics"] = score_metrics(paths)  # a full pipeline's score
     name = output_model_name(spec.name, paths.index, paths.count)
     version: ModelVersion = shelf.save(name, paths.models, **lineage)
     return version.ref
@@ -140,13 +150,15 @@ def results_summary(
         "status": status,
         "error": error,
         "parameters": {
-            "pipeline": spec.notebook,
-            "notebook": spec.notebook,
+            "pipeline": spec.pipeline or spec.notebook,
+            "notebook": spec.notebook if spec.kind == NOTEBOOK else None,
+            "program": {"kind": spec.kind, "path": spec.notebook, "pipeline": spec.pipeline},
             "parameters": spec.parameters,
             "inputs": {
                 "model": spec.model.split(":")[0] if spec.model else None,
                 "version": model_version,
                 "data": spec.data,
+                "eval_data": spec.eval_data,
                 "data_sha256": (dataset or {}).get("sha256"),
                 "gpu": bool(os.environ.get("CUDA_VISIBLE_DEVICES")),
                 # Names only: values may be secrets, and this file is kept in the store.
@@ -164,6 +176,11 @@ def results_summary(
                 "models": outputs,
                 "artifacts": artifacts[0] if len(artifacts) == 1 else artifacts,
                 "data": spec.data,
+                "executed_notebook": (
+                    "kept per worker under runs/<job id>/worker-<n>/executed.ipynb"
+                    if spec.kind == NOTEBOOK
+                    else f"none: a {spec.kind} job runs no notebook; its log is the job's log"
+                ),
             },
         },
     }

@@ -13,6 +13,8 @@ class JobSpec:
     """A job request after validation: refs resolved, parameters checked.
 
     ``model`` is an exact ``name:version``; ``output`` is ``"model"``, a URL or None.
+    ``notebook`` is what runs: a notebook, or (``kind``) a ``script`` or the package folder
+    of a ``uipath`` or ``dataloop`` training ``pipeline``.
     """
 
     notebook: str
@@ -29,6 +31,10 @@ class JobSpec:
     save_training_data: bool = False
     scheduler: str | None = None
     rerun_of: str | None = None
+    kind: str = "notebook"
+    pipeline: str | None = None
+    eval_data: str | None = None
+    import_from: str | None = None  # a script's own folder: its modules stay importable
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

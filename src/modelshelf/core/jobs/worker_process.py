@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from modelshelf.core.jobs.programs import worker_command
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths, job_environment, worker_paths
 
@@ -37,10 +38,17 @@ class WorkerProcess:
     """
 
     def __init__(
-        self, paths: WorkerPaths, env: dict[str, str], *, parameters: dict, kernel: str | None
+        self,
+        paths: WorkerPaths,
+        env: dict[str, str],
+        *,
+        parameters: dict,
+        kernel: str | None,
+        command: list[str] | None = None,
     ) -> None:
         self.paths = paths
-        command = [
+        # A script or pipeline brings its own executor (programs.worker_command).
+        command = command or [
             sys.executable,
             "-m",
             "modelshelf.core.jobs.notebook_process",
@@ -118,9 +126,10 @@ def run_worker(
     kernel: str | None,
     timeout: float | None,
     should_stop: Callable[[], bool],
+    command: list[str] | None = None,
 ) -> WorkerOutcome:
     """Execute the notebook for one worker whose inputs are ready; wait until it ends."""
-    worker = WorkerProcess(paths, env, parameters=parameters, kernel=kernel)
+    worker = WorkerProcess(paths, env, parameters=parameters, kernel=kernel, command=command)
     worker.release()
     return worker.supervise(timeout, should_stop)
 
@@ -191,5 +200,9 @@ def start_workers(spec: JobSpec, job_id: str, workspace: str) -> list[WorkerProc
     for index in range(1, spec.workers + 1):
         paths = worker_paths(workspace, index, spec.workers).create()
         env = job_environment(paths, spec, job_id)
-        processes.append(WorkerProcess(paths, env, parameters=spec.parameters, kernel=spec.kernel))
+        command = worker_command(spec, paths)
+        worker = WorkerProcess(
+            paths, env, parameters=spec.parameters, kernel=spec.kernel, command=command
+        )
+        processes.append(worker)
     return processes

@@ -80,6 +80,7 @@ def job_environment(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str,
             # The %model magic records the running job as lineage when it sees these.
             "MODELSHELF_JOB_ID": job_id,
             "MODELSHELF_JOB_PARAMETERS": json.dumps(spec.parameters),
+            "ML_PARAMETERS": json.dumps(spec.parameters),
         }
     )
     # A job must not inherit the launching kernel's identity (it would confuse ipykernel).
