@@ -125,7 +125,7 @@ def test_a_failing_script_fails_its_job_with_the_error_and_saves_nothing(jobs, s
     assert job.status == "failed"
     assert job.error == "ValueError: no data here"
     # Its output and the traceback from its own frame (the job's snapshot of boom.py) on.
-    assert "starting\nTraceback" in job.logs() and "script.py\", line 3" in job.logs()
+    assert "starting\nTraceback" in job.logs() and 'script.py", line 3' in job.logs()
     assert job.outputs == [] and shelf.list() == []
 
     exits = make_model(tmp_path / "exit", {"quits.py": "import sys\nsys.exit(3)\n"}) / "quits.py"
