@@ -404,3 +404,81 @@ def test_handlers_return_core_objects_and_reuse_a_given_manager(
 )
 def test_duration_text(seconds, text) -> None:
     assert duration_text(seconds) == text
+
+
+# ---- scripts and training pipelines -------------------------------------------------------------
+
+# A package in UiPath AI Center's shape: its "model" is the mean of the numbers it trained on,
+# its score the share of evaluation numbers within 2 of that mean.
+PACKAGE_TRAIN_PY = """\
+import json, os
+
+def numbers(folder):
+    out = []
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name)) as fh:
+            out += [float(x) for x in fh.read().split()]
+    return out
+
+class Main:
+    def __init__(self):
+        self.mean = json.load(open("mean.json"))["mean"] if os.path.exists("mean.json") else None
+
+    def train(self, training_directory):
+        values = numbers(training_directory)
+        self.mean = sum(values) / len(values) + float(os.environ.get("shift", "0"))
+
+    def evaluate(self, evaluation_directory):
+        values = numbers(evaluation_directory)
+        return sum(abs(v - self.mean) <= 2 for v in values) / len(values)
+
+    def save(self):
+        json.dump({"mean": self.mean}, open("mean.json", "w"))
+"""
+
+
+def test_run_pipelines_and_scripts_from_the_command_line(cli, tmp_path: Path) -> None:
+    package = tmp_path / "meanpkg"
+    package.mkdir()
+    (package / "train.py").write_text(PACKAGE_TRAIN_PY)
+    data, held = tmp_path / "data", tmp_path / "held"
+    data.mkdir()
+    held.mkdir()
+    (data / "n.txt").write_text("4 5 6")
+    (held / "n.txt").write_text("1 4 6 9")
+    code, out, err = cli("run", str(package), "--pipeline", "full", "--data", str(data),
+                         "--eval-data", str(held), "-p", "shift", "1", "--wait")  # fmt: skip
+    assert (code, err) == (0, ""), out
+    assert out.splitlines()[1] == "outputs: Job - meanpkg:1"
+    shown = json.loads(cli("show", "Job - meanpkg:1", "--json")[1])
+    # mean 5 + shift 1 = 6: within 2 are 4 and 6 of 1, 4, 6, 9.
+    assert shown["metrics"] == {"score": 0.5}
+    assert [(e["score"], e["pipeline"], e["data"]) for e in shown["evaluations"]] == [
+        (0.5, "full", str(held))
+    ]
+    assert shown["params"] == {"shift": 1}
+
+    (held / "n.txt").write_text("5 6 7 20")
+    code, out, err = cli("run", str(package), "--pipeline", "evaluate", "--model",
+                         "Job - meanpkg:1", "--data", str(held), "--wait")  # fmt: skip
+    assert (code, err) == (0, ""), out
+    assert "outputs" not in out  # an evaluation makes no version
+    code, text, _ = cli("show", "Job - meanpkg:1")
+    assert code == 0 and "evaluations (2)" in text
+    scores = [e["score"] for e in json.loads(cli("show", "Job - meanpkg:1", "--json")[1])[
+        "evaluations"]]  # fmt: skip
+    assert scores == [0.5, 0.75]
+    assert [v["version"] for v in json.loads(cli("versions", "Job - meanpkg", "--json")[1])[
+        "versions"]] == [1]  # fmt: skip
+
+    script = tmp_path / "fit.py"
+    script.write_text("import os, sys\nprint('args', sys.argv[1:], os.environ['ML_PARAMETERS'])\n")
+    code, out, err = cli("run", str(script), "-p", "epochs", "3", "--follow")
+    assert code == 0, err
+    assert """args ['--epochs', '3'] {"epochs": 3}""" in out
+    code, _, err = cli("run", str(package), "--pipeline", "evaluate", "--data", str(held))
+    assert code == 1 and "the evaluate pipeline scores a version: give --model REF" in err
+    assert_one_line_error(err)
+    code, _, err = cli("run", str(package), "--pipeline", "tune", "--data", str(held))
+    assert code == 2
+    assert_one_line_error(err)

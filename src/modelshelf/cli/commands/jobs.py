@@ -1,5 +1,6 @@
-"""The job commands: run a notebook as a job; list, show, follow, cancel, wait for, rerun and
-prune jobs. Handlers take ``(shelf, args)`` and return results without printing.
+"""The job commands: run a notebook, script or training pipeline as a job; list, show,
+follow, cancel, wait for, rerun and prune jobs. Handlers take ``(shelf, args)`` and return
+results without printing.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def _run(shelf: Shelf, args: argparse.Namespace) -> JobRun:
             timeout=args.timeout,
             env=dict(args.env or ()),
             save_training_data=args.save_training_data,
+            pipeline=args.pipeline,
+            eval_data=args.eval_data,
         )
         return _see_through(job, args)
 
@@ -128,9 +131,15 @@ def add_job_commands(
     """
     face = {"job_manager": None, "on_log": None}  # set by the face after parsing, if at all
 
-    run = command("run", _run, "run a notebook as a job, in its own process")
+    run = command(
+        "run", _run, "run a notebook, a script or a training pipeline as a job, in its own process"
+    )
     run.set_defaults(**face)
-    run.add_argument("notebook", metavar="NOTEBOOK", help=".ipynb path or URL")
+    run.add_argument(
+        "notebook",
+        metavar="NOTEBOOK|SCRIPT|PACKAGE_DIR",
+        help=".ipynb or .py path or URL, or a package folder to run with --pipeline",
+    )
     run.add_argument(
         "-p",
         "--param",
@@ -138,7 +147,19 @@ def add_job_commands(
         nargs=2,
         action="append",
         metavar=("NAME", "VALUE"),
-        help="a parameter of the notebook's parameters cell, converted to its type (repeatable)",
+        help="a parameter: of the notebook's parameters cell (converted to its type), or of a "
+        "script or pipeline (as --NAME VALUE and ML_PARAMETERS) (repeatable)",
+    )
+    run.add_argument(
+        "--pipeline",
+        choices=("train", "evaluate", "full"),
+        help="run PACKAGE_DIR as a training pipeline: train.py's class Main (UiPath AI Center) "
+        "or serve.py's ModelAdapter (Dataloop, train only)",
+    )
+    run.add_argument(
+        "--eval-data",
+        metavar="PATH|URL",
+        help="the full pipeline's evaluation data (its test_data_directory)",
     )
     run.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
     run.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
