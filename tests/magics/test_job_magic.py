@@ -71,3 +71,34 @@ def test_run_returns_at_once_and_the_job_stays_usable(jobs_ip) -> None:
     # The Job returned earlier still reads its record: the magics keep their JobManager.
     assert job.refresh().status == "cancelled"
     assert job.wait(timeout=30).finished
+
+
+def test_job_run_takes_the_pipeline_grammar_and_model_show_draws_the_score(
+    jobs_ip, tmp_path
+) -> None:
+    package, data = tmp_path / "pkg", tmp_path / "data"
+    package.mkdir()
+    data.mkdir()
+    (data / "rows.txt").write_text("1 2 3")
+    (package / "train.py").write_text(
+        "import os\n"
+        "class Main:\n"
+        "    def __init__(self): self.n = 0\n"
+        "    def process_data(self, input_directory):\n"
+        "        src = os.path.join(input_directory, 'rows.txt')\n"
+        "        dst = os.path.join(os.environ['test_data_directory'], 'rows.txt')\n"
+        "        open(dst, 'w').write(open(src).read())\n"
+        "    def train(self, training_directory):\n"
+        "        self.n = len(open(os.path.join(training_directory, 'rows.txt')).read().split())\n"
+        "    def evaluate(self, evaluation_directory):\n"
+        "        return self.n / 4\n"
+        "    def save(self): open('n.txt', 'w').write(str(self.n))\n"
+    )
+    ip = jobs_ip
+    job = ip.run_line_magic("job", f"run {package} --pipeline full --data {data} --wait")
+    assert (job.status, job.outputs) == ("succeeded", ["Job - pkg:1"]), job.logs()
+    assert "full (uipath)" in job._repr_html_()
+    model = ip.run_line_magic("model", "show 'Job - pkg:1'")
+    assert model.metrics == {"score": 0.75}
+    assert [(e.score, e.pipeline) for e in model.evaluations] == [(0.75, "full")]
+    assert "evaluations (1)" in model._repr_html_()
