@@ -94,3 +94,21 @@ def test_dask_job_can_be_cancelled(cluster, s3_jobs):
     job.cancel()
     assert job.status == "cancelled"
     assert shelf.list() == []
+
+
+def test_a_script_job_runs_on_the_cluster_too(cluster, s3_jobs, tmp_path):
+    jobs, shelf = s3_jobs
+    script = make_model(tmp_path / "code", {"fit.py": (
+        "import json, os, sys\n"
+        "out = os.path.join(os.environ['ML_MODEL_PATH'], 'fit.json')\n"
+        "json.dump({'argv': sys.argv[1:], 'worker': os.environ['ML_WORKER_INDEX']},"
+        " open(out, 'w'))\n"
+    )}) / "fit.py"  # fmt: skip
+    job = jobs.submit(script, parameters={"rate": 0.5}, workers=2, executor="dask",
+                      scheduler=cluster.scheduler_address).wait(180)  # fmt: skip
+    assert job.status == "succeeded", job.error
+    assert sorted(job.outputs) == ["Job - fit Worker 1:1", "Job - fit Worker 2:1"]
+    for index, ref in enumerate(sorted(job.outputs), 1):
+        with shelf.open(ref, "fit.json") as fh:
+            assert json.load(fh) == {"argv": ["--rate", "0.5"], "worker": str(index)}
+        assert shelf.show(ref).job["kind"] == "script"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,7 @@ from modelshelf.core.jobs.outputs import (
     run_key,
     upload_worker_files,
 )
+from modelshelf.core.jobs.programs import SNAPSHOTS, worker_command
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.worker_process import WorkerOutcome, run_worker
 from modelshelf.core.jobs.workspace import job_environment, worker_paths
@@ -113,8 +115,9 @@ def run_worker_task(
     workspace = tempfile.mkdtemp(prefix=f"modelshelf-{job_id}-{index}-")
     try:
         paths = worker_paths(workspace, index, count).create()
-        with open(paths.notebook, "wb") as fh:
-            fh.write(shelf.backend.read_bytes(run_key(job_id, "notebook.ipynb")))
+        snapshot = SNAPSHOTS[spec.kind]  # the notebook or the script (pipelines run locally)
+        with open(os.path.join(workspace, snapshot), "wb") as fh:
+            fh.write(shelf.backend.read_bytes(run_key(job_id, snapshot)))
         if spec.model:
             shelf.load(spec.model, paths.models)
         if data is not None:
@@ -127,6 +130,7 @@ def run_worker_task(
             kernel=spec.kernel,
             timeout=spec.timeout,
             should_stop=_store_flag(shelf, _cancel_marker(job_id)),
+            command=worker_command(spec, paths),
         )
         executed = upload_worker_files(shelf, job_id, paths)
         output: Any = None
