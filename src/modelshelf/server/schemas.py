@@ -231,6 +231,8 @@ class Job(Answer):
     ended_at: float | None
     elapsed: float | None
     notebook: str
+    kind: Literal["notebook", "script", "uipath", "dataloop"] = "notebook"
+    pipeline: Literal["train", "evaluate", "full"] | None = None
     parameters: dict[str, Any]
     inputs: dict[str, Any]
     output: str | None

@@ -190,7 +190,7 @@ class Job(Shown, Listed):
             "kind": spec.kind,
             "pipeline": spec.pipeline,
             "parameters": spec.parameters,
-            "inputs": {"model": spec.model, "data": spec.data, "eval_data": spec.eval_data},
+            "inputs": _inputs(spec),
             "output": spec.output,
             "workers": spec.workers,
             "executor": spec.executor,
@@ -254,6 +254,14 @@ class Job(Shown, Listed):
     def row(self) -> tuple[Any, ...]:
         outputs = ", ".join(self.outputs) or "-"
         return (self.id, self.name, self.status, format_duration(self.elapsed), outputs)
+
+
+def _inputs(spec: JobSpec) -> dict[str, Any]:
+    """The input model and data (and a full pipeline's evaluation data, when it has one)."""
+    inputs = {"model": spec.model, "data": spec.data}
+    if spec.eval_data is not None:
+        inputs["eval_data"] = spec.eval_data
+    return inputs
 
 
 def _flattened(prefix: str, value: Any) -> list[tuple[str, str]]:
