@@ -12,6 +12,7 @@ from store_helpers import make_model
 
 from modelshelf import Shelf
 from modelshelf.core.errors import ModelNotFoundError, PipelineError
+from support import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -144,3 +145,16 @@ def test_what_is_not_a_runnable_script_is_refused_before_a_job_exists(jobs, tmp_
     with pytest.raises(PipelineError, match="runs a package folder"):
         jobs.submit(good, pipeline="train")
     assert jobs.list() == []
+
+
+def test_a_script_job_is_stopped_by_cancel_and_by_its_timeout(jobs, shelf, tmp_path):
+    sleeper = make_model(tmp_path / "z", {"sleeps.py": (
+        "import time\nprint('sleeping', flush=True)\ntime.sleep(120)\n"
+    )}) / "sleeps.py"  # fmt: skip
+    job = jobs.submit(sleeper)
+    wait_for(lambda: "sleeping" in job.logs(), timeout=60)
+    assert job.cancel().status == "cancelled"
+    assert "the job was cancelled" in job.logs()
+    timed = jobs.submit(sleeper, timeout=2).wait(60)
+    assert timed.status == "failed" and timed.error == "the job timed out after 2 s"
+    assert shelf.list() == []

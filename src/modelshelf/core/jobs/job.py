@@ -225,7 +225,9 @@ class Job(Shown, Listed):
             ("pipeline", f"{spec.pipeline} ({spec.kind})" if spec.pipeline else None),
             (
                 "executed notebook",
-                "none (a script runs no notebook: see its log)" if spec.kind == "script" else None,
+                f"none (a {spec.kind} runs no notebook: see its log)"
+                if spec.kind != "notebook"
+                else None,
             ),
             ("parameters", spec.parameters),
             ("input model", spec.model),
