@@ -54,7 +54,8 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
 _DEFAULT = {"deploy": ("deploy",)}
 _DESCRIPTIONS = {
     "model": "Save, list, show, load, compare and delete versioned models.",
-    "job": "Run notebooks as jobs; list, show, follow, wait for and cancel them.",
+    "job": "Run notebooks, scripts and training pipelines as jobs; list, show, follow, wait for "
+    "and cancel them.",
     "deploy": "Serve models over HTTP; list, invoke and stop deployments; batch jobs.",
 }
 _HELP = ("-h", "--help")
