@@ -187,6 +187,16 @@ def test_evaluate_keeps_the_score_with_the_version_and_makes_none(jobs, shelf, p
     shown = shelf.show("Job - churn-pkg:1", evaluations=True).card().text()
     assert f"{record.score:g}" in shown and "evaluate" in shown
 
+    # Rerun runs the train job's package snapshot again, on the same data, as the same pipeline.
+    again = jobs.rerun("Job - churn-pkg:1").wait(180)
+    assert again.status == "succeeded", again.logs()
+    assert again.spec.pipeline == "train" and again.outputs == ["Job - churn-pkg:2"]
+    with (
+        shelf.open("Job - churn-pkg:1", "model.joblib") as a,
+        shelf.open("Job - churn-pkg:2", "model.joblib") as b,
+    ):
+        assert (joblib.load(a).coef_ == joblib.load(b).coef_).all()
+
 
 def test_full_processes_trains_scores_and_saves_a_version_carrying_its_score(
     jobs, shelf, package, tmp_path
