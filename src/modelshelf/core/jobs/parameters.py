@@ -151,18 +151,19 @@ def _convert(name: str, kind: str, text: str) -> Any:
                 return False
             raise ValueError(text)
         if kind in ("list", "dict", "tuple"):
-            return _literal(text)
+            return literal_value(text)
     except (ValueError, SyntaxError) as exc:
         raise ParameterError(
             f"parameter {name} must be {_article(kind)} {kind}, not {text!r}"
         ) from exc
     try:
-        return _literal(text)  # untyped: read it as papermill's CLI would
+        return literal_value(text)  # untyped: read it as papermill's CLI would
     except (ValueError, SyntaxError):
         return text
 
 
-def _literal(text: str) -> Any:
+def literal_value(text: str) -> Any:
+    """``text`` read as JSON, else as a Python literal (raises ValueError or SyntaxError)."""
     try:
         return json.loads(text)
     except ValueError:

@@ -21,7 +21,7 @@ from typing import Any
 import fsspec
 
 from modelshelf.core.errors import PipelineError, SourceError
-from modelshelf.core.jobs.parameters import _literal
+from modelshelf.core.jobs.parameters import literal_value
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths
 from modelshelf.core.sources.tree import URL_PATTERN, expand_local
@@ -112,7 +112,7 @@ def script_parameters(given: dict[str, Any], *, from_strings: bool) -> dict[str,
             raise PipelineError(f"{name!r} cannot be a parameter name (letters, digits, _ and -)")
         if from_strings and isinstance(value, str):
             with contextlib.suppress(ValueError, SyntaxError):  # a plain word stays text
-                value = _literal(value)
+                value = literal_value(value)
         out[name] = value
     return out
 
