@@ -1,0 +1,369 @@
+"""The scheduler: fires each due run of every schedule exactly once, watches the runs,
+retries failed ones and sends their notifications.
+
+Any number of schedulers may run over one store, in the Jupyter server, as
+``modelshelf scheduler`` daemons, on one machine or several:
+
+- the next due time of each schedule is stored (local SQLite), never recomputed from "now",
+  so a scheduler that was down sees what it missed and applies the schedule's policy;
+- on one machine, the processes advance a due time with a compare-and-set in SQLite, so one
+  of them goes on to the claim;
+- across machines, the claim is the run's record in the store, made with create-if-absent:
+  one machine creates it and submits the job; the others find it and move on.
+
+Idle, a scheduler sleeps until the earliest due time (or a short cap), reads one small
+change marker every few seconds and re-reads the definitions only when it changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from traitlets import Float
+from traitlets.config import Configurable
+
+from modelshelf.core.jobs.job_book import FINISHED, SUCCEEDED
+from modelshelf.core.jobs.notify import post_notification
+from modelshelf.core.jobs.schedule_book import (
+    CLAIMED,
+    FAILED,
+    RETRYING,
+    RUNNING,
+    RunRow,
+)
+from modelshelf.core.jobs.schedule_store import ScheduleDefinition, due_key
+from modelshelf.core.jobs.schedule_timing import Timing
+from modelshelf.core.jobs.schedules import ScheduleManager, run_record
+from modelshelf.core.store.expiring import HOST
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    """What one pass did: runs fired (schedule, due, reason, job id) and due times skipped."""
+
+    fired: list[tuple[str, float, str, str | None]] = field(default_factory=list)
+    skipped: list[tuple[str, float]] = field(default_factory=list)
+    finished: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def extend(self, other: TickReport) -> None:
+        self.fired += other.fired
+        self.skipped += other.skipped
+        self.finished += other.finished
+
+
+class Scheduler(Configurable):
+    """Fires the schedules of one store (see the module docstring)."""
+
+    check_interval = Float(
+        5.0, help="Seconds between reads of the store's change marker (definitions)."
+    ).tag(config=True)
+    full_refresh = Float(
+        300.0, help="Seconds after which the definitions are re-read even if unchanged."
+    ).tag(config=True)
+    max_sleep = Float(1.0, help="Longest sleep between two passes (seconds).").tag(config=True)
+    misfire_grace = Float(
+        10.0,
+        help="A run fired this late (seconds) is still on time; later, it was missed and the "
+        "schedule's missed-run policy decides (never more than half a rate's period).",
+    ).tag(config=True)
+
+    def __init__(self, manager: ScheduleManager, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.manager = manager
+        self._defs: dict[str, ScheduleDefinition] = {}
+        self._due: dict[str, float] = {}
+        self._token: bytes | None = None
+        self._checked_at = float("-inf")
+        self._synced_at = float("-inf")
+        self._watch = True  # runs may be in progress (from before a restart, or run now)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._posts: list[threading.Thread] = []
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def run_once(self) -> TickReport:
+        """Read the definitions, fire what is due, look at runs in progress; then return
+        (``modelshelf scheduler --once``, for a system cron or a test)."""
+        self.refresh(force=True)
+        report = self.tick()
+        self._join_posts()
+        return report
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Fire runs until ``stop`` (or :meth:`stop`) is set."""
+        stop = stop or self._stop
+        while not stop.is_set():
+            try:
+                self.refresh()
+                self.tick()
+            except Exception:  # a store hiccup must not end the daemon
+                log.exception("scheduler pass failed; trying again")
+                stop.wait(self.max_sleep)
+                continue
+            stop.wait(self._sleep_time())
+        self._join_posts()
+
+    def start(self) -> None:
+        """Run in a background thread (the Jupyter server's scheduler)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name="modelshelf-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _sleep_time(self) -> float:
+        now = time.time()
+        wake = now + self.max_sleep
+        if self._due:
+            wake = min(wake, min(self._due.values()))
+        wake = min(wake, self._checked_at + self.check_interval)
+        return max(0.005, wake - now)
+
+    # ---- definitions ---------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read the definitions when the store's change marker moved (or ``force``)."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.check_interval:
+            return
+        self._checked_at = now
+        token = self.manager.store.change_token()
+        if force or token != self._token or now - self._synced_at > self.full_refresh:
+            self._sync()
+            self._token, self._synced_at = token, now
+
+    def _sync(self) -> None:
+        store_defs = self.manager.store.all()
+        self.manager.book.sync(store_defs, self.manager.first_due)
+        self._load()
+
+    def _load(self) -> None:
+        cached = self.manager.book.cached()
+        self._defs = {name: c.definition for name, c in cached.items()}
+        self._due = {
+            name: c.next_due
+            for name, c in cached.items()
+            if not c.definition.paused and c.next_due is not None
+        }
+
+    # ---- a pass --------------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """Fire every schedule whose next due time has come, then look at runs in progress."""
+        report = TickReport()
+        now = time.time()
+        for name in [n for n, due in self._due.items() if due <= now]:
+            report.extend(self._fire(name))
+        if self._watch or report.fired:
+            report.extend(self._watch_runs())
+        return report
+
+    def _fire(self, name: str) -> TickReport:
+        report = TickReport()
+        cached = self.manager.book.cached_one(name)
+        if cached is None or cached.next_due is None:
+            self._due.pop(name, None)
+            return report
+        old_due = cached.next_due
+        if old_due > time.time():  # another process advanced it already
+            self._due[name] = old_due
+            return report
+        # The store has the last word on whether it is paused (another machine may say so).
+        try:
+            current = self.manager.store.get(name)
+        except Exception:
+            current = None
+        if current is None or current.uid != cached.definition.uid or current.paused:
+            self._sync()
+            return report
+        definition = current
+        now = time.time()
+        timing = definition.timing
+        dues = list(timing.due_between(old_due, now)) or [old_due]
+        grace = min(self.misfire_grace, timing.period_hint() / 2)
+        on_time = [d for d in dues if now - d <= grace]
+        missed = [d for d in dues if now - d > grace]
+        wanted = [(d, "on time") for d in on_time]
+        if definition.missed == "once" and missed:
+            wanted.insert(0, (missed[-1], "catch-up"))
+        elif definition.missed == "all":
+            wanted[:0] = [(d, "catch-up") for d in missed if now - d <= definition.max_staleness]
+        chosen = {d for d, _ in wanted}
+        new_due = timing.next_after(now)
+        runs = [
+            RunRow(
+                f"{name}/{due_key(d)}",
+                name,
+                d,
+                reason,
+                CLAIMED,
+                0,
+                None,
+                None,
+                None,
+                run_record(definition, d, reason, HOST),
+            )
+            for d, reason in wanted
+        ]
+        if not self.manager.book.advance(name, old_due, new_due, runs):
+            refreshed = self.manager.book.cached_one(name)
+            if refreshed is not None and refreshed.next_due is not None:
+                self._due[name] = refreshed.next_due
+            return report
+        self._due[name] = new_due
+        for d in missed:
+            if d not in chosen:
+                log.warning("schedule %s: the run due %s was missed; skipped", name, d)
+                report.skipped.append((name, d))
+        for run in runs:
+            job_id = self._claim_and_submit(definition, run)
+            if job_id is not None or run.status == FAILED:
+                report.fired.append((name, run.due, run.reason, job_id))
+        self.manager.store.set_next_hint(name, new_due)
+        return report
+
+    def _claim_and_submit(self, definition: ScheduleDefinition, run: RunRow) -> str | None:
+        key = run.key.split("/", 1)[1]
+        if not self.manager.store.claim(definition.name, key, run.record):
+            self.manager.book.forget(run.key)  # another machine owns it
+            return None
+        if not self.manager.book.move(run, RUNNING):
+            return None
+        run.status = RUNNING
+        return self._submit_attempt(definition, run)
+
+    def _submit_attempt(self, definition: ScheduleDefinition, run: RunRow) -> str | None:
+        """Submit the run's current attempt; a submit that fails counts as a failed one."""
+        self._watch = True
+        try:
+            job = self.manager.submit_run(definition, run)
+        except Exception as exc:
+            log.warning("schedule %s: cannot submit its run: %s", definition.name, exc)
+            self._attempt_ended(definition, run, None, "failed", str(exc), None)
+            return None
+        attempts = [*run.record.get("attempts", []), {"job_id": job.id, "status": job.status}]
+        run.record = {**run.record, "status": RUNNING, "attempts": attempts}
+        run.job_id = job.id
+        self.manager.book.db.execute(
+            "UPDATE runs SET job_id = ?, record = ? WHERE key = ?",
+            (job.id, _json(run.record), run.key),
+        )
+        self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], run.record)
+        return job.id
+
+    # ---- runs in progress ----------------------------------------------------------------------
+
+    def _watch_runs(self) -> TickReport:
+        report = TickReport()
+        active = self.manager.book.active()
+        self._watch = bool(active)
+        now = time.time()
+        for run in active:
+            definition = self._defs.get(run.schedule) or _fallback(run)
+            if run.status == RETRYING and (run.retry_at or 0) <= now:
+                if self.manager.book.move(run, RUNNING, attempt=run.attempt + 1, job_id=None):
+                    run.status, run.attempt = RUNNING, run.attempt + 1
+                    self._submit_attempt(definition, run)
+                continue
+            if run.status != RUNNING or not run.job_id:
+                continue
+            job = self.manager.jobs.get(run.job_id)
+            if job.status not in FINISHED:
+                continue
+            executed = _executed(job)
+            if self._attempt_ended(definition, run, job.id, job.status, job.error, executed):
+                report.finished.append((run.schedule, run.due, run.status))
+        return report
+
+    def _attempt_ended(
+        self,
+        definition: ScheduleDefinition,
+        run: RunRow,
+        job_id: str | None,
+        status: str,
+        error: str | None,
+        executed: str | None,
+    ) -> bool:
+        """Record an attempt's end: retry it after the backoff, or end the run (and notify).
+        False when another scheduler got there first."""
+        attempts = list(run.record.get("attempts", []))
+        if job_id is not None and attempts and attempts[-1].get("job_id") == job_id:
+            attempts[-1] = {"job_id": job_id, "status": status, "error": error}
+        else:
+            attempts.append({"job_id": job_id, "status": status, "error": error})
+        record = {**run.record, "attempts": attempts, "executed_notebook": executed}
+        if status != SUCCEEDED and run.attempt < definition.max_retries:
+            delay = definition.retry_backoff * (2**run.attempt)
+            record["status"] = RETRYING
+            if not self.manager.book.move(
+                run, RETRYING, retry_at=time.time() + delay, record=record
+            ):
+                return False
+            run.record, run.status = record, RETRYING
+            self._watch = True
+            self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], record)
+            return False
+        final = SUCCEEDED if status == SUCCEEDED else FAILED
+        record["status"] = final
+        if final == FAILED:
+            retries = f" after {run.attempt} retries" if run.attempt else ""
+            record["error"] = f"failed{retries}: {error or status}"
+        if not self.manager.book.move(run, final, record=record):
+            return False
+        run.record, run.status = record, final
+        self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], record)
+        if definition.notify and (final == FAILED or definition.notify_on == "always"):
+            self._notify(definition, run, job_id, record)
+        return True
+
+    def _notify(
+        self, definition: ScheduleDefinition, run: RunRow, job_id: str | None, record: dict
+    ) -> None:
+        body = {
+            "schedule": definition.name,
+            "job_id": job_id,
+            "status": record["status"],
+            "error": record.get("error"),
+            "executed_notebook": record.get("executed_notebook"),
+            "due": run.due,
+            "reason": run.reason,
+            "attempts": len(record.get("attempts", [])),
+        }
+        url = definition.notify or ""
+        post = threading.Thread(target=post_notification, args=(url, body), daemon=True)
+        post.start()
+        self._posts.append(post)
+
+    def _join_posts(self, timeout: float = 30.0) -> None:
+        posts, self._posts = self._posts, []
+        for post in posts:
+            post.join(timeout)
+
+
+def _executed(job: Any) -> str | None:
+    try:
+        return job.executed_notebook()
+    except Exception:  # a job type with no notebook (a script, a pipeline)
+        return None
+
+
+def _fallback(run: RunRow) -> ScheduleDefinition:
+    """A stand-in for a schedule deleted while its run was in progress: no retries, and
+    no notification (its webhook went with it)."""
+    return ScheduleDefinition(run.schedule, {}, Timing(every=60.0), since=run.due)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
