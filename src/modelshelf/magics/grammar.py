@@ -41,6 +41,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
         "wait": ("job", "wait"),
         "rerun": ("job", "rerun"),
         "prune": ("job", "prune"),
+        "schedule": ("schedule",),
     },
     "deploy": {
         "ls": ("deployments",),
@@ -54,7 +55,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
 _DEFAULT = {"deploy": ("deploy",)}
 _DESCRIPTIONS = {
     "model": "Save, list, show, load, compare and delete versioned models.",
-    "job": "Run notebooks as jobs; list, show, follow, wait for and cancel them.",
+    "job": "Run notebooks as jobs; list, show, follow, wait for and cancel them; schedule them.",
     "deploy": "Serve models over HTTP; list, invoke and stop deployments; batch jobs.",
 }
 _HELP = ("-h", "--help")
