@@ -271,7 +271,7 @@ class Scheduler(Configurable):
         self._watch = bool(active)
         now = time.time()
         for run in active:
-            definition = self._defs.get(run.schedule) or _fallback(run)
+            definition = self._defs.get(run.schedule) or self._definition_of(run)
             if run.status == RETRYING and (run.retry_at or 0) <= now:
                 if self.manager.book.move(run, RUNNING, attempt=run.attempt + 1, job_id=None):
                     run.status, run.attempt = RUNNING, run.attempt + 1
@@ -286,6 +286,15 @@ class Scheduler(Configurable):
             if self._attempt_ended(definition, run, job.id, job.status, job.error, executed):
                 report.finished.append((run.schedule, run.due, run.status))
         return report
+
+    def _definition_of(self, run: RunRow) -> ScheduleDefinition:
+        """The definition of a run's schedule not synced yet (a run now of a new one)."""
+        try:
+            definition = self.manager.store.get(run.schedule)
+        except Exception:
+            return _fallback(run)
+        self._defs[run.schedule] = definition
+        return definition
 
     def _attempt_ended(
         self,
