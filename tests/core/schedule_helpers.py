@@ -25,7 +25,7 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
     received: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             received.append(json.loads(self.rfile.read(length)))
             self.send_response(204)

@@ -113,7 +113,9 @@ def test_mistakes_are_refused_before_anything_is_stored(schedules, tmp_path):
     with pytest.raises(ParameterError, match="no parameter nope"):
         schedules.create(TRAIN, every="1h", parameters={"nope": 1})
     with pytest.raises(ParameterError, match="must be an int"):
-        schedules.create(TRAIN, every="1h", parameters={"epochs": "x"}, parameters_from_strings=True)
+        schedules.create(
+            TRAIN, every="1h", parameters={"epochs": "x"}, parameters_from_strings=True
+        )
     with pytest.raises(ScheduleError, match="does not exist"):
         schedules.create(tmp_path / "missing.ipynb", every="1h")
     with pytest.raises(ScheduleError, match="--missed must be one of"):
