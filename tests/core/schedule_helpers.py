@@ -45,10 +45,15 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 
 
 def start_scheduler(
-    root: str, log: Path, env: dict[str, str] | None = None, *extra: str
+    root: str,
+    log: Path,
+    env: dict[str, str] | None = None,
+    storage: list[str] | tuple[str, ...] = (),
 ) -> subprocess.Popen:
-    """``modelshelf scheduler`` over ``root`` in its own process (its log in ``log``)."""
-    command = [sys.executable, "-m", "modelshelf", "--root", root, "scheduler", *extra]
+    """``modelshelf scheduler`` over ``root`` in its own process (its log in ``log``);
+    ``storage`` are its ``--storage-option`` flags."""
+    command = [sys.executable, "-m", "modelshelf", "--root", root, *storage, "scheduler"]
+    command += ["--check-interval", "1"]
     with open(log, "ab") as out:
         return subprocess.Popen(
             command,
