@@ -74,6 +74,12 @@ class Scheduler(Configurable):
         "schedule's missed-run policy decides (never more than half a rate's period).",
     ).tag(config=True)
 
+    watch_interval = Float(
+        2.0,
+        help="Seconds between looks for runs started elsewhere (a run now from another "
+        "process) while none of this scheduler's own runs is in progress.",
+    ).tag(config=True)
+
     def __init__(self, manager: ScheduleManager, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.manager = manager
@@ -83,6 +89,7 @@ class Scheduler(Configurable):
         self._checked_at = float("-inf")
         self._synced_at = float("-inf")
         self._watch = True  # runs may be in progress (from before a restart, or run now)
+        self._watched_at = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._posts: list[threading.Thread] = []
@@ -166,7 +173,8 @@ class Scheduler(Configurable):
         now = time.time()
         for name in [n for n, due in self._due.items() if due <= now]:
             report.extend(self._fire(name))
-        if self._watch or report.fired:
+        stale = time.monotonic() - self._watched_at > self.watch_interval
+        if self._watch or report.fired or stale:
             report.extend(self._watch_runs())
         return report
 
@@ -269,6 +277,7 @@ class Scheduler(Configurable):
         report = TickReport()
         active = self.manager.book.active()
         self._watch = bool(active)
+        self._watched_at = time.monotonic()
         now = time.time()
         for run in active:
             definition = self._defs.get(run.schedule) or self._definition_of(run)
