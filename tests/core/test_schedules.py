@@ -207,7 +207,7 @@ def test_a_failing_run_is_retried_then_marked_failed_and_the_webhook_told(schedu
         while not finished and time.monotonic() < deadline:
             finished = scheduler.tick().finished
             time.sleep(0.1)
-        scheduler._join_posts()
+        scheduler.runs.join_posts()
         assert finished == [("flaky", pytest.approx(job.created_at, abs=5), "failed")]
         run = schedules.get("flaky").last_run
         assert run["status"] == "failed" and run["error"].startswith("failed after 2 retries")
@@ -232,3 +232,34 @@ def test_notify_always_posts_after_a_run_that_succeeded(schedules):
         assert job.status == "succeeded"
         Scheduler(schedules).run_once()
         assert [(b["status"], b["job_id"]) for b in received] == [("succeeded", job.id)]
+
+
+@pytest.mark.parametrize("claimed_in_store", [False, True])
+def test_a_run_claimed_by_a_scheduler_that_died_is_taken_over(schedules, claimed_in_store):
+    import subprocess
+
+    from modelshelf.core.jobs.schedule_book import CLAIMED, RunRow
+    from modelshelf.core.jobs.schedule_store import due_key
+    from modelshelf.core.jobs.schedules import run_record
+    from modelshelf.core.store.expiring import HOST
+
+    schedules.create(TRAIN, cron=FAR, name="orphan", output=None)
+    Scheduler(schedules).run_once()  # the schedule is in this machine's cache
+    definition = schedules.store.get("orphan")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    due = time.time() - 1
+    record = {**run_record(definition, due, "on time", HOST), "pid": dead.pid}
+    key = due_key(due)
+    run = RunRow(f"orphan/{key}", "orphan", due, "on time", CLAIMED, 0, None, None, None, record)
+    # The dead scheduler advanced the due time (and maybe claimed the run), then died.
+    next_due = schedules.book.cached_one("orphan").next_due
+    assert schedules.book.advance("orphan", next_due, next_due, [run])
+    if claimed_in_store:
+        assert schedules.store.claim("orphan", key, record)
+
+    Scheduler(schedules).run_once()
+    stored = schedules.store.run("orphan", key)
+    assert stored["taken_over"] is True and stored["status"] == "running"
+    job = schedules.jobs.get(stored["attempts"][0]["job_id"]).wait(120)
+    assert job.status == "succeeded" and job.spec.env["ML_SCHEDULE_NAME"] == "orphan"

@@ -192,6 +192,15 @@ class ScheduleBook(SqliteBook):
         )
         return cursor.rowcount == 1
 
+    def take_over(self, run: RunRow, record: dict[str, Any]) -> bool:
+        """Make a claimed run this process's (``record`` names it) if its record is still
+        the one read: of several schedulers that find a dead one's claim, one takes it."""
+        cursor = self.db.execute(
+            "UPDATE runs SET record = ? WHERE key = ? AND status = ? AND record = ?",
+            (json.dumps(record), run.key, CLAIMED, json.dumps(run.record)),
+        )
+        return cursor.rowcount == 1
+
     def forget(self, key: str) -> None:
         self.db.execute("DELETE FROM runs WHERE key = ?", (key,))
 

@@ -197,6 +197,13 @@ class ScheduleStore:
         """The owner's update of a run it claimed (attempts, status)."""
         self.backend.rewrite(self._run_key(name, key), lambda _old: json.dumps(record).encode())
 
+    def run(self, name: str, key: str) -> dict[str, Any] | None:
+        """One run's record (None when absent)."""
+        try:
+            return json.loads(self.backend.read_bytes(self._run_key(name, key)))
+        except (FileNotFoundError, ValueError):
+            return None
+
     def runs(self, name: str, limit: int = 10) -> list[dict[str, Any]]:
         """The latest ``limit`` runs of a schedule, newest first."""
         entries = sorted(

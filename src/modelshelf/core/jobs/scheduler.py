@@ -17,7 +17,6 @@ change marker every few seconds and re-reads the definitions only when it change
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,17 +26,13 @@ from typing import Any
 from traitlets import Float
 from traitlets.config import Configurable
 
-from modelshelf.core.jobs.job_book import FINISHED, SUCCEEDED
-from modelshelf.core.jobs.notify import post_notification
 from modelshelf.core.jobs.schedule_book import (
     CLAIMED,
     FAILED,
-    RETRYING,
-    RUNNING,
     RunRow,
 )
+from modelshelf.core.jobs.schedule_runs import RunKeeper
 from modelshelf.core.jobs.schedule_store import ScheduleDefinition, due_key
-from modelshelf.core.jobs.schedule_timing import Timing
 from modelshelf.core.jobs.schedules import ScheduleManager, run_record
 from modelshelf.core.store.expiring import HOST
 
@@ -88,11 +83,10 @@ class Scheduler(Configurable):
         self._token: bytes | None = None
         self._checked_at = float("-inf")
         self._synced_at = float("-inf")
-        self._watch = True  # runs may be in progress (from before a restart, or run now)
         self._watched_at = float("-inf")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._posts: list[threading.Thread] = []
+        self.runs = RunKeeper(manager, self._defs_get)
 
     # ---- the loop ----------------------------------------------------------------------------
 
@@ -101,7 +95,7 @@ class Scheduler(Configurable):
         (``modelshelf scheduler --once``, for a system cron or a test)."""
         self.refresh(force=True)
         report = self.tick()
-        self._join_posts()
+        self.runs.join_posts()
         return report
 
     def run(self, stop: threading.Event | None = None) -> None:
@@ -116,7 +110,7 @@ class Scheduler(Configurable):
                 stop.wait(self.max_sleep)
                 continue
             stop.wait(self._sleep_time())
-        self._join_posts()
+        self.runs.join_posts()
 
     def start(self) -> None:
         """Run in a background thread (the Jupyter server's scheduler)."""
@@ -156,6 +150,9 @@ class Scheduler(Configurable):
         self.manager.book.sync(store_defs, self.manager.first_due)
         self._load()
 
+    def _defs_get(self, name: str) -> ScheduleDefinition | None:
+        return self._defs.get(name)
+
     def _load(self) -> None:
         cached = self.manager.book.cached()
         self._defs = {name: c.definition for name, c in cached.items()}
@@ -174,8 +171,9 @@ class Scheduler(Configurable):
         for name in [n for n, due in self._due.items() if due <= now]:
             report.extend(self._fire(name))
         stale = time.monotonic() - self._watched_at > self.watch_interval
-        if self._watch or report.fired or stale:
-            report.extend(self._watch_runs())
+        if self.runs.busy or report.fired or stale:
+            report.finished += self.runs.watch()
+            self._watched_at = time.monotonic()
         return report
 
     def _fire(self, name: str) -> TickReport:
@@ -236,152 +234,8 @@ class Scheduler(Configurable):
                 log.warning("schedule %s: the run due %s was missed; skipped", name, d)
                 report.skipped.append((name, d))
         for run in runs:
-            job_id = self._claim_and_submit(definition, run)
+            job_id = self.runs.claim_and_submit(definition, run)
             if job_id is not None or run.status == FAILED:
                 report.fired.append((name, run.due, run.reason, job_id))
         self.manager.store.set_next_hint(name, new_due)
         return report
-
-    def _claim_and_submit(self, definition: ScheduleDefinition, run: RunRow) -> str | None:
-        key = run.key.split("/", 1)[1]
-        if not self.manager.store.claim(definition.name, key, run.record):
-            self.manager.book.forget(run.key)  # another machine owns it
-            return None
-        if not self.manager.book.move(run, RUNNING):
-            return None
-        run.status = RUNNING
-        return self._submit_attempt(definition, run)
-
-    def _submit_attempt(self, definition: ScheduleDefinition, run: RunRow) -> str | None:
-        """Submit the run's current attempt; a submit that fails counts as a failed one."""
-        self._watch = True
-        try:
-            job = self.manager.submit_run(definition, run)
-        except Exception as exc:
-            log.warning("schedule %s: cannot submit its run: %s", definition.name, exc)
-            self._attempt_ended(definition, run, None, "failed", str(exc), None)
-            return None
-        attempts = [*run.record.get("attempts", []), {"job_id": job.id, "status": job.status}]
-        run.record = {**run.record, "status": RUNNING, "attempts": attempts}
-        run.job_id = job.id
-        self.manager.book.db.execute(
-            "UPDATE runs SET job_id = ?, record = ? WHERE key = ?",
-            (job.id, _json(run.record), run.key),
-        )
-        self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], run.record)
-        return job.id
-
-    # ---- runs in progress ----------------------------------------------------------------------
-
-    def _watch_runs(self) -> TickReport:
-        report = TickReport()
-        active = self.manager.book.active()
-        self._watch = bool(active)
-        self._watched_at = time.monotonic()
-        now = time.time()
-        for run in active:
-            definition = self._defs.get(run.schedule) or self._definition_of(run)
-            if run.status == RETRYING and (run.retry_at or 0) <= now:
-                if self.manager.book.move(run, RUNNING, attempt=run.attempt + 1, job_id=None):
-                    run.status, run.attempt = RUNNING, run.attempt + 1
-                    self._submit_attempt(definition, run)
-                continue
-            if run.status != RUNNING or not run.job_id:
-                continue
-            job = self.manager.jobs.get(run.job_id)
-            if job.status not in FINISHED:
-                continue
-            executed = _executed(job)
-            if self._attempt_ended(definition, run, job.id, job.status, job.error, executed):
-                report.finished.append((run.schedule, run.due, run.status))
-        return report
-
-    def _definition_of(self, run: RunRow) -> ScheduleDefinition:
-        """The definition of a run's schedule not synced yet (a run now of a new one)."""
-        try:
-            definition = self.manager.store.get(run.schedule)
-        except Exception:
-            return _fallback(run)
-        self._defs[run.schedule] = definition
-        return definition
-
-    def _attempt_ended(
-        self,
-        definition: ScheduleDefinition,
-        run: RunRow,
-        job_id: str | None,
-        status: str,
-        error: str | None,
-        executed: str | None,
-    ) -> bool:
-        """Record an attempt's end: retry it after the backoff, or end the run (and notify).
-        False when another scheduler got there first."""
-        attempts = list(run.record.get("attempts", []))
-        if job_id is not None and attempts and attempts[-1].get("job_id") == job_id:
-            attempts[-1] = {"job_id": job_id, "status": status, "error": error}
-        else:
-            attempts.append({"job_id": job_id, "status": status, "error": error})
-        record = {**run.record, "attempts": attempts, "executed_notebook": executed}
-        if status != SUCCEEDED and run.attempt < definition.max_retries:
-            delay = definition.retry_backoff * (2**run.attempt)
-            record["status"] = RETRYING
-            if not self.manager.book.move(
-                run, RETRYING, retry_at=time.time() + delay, record=record
-            ):
-                return False
-            run.record, run.status = record, RETRYING
-            self._watch = True
-            self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], record)
-            return False
-        final = SUCCEEDED if status == SUCCEEDED else FAILED
-        record["status"] = final
-        if final == FAILED:
-            retries = f" after {run.attempt} retries" if run.attempt else ""
-            record["error"] = f"failed{retries}: {error or status}"
-        if not self.manager.book.move(run, final, record=record):
-            return False
-        run.record, run.status = record, final
-        self.manager.store.record_run(definition.name, run.key.split("/", 1)[1], record)
-        if definition.notify and (final == FAILED or definition.notify_on == "always"):
-            self._notify(definition, run, job_id, record)
-        return True
-
-    def _notify(
-        self, definition: ScheduleDefinition, run: RunRow, job_id: str | None, record: dict
-    ) -> None:
-        body = {
-            "schedule": definition.name,
-            "job_id": job_id,
-            "status": record["status"],
-            "error": record.get("error"),
-            "executed_notebook": record.get("executed_notebook"),
-            "due": run.due,
-            "reason": run.reason,
-            "attempts": len(record.get("attempts", [])),
-        }
-        url = definition.notify or ""
-        post = threading.Thread(target=post_notification, args=(url, body), daemon=True)
-        post.start()
-        self._posts.append(post)
-
-    def _join_posts(self, timeout: float = 30.0) -> None:
-        posts, self._posts = self._posts, []
-        for post in posts:
-            post.join(timeout)
-
-
-def _executed(job: Any) -> str | None:
-    try:
-        return job.executed_notebook()
-    except Exception:  # a job type with no notebook (a script, a pipeline)
-        return None
-
-
-def _fallback(run: RunRow) -> ScheduleDefinition:
-    """A stand-in for a schedule deleted while its run was in progress: no retries, and
-    no notification (its webhook went with it)."""
-    return ScheduleDefinition(run.schedule, {}, Timing(every=60.0), since=run.due)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
