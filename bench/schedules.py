@@ -3,7 +3,7 @@
 Run with ``.venv/bin/python bench/schedules.py [--runs 30] [--idle-seconds 60]``.
 
 - Due-start latency: a ``modelshelf scheduler`` process over a fresh store fires a schedule
-  with a 2 s rate (a trivial notebook); for each of ``--runs`` runs, the time from its due
+  with a 4 s rate (a trivial notebook); for each of ``--runs`` runs, the time from its due
   time to the job being submitted (the scheduler's own delay) and to the job running (its
   runner took a slot: the issue's "starts").
 - Idle cost: a ``modelshelf scheduler`` over 1,000 paused and 100 active schedules (due in a
@@ -34,7 +34,7 @@ from modelshelf.core.jobs.scheduler import Scheduler
 from modelshelf.core.jobs.schedules import ScheduleManager
 
 HEADING = "## Schedules (bench/schedules.py)"
-RATE = 2.0
+RATE = 4.0  # longer than a trivial job on 2 busy cores: runs do not queue behind each other
 
 
 def trivial_notebook(path: Path) -> None:
@@ -61,7 +61,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def due_latency(work: Path, runs: int) -> tuple[list[float], list[float]]:
-    """(due -> submitted, due -> running) of ``runs`` runs of a 2 s schedule."""
+    """(due -> submitted, due -> running) of ``runs`` runs of a RATE schedule."""
     root = work / "latency-store"
     notebook = work / "trivial.ipynb"
     trivial_notebook(notebook)

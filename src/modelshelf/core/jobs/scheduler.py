@@ -125,12 +125,13 @@ class Scheduler(Configurable):
             self._thread = None
 
     def _sleep_time(self) -> float:
-        now = time.time()
-        wake = now + self.max_sleep
+        """Until the earliest due time, the next look at the change marker, or max_sleep."""
+        sleep = self.max_sleep
         if self._due:
-            wake = min(wake, min(self._due.values()))
-        wake = min(wake, self._checked_at + self.check_interval)
-        return max(0.005, wake - now)
+            sleep = min(sleep, min(self._due.values()) - time.time())
+        # The marker's schedule counts in monotonic time, due times in wall-clock time.
+        sleep = min(sleep, self._checked_at + self.check_interval - time.monotonic())
+        return max(0.005, sleep)
 
     # ---- definitions ---------------------------------------------------------------------------
 
