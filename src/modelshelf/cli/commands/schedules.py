@@ -95,6 +95,23 @@ def _create(shelf: Shelf, args: argparse.Namespace) -> Any:
         )
 
 
+def _update(shelf: Shelf, args: argparse.Namespace) -> Any:
+    changes: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in ("cron", "every", "timezone", "missed", "max_retries", "retry_backoff",
+                    "notify", "timeout", "max_staleness")
+        if getattr(args, key) is not None
+    }  # fmt: skip
+    with schedule_manager(shelf, args) as schedules:
+        if args.parameters:
+            current = schedules.get(args.schedule).definition.template.get("parameters") or {}
+            changes["parameters"] = {**current, **dict(args.parameters)}
+            changes["parameters_from_strings"] = True
+        if not changes:
+            return schedules.get(args.schedule)
+        return schedules.update(args.schedule, **changes)
+
+
 def _ls(shelf: Shelf, args: argparse.Namespace) -> Any:
     with schedule_manager(shelf, args) as schedules:
         return schedules.list()
@@ -220,6 +237,20 @@ def add_schedule_commands(
         "--notify-always", action="store_true", help="POST to --notify after every run"
     )
     create.add_argument("--paused", action="store_true", help="create it paused")
+
+    update = action("update", _update, "change a schedule's timing, parameters or policies")
+    update.add_argument("schedule", metavar="NAME")
+    retime = update.add_mutually_exclusive_group()
+    retime.add_argument("--cron", metavar="EXPR", help="a new cron expression (counts from now)")
+    retime.add_argument("--every", metavar="DURATION", help="a new rate (counts from now)")
+    update.add_argument("--timezone", metavar="TZ", help="of --cron")
+    _template_options(update)
+    update.add_argument("--timeout", metavar="DURATION", type=duration, help="per run")
+    update.add_argument("--missed", choices=("skip", "once", "all"))
+    update.add_argument("--max-staleness", metavar="AGE")
+    update.add_argument("--max-retries", metavar="N", type=int)
+    update.add_argument("--retry-backoff", metavar="DURATION")
+    update.add_argument("--notify", metavar="URL")
 
     action("ls", _ls, "list schedules: next run and last status")
     for name, handler, text in (
