@@ -15,7 +15,6 @@ pytestmark = pytest.mark.timeout(120)
 def jp_server_config(store_root):
     config = extension_config(str(store_root))
     config["ModelshelfApp"]["run_scheduler"] = False
-    config["Scheduler"] = {"check_interval": 0.5}
     return config
 
 

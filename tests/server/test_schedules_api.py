@@ -55,7 +55,11 @@ async def test_bad_schedules_are_refused_with_a_reason(api, train_notebook, body
     assert status == 400 and message in error["message"], error
 
 
-async def test_the_server_fires_due_runs_and_runs_now_with_overrides(api, wait_for, train_notebook):
+async def test_the_server_fires_due_runs_and_runs_now_with_overrides(
+    api, wait_for, train_notebook, jp_serverapp
+):
+    scheduler = jp_serverapp.web_app.settings["modelshelf"].scheduler
+    assert scheduler is not None and scheduler._thread.is_alive()  # c.ModelshelfApp.run_scheduler
     body = {"notebook": "work/train.ipynb", "every": "2s", "name": "often", "output": None}
     status, created = await api("POST", "schedules", body=body)
     assert status == 201, created
