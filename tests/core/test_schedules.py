@@ -51,6 +51,21 @@ def test_cron_runs_in_its_time_zone_across_daylight_saving():
     # The week the clocks go forward (Sunday 29 March 2026), Monday's run is at 01:00 UTC.
     assert monday_3am_paris.next_after(_utc(2026, 3, 28)) == _utc(2026, 3, 30, 1)
     assert Timing.make(cron="0 3 * * 1").next_after(_utc(2026, 1, 1)) == _utc(2026, 1, 5, 3)
+    nightly = Timing.make(cron="30 2 * * *", timezone="Europe/Paris")
+    # 02:30 does not exist on 29 March: the run comes at the jump (03:00 local, 01:00 UTC).
+    assert list(nightly.due_between(_utc(2026, 3, 28, 12), _utc(2026, 3, 30, 12))) == [
+        _utc(2026, 3, 29, 1),
+        _utc(2026, 3, 30, 0, 30),
+    ]
+    # 02:30 happens twice on 25 October: the run comes once, at the first.
+    assert list(nightly.due_between(_utc(2026, 10, 24, 12), _utc(2026, 10, 26, 12))) == [
+        _utc(2026, 10, 25, 0, 30),
+        _utc(2026, 10, 26, 1, 30),
+    ]
+    # Every 30 minutes runs through both of those hours, as cron does.
+    half_hourly = Timing.make(cron="*/30 * * * *", timezone="Europe/Paris")
+    autumn = list(half_hourly.due_between(_utc(2026, 10, 25, 0), _utc(2026, 10, 25, 1, 59)))
+    assert len(autumn) == 4
 
 
 def test_rates_count_seconds_from_their_anchor():

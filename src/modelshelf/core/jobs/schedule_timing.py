@@ -1,9 +1,10 @@
 """When a schedule is due: a cron expression in a time zone, or a fixed rate.
 
 Cron times are computed by croniter in the schedule's own time zone, so daylight saving is
-handled as cron does (a 02:30 run is skipped on the spring-forward night and runs once in
-the autumn). A rate (``every="15m"``, SageMaker's ``rate(15 minutes)``) counts from an
-anchor (the schedule's creation), so its due times do not drift with the scheduler's ticks.
+handled as cron does: a 02:30 run happens at 03:00 on the spring-forward night (the hour
+that does not exist), and once, not twice, on the autumn night that repeats 02:00-03:00.
+A rate (``every="15m"``, SageMaker's ``rate(15 minutes)``) counts from an anchor (the
+schedule's creation), so its due times do not drift with the scheduler's ticks.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def check_timezone(name: str) -> ZoneInfo:
         ) from exc
 
 
+def _repeated(t: float, zone: ZoneInfo) -> bool:
+    """True when ``t`` is the second occurrence of its local wall-clock time (DST's end)."""
+    local = datetime.fromtimestamp(t, zone)
+    return local.replace(fold=0).timestamp() != local.timestamp()
+
+
 @dataclass(frozen=True)
 class Timing:
     """A schedule's "when": exactly one of ``cron`` (with ``timezone``) or ``every``."""
@@ -94,8 +101,17 @@ class Timing:
         if self.every is not None:
             steps = math.floor((t - self.anchor) / self.every) + 1
             return self.anchor + max(steps, 0) * self.every
-        start = datetime.fromtimestamp(t, check_timezone(self.timezone))
-        return float(croniter(self.cron, start).get_next(float))
+        zone = check_timezone(self.timezone)
+        due = float(croniter(self.cron, datetime.fromtimestamp(t, zone)).get_next(float))
+        if self._hour_is_fixed() and _repeated(due, zone):
+            # The autumn hour that happens twice: a job at a fixed hour runs at its first
+            # occurrence only, as cron does (jobs every hour or minute run in both).
+            return self.next_after(due)
+        return due
+
+    def _hour_is_fixed(self) -> bool:
+        fields = str(self.cron).split()
+        return len(fields) >= 2 and "*" not in fields[1]
 
     def due_between(self, start: float, end: float, limit: int = 10_000) -> Iterator[float]:
         """Due times ``d`` with ``start <= d <= end``, oldest first (at most ``limit``)."""
