@@ -278,3 +278,33 @@ def test_a_run_claimed_by_a_scheduler_that_died_is_taken_over(schedules, claimed
     assert stored["taken_over"] is True and stored["status"] == "running"
     job = schedules.jobs.get(stored["attempts"][0]["job_id"]).wait(120)
     assert job.status == "succeeded" and job.spec.env["ML_SCHEDULE_NAME"] == "orphan"
+
+
+def test_a_run_whose_notebook_went_away_fails_and_is_notified(schedules, tmp_path):
+    notebook = tmp_path / "gone.ipynb"
+    notebook.write_bytes(TRAIN.read_bytes())
+    with webhook() as (url, received):
+        created = schedules.create(notebook, every="1s", name="gone", notify=url, output=None)
+        scheduler = Scheduler(schedules)
+        scheduler.run_once()
+        notebook.unlink()
+        time.sleep(max(0.0, scheduler._due["gone"] + 0.1 - time.time()))
+        report = scheduler.run_once()
+        schedules.pause("gone")
+        assert [(due, job) for _, due, _, job in report.fired][:1] == [
+            (pytest.approx(created.definition.timing.anchor + 1, abs=30), None)
+        ]
+        run = schedules.get("gone").runs[-1]
+        assert run["status"] == "failed" and "does not exist" in run["error"]
+        assert received and received[0]["status"] == "failed" and received[0]["job_id"] is None
+
+
+def test_the_template_timeout_ends_each_attempt(schedules):
+    from schedule_helpers import DATA
+
+    schedules.create(DATA / "sleeps.ipynb", cron=FAR, name="slow", timeout="3s", output=None)
+    job = schedules.run_now("slow").wait(120)
+    assert job.status == "failed" and job.spec.timeout == 3.0
+    Scheduler(schedules).run_once()
+    run = schedules.get("slow").last_run
+    assert run["status"] == "failed" and "timed out after 3 s" in run["error"], run["error"]
