@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.jobs.job_book import FINISHED, SUCCEEDED
 from modelshelf.core.jobs.notify import post_notification
 from modelshelf.core.jobs.schedule_book import CLAIMED, FAILED, RETRYING, RUNNING, RunRow
@@ -119,7 +120,13 @@ class RunKeeper:
                 continue
             if run.status != RUNNING or not run.job_id:
                 continue
-            job = self.manager.jobs.get(run.job_id)
+            try:
+                job = self.manager.jobs.get(run.job_id)
+            except ModelNotFoundError:  # its record was pruned (or the state folder wiped)
+                gone = f"the record of job {run.job_id} is gone from this machine's state"
+                if self._attempt_ended(definition, run, run.job_id, "failed", gone, None):
+                    finished.append((run.schedule, run.due, run.status))
+                continue
             if job.status not in FINISHED:
                 continue
             executed = _executed(job)
