@@ -34,12 +34,12 @@ class WhenForm extends Widget {
     });
     this._timezone = input('modelshelf-schedule-timezone', {
       value: raw.timezone,
-      placeholder: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'
+      placeholder: browserZone()
     });
     this.node.append(
       note(`Runs ${template.notebook} as a job on a timetable, with the parameters you set.`),
       row('When', this._when, 'A rate (30s, 15m, 2h, 1d) or a cron expression (five fields).'),
-      row('Time zone', this._timezone, 'Of a cron expression (IANA name).')
+      row('Time zone', this._timezone, "Of a cron expression (IANA name); default: this browser's.")
     );
   }
 
@@ -51,10 +51,15 @@ class WhenForm extends Widget {
   private _timezone: HTMLInputElement;
 }
 
+/** The browser's IANA time zone: what a cron expression means when none is typed. */
+function browserZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
 /** A cron expression has five space-separated fields; anything else is a rate. */
 export function timingOf(raw: IWhen): { cron?: string; every?: string; timezone?: string } {
   if (raw.when.split(/\s+/).length >= 5) {
-    return { cron: raw.when, timezone: raw.timezone || undefined };
+    return { cron: raw.when, timezone: raw.timezone || browserZone() };
   }
   return { every: raw.when };
 }
