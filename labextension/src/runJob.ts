@@ -10,6 +10,7 @@ import { Widget } from '@lumino/widgets';
 
 import { APIError, errorMessage, requestAPI } from './api';
 import { input, note, row } from './forms';
+import { scheduleJob } from './scheduleDialog';
 import { IJob, INotebookParameter, INotebookParameters } from './types';
 
 /** How a parameter is edited, from the type papermill inferred (or the annotation). */
@@ -41,6 +42,8 @@ interface IRawValues {
   name: string;
   model: string;
   params: { [name: string]: string | boolean };
+  /** "Schedule…" chosen: create a schedule of this job instead of running it once. */
+  schedule?: boolean;
 }
 
 function initialRaw(param: INotebookParameter): string | boolean {
@@ -72,6 +75,7 @@ class JobForm extends Widget {
       value: raw.model,
       placeholder: 'e.g. churn:3 (optional)'
     });
+    this._when = whenChoice(raw.schedule === true);
     this.node.append(
       note(`Runs ${path} on the server with papermill; its output becomes a model.`)
     );
@@ -87,7 +91,8 @@ class JobForm extends Widget {
         this._name,
         'Defaults to the notebook name; the output model is "Job - <name>".'
       ),
-      row('Input model', this._model, 'A ref copied into ML_MODEL_PATH before the run.')
+      row('Input model', this._model, 'A ref copied into ML_MODEL_PATH before the run.'),
+      row('Run', this._when, '"Schedule…" asks when, then runs it on that timetable.')
     );
   }
 
@@ -96,7 +101,12 @@ class JobForm extends Widget {
     for (const [name, node] of this._inputs) {
       params[name] = node.type === 'checkbox' ? node.checked : node.value;
     }
-    return { name: this._name.value.trim(), model: this._model.value.trim(), params };
+    return {
+      name: this._name.value.trim(),
+      model: this._model.value.trim(),
+      params,
+      schedule: this._when.value === 'schedule'
+    };
   }
 
   private _field(param: INotebookParameter, raw: string | boolean): HTMLElement {
@@ -129,7 +139,22 @@ class JobForm extends Widget {
 
   private _name: HTMLInputElement;
   private _model: HTMLInputElement;
+  private _when: HTMLSelectElement;
   private _inputs = new Map<string, HTMLInputElement>();
+}
+
+/** The "Run" choice: once now, or "Schedule…" (a schedule of the same job). */
+function whenChoice(schedule: boolean): HTMLSelectElement {
+  const node = document.createElement('select');
+  node.className = 'jp-mod-styled';
+  node.dataset.testid = 'modelshelf-job-when';
+  for (const [value, text] of [
+    ['once', 'Once, now'],
+    ['schedule', 'Schedule…']
+  ]) {
+    node.append(new Option(text, value, false, value === (schedule ? 'schedule' : 'once')));
+  }
+  return node;
 }
 
 /**
@@ -206,16 +231,18 @@ export async function runNotebookAsJob(path: string): Promise<IJob | null> {
       await showErrorMessage('Some parameters are not valid', problems.join('\n'));
       continue;
     }
+    const template = {
+      notebook: path,
+      name: raw.name || null,
+      parameters: values,
+      model: raw.model || null
+    };
+    if (raw.schedule) {
+      await scheduleJob(template); // the same job, on a timetable
+      return null;
+    }
     try {
-      const job = await requestAPI<IJob>('jobs', {
-        method: 'POST',
-        body: {
-          notebook: path,
-          name: raw.name || null,
-          parameters: values,
-          model: raw.model || null
-        }
-      });
+      const job = await requestAPI<IJob>('jobs', { method: 'POST', body: template });
       Notification.success(`Job ${job.name} is ${job.status}`, { autoClose: 4000 });
       return job;
     } catch (error) {

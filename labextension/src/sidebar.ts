@@ -9,11 +9,13 @@ import { DeploymentsSection } from './deployments';
 import { shelfIcon } from './icons';
 import { IJobActions, JobsSection } from './jobs';
 import { ModelsSection } from './models';
+import { SchedulesSection } from './schedules';
 
 export class ModelshelfSidebar extends SidePanel {
   readonly models: ModelsSection;
   readonly jobs: JobsSection;
   readonly deployments: DeploymentsSection;
+  readonly schedules: SchedulesSection;
 
   constructor(actions: IJobActions) {
     super();
@@ -41,9 +43,11 @@ export class ModelshelfSidebar extends SidePanel {
     this.addWidget(this.models);
     this.addWidget(this.jobs);
     this.addWidget(this.deployments);
-    // Models get most of the height: a version's details are long, jobs and
-    // deployments rows are short.
-    (this.content as AccordionPanel).setRelativeSizes([3, 1.5, 1]);
+    this.schedules = new SchedulesSection();
+    this.addWidget(this.schedules);
+    // Models get most of the height: a version's details are long, jobs,
+    // deployments and schedules rows are short.
+    (this.content as AccordionPanel).setRelativeSizes([3, 1.5, 1, 1]);
     // A job that succeeded has just saved its output model: show it.
     this.jobs.jobsSucceeded.connect(() => void this.models.refresh());
     this.models.deployed.connect(() => void this.deployments.refresh());
@@ -53,5 +57,6 @@ export class ModelshelfSidebar extends SidePanel {
     void this.models.refresh();
     void this.jobs.refresh();
     void this.deployments.refresh();
+    void this.schedules.refresh();
   }
 }

@@ -155,3 +155,28 @@ export interface ILiveFigures {
   cpu_seconds: number;
   rss_bytes: number;
 }
+
+/** One run of a schedule, as its record in the store says (newest first in `runs`). */
+export interface IScheduleRun {
+  due: number;
+  reason: 'on time' | 'catch-up' | 'manual' | string;
+  status: string;
+  attempts?: { job_id: string | null; status: string; error?: string | null }[];
+  error?: string | null;
+}
+
+export interface ISchedule {
+  name: string;
+  paused: boolean;
+  cron?: string | null;
+  timezone?: string | null;
+  every?: number | null;
+  when: string;
+  next_due?: number | null;
+  template: JSONObject;
+  missed: string;
+  max_retries: number;
+  notify?: string | null;
+  last_status?: string | null;
+  runs: IScheduleRun[];
+}

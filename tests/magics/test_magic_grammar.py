@@ -79,8 +79,9 @@ def test_errors_point_at_the_magic_help() -> None:
 
 def test_help_lists_each_word_with_the_cli_help() -> None:
     text = MagicGrammar("job").help()
-    assert "  run     run a notebook, a script or a training pipeline as a job" in text
-    assert "  ls      list jobs, newest first" in text
+    assert "  run       run a notebook, a script or a training pipeline as a job" in text
+    assert "  ls        list jobs, newest first" in text
+    assert "  schedule  run notebooks or scripts on a timetable" in text
 
 
 @pytest.mark.parametrize(

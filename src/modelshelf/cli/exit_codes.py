@@ -35,6 +35,7 @@ _FAILED: dict[str, Callable[[Any], bool]] = {
     "job rerun": _job_did_not_succeed,
     "batch": _job_did_not_succeed,
     "deploy": _deployment_failed,
+    "schedule run": _job_did_not_succeed,
 }
 
 

@@ -70,6 +70,14 @@ class JobError(ModelshelfError):
     """A job cannot be submitted as asked (bad notebook, executor, workers, ...)."""
 
 
+class ScheduleError(ModelshelfError):
+    """A schedule cannot be made or changed as asked (bad timing, unknown name, ...)."""
+
+
+class ScheduleNotFoundError(ScheduleError, LookupError):
+    """No schedule has this name."""
+
+
 class ParameterError(ModelshelfError, ValueError):
     """A job parameter is unknown to the notebook or of the wrong type."""
 

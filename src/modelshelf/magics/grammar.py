@@ -41,6 +41,7 @@ COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
         "wait": ("job", "wait"),
         "rerun": ("job", "rerun"),
         "prune": ("job", "prune"),
+        "schedule": ("schedule",),
     },
     "deploy": {
         "ls": ("deployments",),
@@ -55,7 +56,7 @@ _DEFAULT = {"deploy": ("deploy",)}
 _DESCRIPTIONS = {
     "model": "Save, list, show, load, compare and delete versioned models.",
     "job": "Run notebooks, scripts and training pipelines as jobs; list, show, follow, wait for "
-    "and cancel them.",
+    "and cancel them; schedule them.",
     "deploy": "Serve models over HTTP; list, invoke and stop deployments; batch jobs.",
 }
 _HELP = ("-h", "--help")

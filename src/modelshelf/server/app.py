@@ -7,12 +7,20 @@ import os
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Enum, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Integer, List, Unicode, default
 
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs.manager import JobManager
+from modelshelf.core.jobs.scheduler import Scheduler
+from modelshelf.core.jobs.schedules import ScheduleManager
 from modelshelf.core.store import Shelf
-from modelshelf.server import handlers_deploy, handlers_jobs, handlers_models, handlers_tasks
+from modelshelf.server import (
+    handlers_deploy,
+    handlers_jobs,
+    handlers_models,
+    handlers_schedules,
+    handlers_tasks,
+)
 from modelshelf.server.tasks import TaskRunner
 
 API_PREFIX = "/modelshelf/api"
@@ -21,6 +29,7 @@ ROUTES = [
     *handlers_jobs.ROUTES,
     *handlers_deploy.ROUTES,
     *handlers_tasks.ROUTES,
+    *handlers_schedules.ROUTES,
 ]
 
 
@@ -50,6 +59,11 @@ class ModelshelfApp(ExtensionApp):
         Unicode(),
         help="Server folders (besides the server's root) a REST client may save models from.",
     ).tag(config=True)
+    run_scheduler = Bool(
+        True,
+        help="Fire the store's schedules from this server (any number of schedulers may run "
+        "over one store: each run fires once). False leaves it to `modelshelf scheduler`.",
+    ).tag(config=True)
     task_threads = Integer(4, help="Saves and deployments started over REST that run at once.").tag(
         config=True
     )
@@ -67,6 +81,11 @@ class ModelshelfApp(ExtensionApp):
         self.jobs = JobManager(self.shelf, config=self.config)
         self.deployments = DeploymentManager(self.shelf, config=self.config)
         self.tasks = TaskRunner(self.task_threads)
+        self.schedules = ScheduleManager(self.shelf, jobs=self.jobs, config=self.config)
+        self.scheduler: Scheduler | None = None
+        if self.run_scheduler:
+            self.scheduler = Scheduler(self.schedules, config=self.config)
+            self.scheduler.start()
         self.settings["modelshelf"] = self
         self.log.info("modelshelf: store %s", self.shelf.backend.url)
 
@@ -81,7 +100,10 @@ class ModelshelfApp(ExtensionApp):
     async def stop_extension(self) -> None:
         # Jobs and deployments run in their own processes and outlive the server on purpose;
         # only this process's handles close.
+        if self.scheduler is not None:
+            self.scheduler.stop()
         self.tasks.close()
+        self.schedules.close()
         self.jobs.close()
         self.deployments.close()
         self.shelf.close()

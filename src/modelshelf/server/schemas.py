@@ -288,3 +288,74 @@ RESPONSES: tuple[type[Answer], ...] = (
     Aliases, AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job,
     JobList, JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer,
 )  # fmt: skip
+
+
+# ---- schedules ----------------------------------------------------------------------------
+
+
+class ScheduleRequest(Body):
+    notebook: str = Field(min_length=1)
+    cron: str | None = None
+    every: str | float | None = None
+    timezone: str | None = None
+    name: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    model: str | None = None
+    data: str | None = None
+    output: str | None = "model"
+    timeout: float | None = Field(default=None, gt=0)
+    missed: Literal["skip", "once", "all"] = "skip"
+    max_staleness: str | float = "1d"
+    max_retries: int = Field(default=0, ge=0, le=100)
+    retry_backoff: str | float = "60s"
+    notify: str | None = None
+    notify_on: Literal["failure", "always"] = "failure"
+    paused: bool = False
+
+
+class ScheduleUpdate(Body):
+    cron: str | None = None
+    every: str | float | None = None
+    timezone: str | None = None
+    parameters: dict[str, Any] | None = None
+    model: str | None = None
+    timeout: float | None = Field(default=None, gt=0)
+    missed: Literal["skip", "once", "all"] | None = None
+    max_staleness: str | float | None = None
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+    retry_backoff: str | float | None = None
+    notify: str | None = None
+    notify_on: Literal["failure", "always"] | None = None
+
+
+class RunNowRequest(Body):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Schedule(Answer):
+    name: str
+    paused: bool
+    cron: str | None
+    timezone: str | None
+    every: float | None
+    when: str
+    next_due: float | None
+    template: dict[str, Any]
+    missed: str
+    max_staleness: float
+    max_retries: int
+    retry_backoff: float
+    notify: str | None
+    notify_on: str
+    created_at: float
+    revision: int
+    last_status: str | None
+    runs: list[dict[str, Any]]
+
+
+class ScheduleList(Answer):
+    schedules: list[Schedule]
+
+
+REQUESTS = (*REQUESTS, ScheduleRequest, ScheduleUpdate, RunNowRequest)
+RESPONSES = (*RESPONSES, Schedule, ScheduleList)

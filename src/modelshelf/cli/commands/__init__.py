@@ -16,6 +16,7 @@ from modelshelf.cli.commands.deploy import add_deploy_commands
 from modelshelf.cli.commands.jobs import add_job_commands
 from modelshelf.cli.commands.models import add_model_commands
 from modelshelf.cli.commands.parsing import CommandParser, output_options, parse_key_value
+from modelshelf.cli.commands.schedules import add_schedule_commands
 
 __all__ = ["CommandParser", "build_parser"]
 
@@ -54,4 +55,5 @@ def build_parser(prog: str = "modelshelf") -> CommandParser:
     add_model_commands(command)  # save, ls, versions, show, ...
     add_job_commands(command)  # run, jobs, job ACTION
     add_deploy_commands(command)  # deploy, deployments, undeploy, invoke
+    add_schedule_commands(command, output_options)  # schedule ACTION, scheduler
     return parser

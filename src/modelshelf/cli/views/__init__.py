@@ -27,6 +27,9 @@ def _view_modules() -> Iterator[ModuleType]:
     from modelshelf.cli.views import deploy
 
     yield deploy
+    from modelshelf.cli.views import schedules
+
+    yield schedules
 
 
 def _home(command: str) -> ModuleType:

@@ -1,4 +1,5 @@
-"""Jobs: notebooks run through papermill in their own process, locally or on Dask.
+"""Jobs: notebooks run through papermill in their own process, locally or on Dask; and
+schedules, which run them on a timetable.
 
 Names are loaded on first use (PEP 562): a job's executor process imports
 ``modelshelf.core.jobs.notebook_process`` without the manager, SQLite records or the store.
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
         effective_parameters,
         notebook_parameters,
     )
+    from modelshelf.core.jobs.schedule import Schedule
+    from modelshelf.core.jobs.scheduler import Scheduler
+    from modelshelf.core.jobs.schedules import ScheduleManager
     from modelshelf.core.jobs.spec import JobSpec
 
 _HOMES = {
@@ -39,6 +43,9 @@ _HOMES = {
     "RUNNING": "modelshelf.core.jobs.job_book",
     "SUCCEEDED": "modelshelf.core.jobs.job_book",
     "JobSpec": "modelshelf.core.jobs.spec",
+    "Schedule": "modelshelf.core.jobs.schedule",
+    "ScheduleManager": "modelshelf.core.jobs.schedules",
+    "Scheduler": "modelshelf.core.jobs.scheduler",
 }
 __all__ = [
     "CANCELLED",
@@ -53,6 +60,9 @@ __all__ = [
     "JobTimeoutError",
     "NotebookParameter",
     "ParameterError",
+    "Schedule",
+    "ScheduleManager",
+    "Scheduler",
     "check_parameters",
     "effective_parameters",
     "notebook_parameters",

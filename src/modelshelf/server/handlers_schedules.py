@@ -1,0 +1,97 @@
+"""REST over schedules: list, create, show, change, delete, pause, resume and run now."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado.web import HTTPError, authenticated
+
+from modelshelf.server import schemas
+from modelshelf.server.base import ModelshelfHandler
+from modelshelf.server.paths import is_remote, notebook_path, source_or_url
+
+
+class SchedulesHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self) -> None:
+        schedules = await self.call(self.app.schedules.list)
+        self.reply(schemas.ScheduleList, {"schedules": [s.describe() for s in schedules]})
+
+    @authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.body(schemas.ScheduleRequest)
+        app = self.app
+        notebook = notebook_path(request.notebook, app.root_dir)
+        data = source_or_url(request.data, app.root_dir, app.source_roots) if request.data else None
+        if request.output not in (None, "model") and not is_remote(request.output):
+            raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
+        options = request.model_dump(exclude={"notebook", "data", "name", "model"})
+        schedule = await self.call(
+            app.schedules.create,
+            notebook,
+            name=request.name or None,
+            model=request.model or None,
+            data=data,
+            executor=app.executor,
+            **options,
+        )
+        self.reply(schemas.Schedule, schedule.describe(), status=201)
+
+
+class ScheduleHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, schedule: str) -> None:
+        found = await self.call(self.app.schedules.get, schedule)
+        self.reply(schemas.Schedule, found.describe())
+
+    @authenticated
+    @authorized
+    async def patch(self, schedule: str) -> None:
+        changes = self.body(schemas.ScheduleUpdate).model_dump(exclude_unset=True)
+        changed = await self.call(self.app.schedules.update, schedule, **changes)
+        self.reply(schemas.Schedule, changed.describe())
+
+    @authenticated
+    @authorized
+    async def delete(self, schedule: str) -> None:
+        await self.call(self.app.schedules.delete, schedule)
+        self.set_status(204)
+        self.finish()
+
+
+class SchedulePauseHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, schedule: str) -> None:
+        self.reply(
+            schemas.Schedule, (await self.call(self.app.schedules.pause, schedule)).describe()
+        )
+
+
+class ScheduleResumeHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, schedule: str) -> None:
+        resumed = await self.call(self.app.schedules.resume, schedule)
+        self.reply(schemas.Schedule, resumed.describe())
+
+
+class ScheduleRunHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, schedule: str) -> None:
+        request = self.body(schemas.RunNowRequest)
+        job = await self.call(self.app.schedules.run_now, schedule, request.parameters)
+        self.reply(schemas.Job, job.describe(), status=201)
+
+
+_SCHEDULE = r"(?P<schedule>[^/]+)"
+ROUTES = [
+    (r"/schedules", SchedulesHandler),
+    (rf"/schedules/{_SCHEDULE}", ScheduleHandler),
+    (rf"/schedules/{_SCHEDULE}/pause", SchedulePauseHandler),
+    (rf"/schedules/{_SCHEDULE}/resume", ScheduleResumeHandler),
+    (rf"/schedules/{_SCHEDULE}/run", ScheduleRunHandler),
+]
