@@ -40,7 +40,7 @@ def _followed_lines(job: Job, args: argparse.Namespace) -> tuple[str, bool]:
     return "".join(lines), sink is not None
 
 
-def _see_through(job: Job, args: argparse.Namespace) -> JobRun:
+def see_through(job: Job, args: argparse.Namespace) -> JobRun:
     """Return at once, or (``--wait``/``--follow``) when the job has ended."""
     if args.follow and getattr(args, "on_log", None) is not None:
         _followed_lines(job, args)  # ends when the job does; the job is refreshed
@@ -50,27 +50,30 @@ def _see_through(job: Job, args: argparse.Namespace) -> JobRun:
     return JobRun(job, waited=False)
 
 
+def template_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """``JobManager.submit``'s keyword arguments from :func:`template_options`' options."""
+    return {
+        "parameters": dict(args.parameters or ()),
+        "parameters_from_strings": True,
+        "model": args.model,
+        "data": args.data,
+        "output": args.output,
+        "workers": args.workers,
+        "executor": args.executor,
+        "scheduler": args.scheduler,
+        "kernel": args.kernel,
+        "timeout": args.timeout,
+        "env": dict(args.env or ()),
+        "save_training_data": args.save_training_data,
+        "pipeline": args.pipeline,
+        "eval_data": args.eval_data,
+    }
+
+
 def _run(shelf: Shelf, args: argparse.Namespace) -> JobRun:
     with job_manager(shelf, args) as jobs:
-        job = jobs.submit(
-            args.notebook,
-            name=args.name,
-            parameters=dict(args.parameters or ()),
-            parameters_from_strings=True,
-            model=args.model,
-            data=args.data,
-            output=args.output,
-            workers=args.workers,
-            executor=args.executor,
-            scheduler=args.scheduler,
-            kernel=args.kernel,
-            timeout=args.timeout,
-            env=dict(args.env or ()),
-            save_training_data=args.save_training_data,
-            pipeline=args.pipeline,
-            eval_data=args.eval_data,
-        )
-        return _see_through(job, args)
+        job = jobs.submit(args.notebook, name=args.name, **template_kwargs(args))
+        return see_through(job, args)
 
 
 def _jobs(shelf: Shelf, args: argparse.Namespace) -> list[Job]:
@@ -104,7 +107,7 @@ def _job_wait(shelf: Shelf, args: argparse.Namespace) -> JobRun:
 
 def _job_rerun(shelf: Shelf, args: argparse.Namespace) -> JobRun:
     with job_manager(shelf, args) as jobs:
-        return _see_through(jobs.rerun(args.ref), args)
+        return see_through(jobs.rerun(args.ref), args)
 
 
 def _job_prune(shelf: Shelf, args: argparse.Namespace) -> PrunedJobs:
@@ -112,12 +115,66 @@ def _job_prune(shelf: Shelf, args: argparse.Namespace) -> PrunedJobs:
         return PrunedJobs(jobs.prune(args.older_than), args.older_than)
 
 
-def _wait_options(parser: argparse.ArgumentParser) -> None:
+def wait_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait", action="store_true", help="wait for the job to end (exit 1 unless it succeeded)"
     )
     parser.add_argument(
         "--follow", action="store_true", help="print the job's log as it runs, then as --wait"
+    )
+
+
+def parameter_option(parser: argparse.ArgumentParser) -> None:
+    """``-p NAME VALUE``, repeatable: a job's parameters as the command line gives them."""
+    parser.add_argument(
+        "-p",
+        "--param",
+        dest="parameters",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a parameter: of the notebook's parameters cell (converted to its type), or of a "
+        "script or pipeline (as --NAME VALUE and ML_PARAMETERS) (repeatable)",
+    )
+
+
+def template_options(parser: argparse.ArgumentParser) -> None:
+    """What a job runs with (``run``'s options, and a schedule's job template)."""
+    parameter_option(parser)
+    parser.add_argument(
+        "--pipeline",
+        choices=("train", "evaluate", "full"),
+        help="run PACKAGE_DIR as a training pipeline: train.py's class Main (UiPath AI Center) "
+        "or serve.py's ModelAdapter (Dataloop, train only)",
+    )
+    parser.add_argument(
+        "--eval-data",
+        metavar="PATH|URL",
+        help="the full pipeline's evaluation data (its test_data_directory)",
+    )
+    parser.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
+    parser.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
+    parser.add_argument("--workers", metavar="K", type=whole_number, default=1, help="default 1")
+    executor_options(parser)
+    parser.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
+    parser.add_argument("--timeout", metavar="DURATION", type=duration, help="e.g. 90s, 30m, 2h")
+    parser.add_argument(
+        "--env",
+        metavar="K=V",
+        type=env_pair,
+        action="append",
+        help="environment variable for the notebook (repeatable)",
+    )
+    parser.add_argument(
+        "--save-training-data", action="store_true", help="save --data as a model too"
+    )
+    parser.add_argument(
+        "--output",
+        metavar="model|none|URL",
+        type=output_target,
+        default="model",
+        help="keep ML_MODEL_PATH as model 'Job - NAME' (default), nothing, or copy "
+        "ML_OUTPUT_PATH to URL",
     )
 
 
@@ -140,51 +197,9 @@ def add_job_commands(
         metavar="NOTEBOOK|SCRIPT|PACKAGE_DIR",
         help=".ipynb or .py path or URL, or a package folder to run with --pipeline",
     )
-    run.add_argument(
-        "-p",
-        "--param",
-        dest="parameters",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a parameter: of the notebook's parameters cell (converted to its type), or of a "
-        "script or pipeline (as --NAME VALUE and ML_PARAMETERS) (repeatable)",
-    )
-    run.add_argument(
-        "--pipeline",
-        choices=("train", "evaluate", "full"),
-        help="run PACKAGE_DIR as a training pipeline: train.py's class Main (UiPath AI Center) "
-        "or serve.py's ModelAdapter (Dataloop, train only)",
-    )
-    run.add_argument(
-        "--eval-data",
-        metavar="PATH|URL",
-        help="the full pipeline's evaluation data (its test_data_directory)",
-    )
-    run.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
-    run.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
     run.add_argument("--name", metavar="N", help="job name (default: the notebook's name)")
-    run.add_argument("--workers", metavar="K", type=whole_number, default=1, help="default 1")
-    executor_options(run)
-    run.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
-    run.add_argument("--timeout", metavar="DURATION", type=duration, help="e.g. 90s, 30m, 2h")
-    run.add_argument(
-        "--env",
-        metavar="K=V",
-        type=env_pair,
-        action="append",
-        help="environment variable for the notebook (repeatable)",
-    )
-    run.add_argument("--save-training-data", action="store_true", help="save --data as a model too")
-    run.add_argument(
-        "--output",
-        metavar="model|none|URL",
-        type=output_target,
-        default="model",
-        help="keep ML_MODEL_PATH as model 'Job - NAME' (default), nothing, or copy "
-        "ML_OUTPUT_PATH to URL",
-    )
-    _wait_options(run)
+    template_options(run)
+    wait_options(run)
 
     jobs = command("jobs", _jobs, "list jobs, newest first")
     jobs.set_defaults(**face)
@@ -218,7 +233,7 @@ def add_job_commands(
 
     rerun = action("rerun", _job_rerun, "run again the job that produced a model version")
     rerun.add_argument("ref", metavar="MODEL_REF", help="NAME, NAME:N or NAME@ALIAS")
-    _wait_options(rerun)
+    wait_options(rerun)
 
     prune = action("prune", _job_prune, "remove the workspaces and records of old jobs")
     prune.add_argument(

@@ -14,13 +14,15 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from modelshelf.cli.commands.jobs import _see_through, _wait_options
+from modelshelf.cli.commands.jobs import (
+    parameter_option,
+    see_through,
+    template_kwargs,
+    template_options,
+    wait_options,
+)
 from modelshelf.cli.commands.parsing import (
     duration,
-    env_pair,
-    executor_options,
-    output_target,
-    whole_number,
 )
 from modelshelf.cli.commands.results import JobRun
 
@@ -60,22 +62,6 @@ def schedule_manager(shelf: Shelf, args: argparse.Namespace) -> Iterator[Schedul
         manager.close()
 
 
-def _template(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "parameters": dict(args.parameters or ()),
-        "parameters_from_strings": True,
-        "model": args.model,
-        "data": args.data,
-        "output": args.output,
-        "workers": args.workers,
-        "executor": args.executor,
-        "scheduler": args.scheduler,
-        "kernel": args.kernel,
-        "timeout": args.timeout,
-        "env": dict(args.env or ()),
-    }
-
-
 def _create(shelf: Shelf, args: argparse.Namespace) -> Any:
     with schedule_manager(shelf, args) as schedules:
         return schedules.create(
@@ -91,7 +77,7 @@ def _create(shelf: Shelf, args: argparse.Namespace) -> Any:
             notify=args.notify,
             notify_on="always" if args.notify_always else "failure",
             paused=args.paused,
-            **_template(args),
+            **template_kwargs(args),
         )
 
 
@@ -143,7 +129,7 @@ def _run_now(shelf: Shelf, args: argparse.Namespace) -> JobRun:
         job = schedules.run_now(
             args.schedule, dict(args.parameters or ()), parameters_from_strings=True
         )
-        return _see_through(job, args)
+        return see_through(job, args)
 
 
 def _scheduler(shelf: Shelf, args: argparse.Namespace) -> SchedulerPass:
@@ -172,18 +158,6 @@ def _log_to_stderr() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _template_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-p",
-        "--param",
-        dest="parameters",
-        nargs=2,
-        action="append",
-        metavar=("NAME", "VALUE"),
-        help="a parameter of the notebook's parameters cell (repeatable)",
-    )
-
-
 def add_schedule_commands(
     command: Callable[[str, Any, str], argparse.ArgumentParser],
     output_options: Callable[..., None],
@@ -203,24 +177,17 @@ def add_schedule_commands(
         return sub
 
     create = action("create", _create, "schedule a notebook or script (a job template + when)")
-    create.add_argument("target", metavar="NOTEBOOK_OR_SCRIPT", help="path or URL")
+    create.add_argument(
+        "target",
+        metavar="NOTEBOOK_OR_SCRIPT",
+        help=".ipynb or .py path or URL, or a package folder with --pipeline",
+    )
     when = create.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", metavar="EXPR", help="e.g. '0 3 * * 1' (03:00 on Mondays)")
     when.add_argument("--every", metavar="DURATION", help="a rate: 30s, 15m, 2h, rate(1 day)")
     create.add_argument("--timezone", metavar="TZ", help="of --cron, e.g. Europe/Paris (UTC)")
     create.add_argument("--name", metavar="N", help="schedule name (default: the file's stem)")
-    _template_options(create)
-    create.add_argument("--model", metavar="REF", help="model loaded into ML_MODEL_PATH first")
-    create.add_argument("--data", metavar="PATH|URL", help="data copied into ML_DATA_PATH first")
-    create.add_argument("--workers", metavar="K", type=whole_number, default=1, help="default 1")
-    executor_options(create)
-    create.add_argument("--kernel", metavar="K", help="kernel name (default: the notebook's)")
-    create.add_argument("--timeout", metavar="DURATION", type=duration, help="per run")
-    create.add_argument("--env", metavar="K=V", type=env_pair, action="append", help="(repeatable)")
-    create.add_argument(
-        "--output", metavar="model|none|URL", type=output_target, default="model",
-        help="as for run (default: model 'Job - NAME')",
-    )  # fmt: skip
+    template_options(create)
     create.add_argument(
         "--missed", choices=("skip", "once", "all"), default="skip",
         help="runs missed while no scheduler ran: skip (default), once, all",
@@ -244,7 +211,7 @@ def add_schedule_commands(
     retime.add_argument("--cron", metavar="EXPR", help="a new cron expression (counts from now)")
     retime.add_argument("--every", metavar="DURATION", help="a new rate (counts from now)")
     update.add_argument("--timezone", metavar="TZ", help="of --cron")
-    _template_options(update)
+    parameter_option(update)
     update.add_argument("--timeout", metavar="DURATION", type=duration, help="per run")
     update.add_argument("--missed", choices=("skip", "once", "all"))
     update.add_argument("--max-staleness", metavar="AGE")
@@ -262,8 +229,8 @@ def add_schedule_commands(
         action(name, handler, text).add_argument("schedule", metavar="NAME")
     run = action("run", _run_now, "run a schedule's job now, with parameter overrides")
     run.add_argument("schedule", metavar="NAME")
-    _template_options(run)
-    _wait_options(run)
+    parameter_option(run)
+    wait_options(run)
 
     daemon = command("scheduler", _scheduler, "fire due schedules (foreground daemon)")
     daemon.set_defaults(command="scheduler", **face)

@@ -15,11 +15,12 @@ from typing import Any
 
 from traitlets.config import Configurable
 
-from modelshelf.core.errors import ScheduleError
+from modelshelf.core.errors import PipelineError, ScheduleError
 from modelshelf.core.jobs.job import Job
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.jobs.notify import check_webhook
 from modelshelf.core.jobs.parameters import check_parameters, notebook_parameters
+from modelshelf.core.jobs.programs import NOTEBOOK, check_pipeline, program_kind
 from modelshelf.core.jobs.schedule import Schedule
 from modelshelf.core.jobs.schedule_book import RUNNING, RunRow, ScheduleBook
 from modelshelf.core.jobs.schedule_store import (
@@ -54,6 +55,7 @@ TEMPLATE_KEYS = (
     "save_training_data",
     "scheduler",
     "pipeline",
+    "eval_data",
 )
 _POLICY_KEYS = ("missed", "max_staleness", "max_retries", "retry_backoff", "notify", "notify_on")
 _TIMING_KEYS = ("cron", "every", "timezone")
@@ -274,8 +276,9 @@ class ScheduleManager(Configurable):
             template["parameters_from_strings"] = True
         if overrides:
             template["parameters"] = {**(template.get("parameters") or {}), **overrides}
-        if template.get("pipeline") is None:
-            template.pop("pipeline", None)  # only passed when set (pipelines' own jobs)
+        for key in ("pipeline", "eval_data"):
+            if template.get(key) is None:
+                template.pop(key, None)  # only passed when set (pipelines' own jobs)
         template["env"] = {
             **(template.get("env") or {}),
             "ML_SCHEDULE_NAME": definition.name,
@@ -309,8 +312,10 @@ def _checked_target(notebook: str | os.PathLike) -> str:
     if URL_PATTERN.match(text):
         return text
     path = expand_local(text)
-    if not os.path.isfile(path):
-        raise ScheduleError(f"{path} does not exist: a schedule needs a notebook or script file")
+    if not os.path.exists(path):
+        raise ScheduleError(
+            f"{path} does not exist: a schedule needs a notebook, a script or a package folder"
+        )
     return path
 
 
@@ -333,12 +338,25 @@ def _checked_template(template: dict[str, Any], target: str) -> dict[str, Any]:
         out["timeout"] = parse_duration(out["timeout"])
     if out.get("env"):
         out["env"] = {str(k): str(v) for k, v in out["env"].items()}
-    data = out.get("data")
-    if data is not None and not URL_PATTERN.match(str(data)):
-        out["data"] = expand_local(os.fspath(data))
-        if not os.path.exists(out["data"]):
-            raise ScheduleError(f"the schedule's data {out['data']} does not exist")
-    if target.endswith(".ipynb") and not URL_PATTERN.match(target):
+    for key in ("data", "eval_data"):
+        data = out.get(key)
+        if data is not None and not URL_PATTERN.match(str(data)):
+            out[key] = expand_local(os.fspath(data))
+            if not os.path.exists(out[key]):
+                raise ScheduleError(f"the schedule's {key} {out[key]} does not exist")
+    try:  # the job's own checks: a package needs its pipeline, a pipeline its inputs
+        kind = program_kind(target, out.get("pipeline"))
+        check_pipeline(
+            kind,
+            out.get("pipeline"),
+            model=out.get("model"),
+            data=out.get("data"),
+            eval_data=out.get("eval_data"),
+            workers=out.get("workers", 1),
+        )
+    except PipelineError as error:
+        raise ScheduleError(f"cannot schedule {target}: {error}") from None
+    if kind == NOTEBOOK and not URL_PATTERN.match(target):
         declared = notebook_parameters(target)
         from_strings = bool(out.pop("parameters_from_strings", False))
         out["parameters"] = check_parameters(
