@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from modelshelf.core.errors import IntegrityError, InvalidNameError
 from modelshelf.core.names import validate_relpath
 from modelshelf.core.progress import ProgressTracker
-from modelshelf.core.store.blobs import CHUNK, BlobStore
+from modelshelf.core.store.blobs import CHUNK, BlobStore, damaged
 from modelshelf.core.store.fastcopy import copy_hashing
 from modelshelf.core.store.manifest import FileEntry
 
@@ -38,19 +38,24 @@ def _copy_local_blob(blob: str, part: str, entry: FileEntry, tracker: ProgressTr
     try:
         src = os.open(blob, os.O_RDONLY)
     except FileNotFoundError as exc:
-        raise IntegrityError(f"blob {entry.sha256} is missing from the store; run fsck") from exc
+        raise IntegrityError(f"blob {entry.digest} is missing from the store; run fsck") from exc
     try:
         dst = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            digest, size = copy_hashing(src, dst, tracker.advance)
+            digest, size = copy_hashing(src, dst, entry.algorithm, tracker.advance)
         finally:
             os.close(dst)
     finally:
         os.close(src)
-    if digest != entry.sha256 or size != entry.size:
+    if digest != entry.digest or size != entry.size:
+        raise damaged(entry.digest, entry.algorithm, entry.path)
+
+
+def _check_algorithm(blobs: BlobStore, entry: FileEntry) -> None:
+    if entry.algorithm != blobs.algorithm:
         raise IntegrityError(
-            f"blob {entry.sha256} ({entry.path}) is damaged (its bytes no longer match their "
-            "sha256); it will not be served. Run `modelshelf fsck` to see which versions it hurts."
+            f"{entry.path} is recorded with a {entry.algorithm} digest but this store keys its "
+            f"blobs by {blobs.algorithm}: the manifest does not belong to this store; run fsck"
         )
 
 
@@ -71,11 +76,12 @@ def materialize(
         final = _target(dest, entry)
         part = f"{final}.{uuid.uuid4().hex[:8]}.modelshelf-part"
         staged.append((part, final))
-        local = blobs.local_path(entry.sha256)
+        _check_algorithm(blobs, entry)
+        local = blobs.local_path(entry.digest)
         if local is not None:
             _copy_local_blob(local, part, entry, tracker)
         else:
-            with blobs.open_verified(entry.sha256, entry.size) as src, open(part, "wb") as out:
+            with blobs.open_verified(entry.digest, entry.size) as src, open(part, "wb") as out:
                 while chunk := src.read(CHUNK):
                     out.write(chunk)
                     tracker.advance(len(chunk))
