@@ -7,11 +7,20 @@ from store_helpers import make_model, tree
 
 from modelshelf import (
     InvalidNameError,
+    Shelf,
     ModelInUseError,
     ModelNotFoundError,
     SizeLimitError,
     SourceError,
 )
+
+
+@pytest.fixture(params=["blake3", "sha256"])
+def shelf(request, shelf):
+    """Each backend twice: a new store (BLAKE3) and one keyed by sha256 like older stores."""
+    if request.param == shelf.new_store_digest:
+        return shelf
+    return Shelf(shelf.root, storage_options=shelf.storage_options, new_store_digest=request.param)
 
 
 @pytest.fixture
