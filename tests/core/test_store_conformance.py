@@ -7,9 +7,9 @@ from store_helpers import make_model, tree
 
 from modelshelf import (
     InvalidNameError,
-    Shelf,
     ModelInUseError,
     ModelNotFoundError,
+    Shelf,
     SizeLimitError,
     SourceError,
 )
