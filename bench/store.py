@@ -1,6 +1,9 @@
 """Benchmark the model store against `cp -r` and MLflow; rewrite its section of BENCHMARKS.md.
 
 Run with `make bench` or `.venv/bin/python bench/store.py [--size-gb 0.5] [--keep]`.
+Saves and loads are timed against `cp -r` of the same bytes in the same run; the peak
+resident memory of a process saving (then loading) a `--rss-size-gb` folder is measured
+in a fresh process of its own.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ class Results:
     """Every timing the report needs, in seconds (bytes for sizes)."""
 
     first: dict[str, list[float]] = field(default_factory=dict)
+    loads: dict[str, list[float]] = field(default_factory=dict)
+    rss_bytes: int = 0
+    rss_save: tuple[float, int] = (0.0, 0)
+    rss_load: tuple[float, int] = (0.0, 0)
     resaves: list[float] = field(default_factory=list)
     store_bytes: int = 0
     version_bytes: int = 0
@@ -66,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--small-files", type=int, default=1000, help="1-64 KB files (default 1000)")
     p.add_argument("--models", type=int, default=10_000, help="models for list() (10000)")
     p.add_argument("--runs", type=int, default=3, help="runs per timing (default 3)")
+    p.add_argument(
+        "--rss-size-gb", type=float, default=5.0, help="folder for the peak-memory run (5)"
+    )
     p.add_argument("--work", type=Path, default=BENCH_DIR / ".work", help="scratch folder")
     p.add_argument("--keep", action="store_true", help="keep the scratch data at the end")
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report file")
@@ -79,10 +89,15 @@ def run_cp(folder: Path, out: Path) -> float:
     return timed(lambda: subprocess.run(["cp", "-r", str(folder), str(out / "copy")], check=True))
 
 
-def run_ours(folder: Path, out: Path) -> float:
+def run_ours(folder: Path, out: Path, digest: str = "blake3") -> float:
     """A first save: fresh store and fresh state dir, so no stat cache helps."""
     os.environ["MODELSHELF_STATE_DIR"] = str(out / "state")
-    return timed(lambda: Shelf(out / "store").save("bench", folder))
+    return timed(lambda: Shelf(out / "store", new_store_digest=digest).save("bench", folder))
+
+
+def run_ours_sha256(folder: Path, out: Path) -> float:
+    """The same first save into a store keyed by sha256, as stores made before BLAKE3."""
+    return run_ours(folder, out, "sha256")
 
 
 def run_mlflow(folder: Path, out: Path) -> float:
@@ -96,7 +111,12 @@ def run_mlflow(folder: Path, out: Path) -> float:
         return timed(lambda: mlflow.log_artifacts(str(folder)))
 
 
-TOOLS = {"cp -r": run_cp, "modelshelf": run_ours, "mlflow": run_mlflow}
+TOOLS = {
+    "cp -r": run_cp,
+    "modelshelf": run_ours,
+    "modelshelf sha256": run_ours_sha256,
+    "mlflow": run_mlflow,
+}
 
 
 def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
@@ -121,6 +141,86 @@ def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
             if run:
                 times[name].append(took)
     return times
+
+
+# ---- loads ------------------------------------------------------------------------------------
+
+
+def loads(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
+    """``shelf.load`` of one version into an empty folder (every hash verified) against
+    ``cp -r`` of the store's blobs folder: the same bytes, from the same place."""
+    out = work / "loads"
+    remove(out)
+    os.environ["MODELSHELF_STATE_DIR"] = str(out / "state")
+    results: dict[str, list[float]] = {}
+    for digest in ("blake3", "sha256"):
+        shelf = Shelf(out / digest, new_store_digest=digest)
+        shelf.save("bench", folder)
+        blobs = out / digest / "blobs"
+        ways = {
+            f"cp -r {digest}": lambda dst, b=blobs: run_cp_to(b, dst),
+            f"load {digest}": lambda dst, s=shelf: s.load("bench", dst),
+        }
+        for name in ways:
+            results.setdefault(name, [])
+        names = list(ways)
+        for run in range(runs + 1):
+            for name in names[run % 2 :] + names[: run % 2]:
+                dst = out / "dst"
+                os.sync()
+                prime_cache(blobs)
+                took = timed(lambda n=name, d=dst, w=ways: w[n](d))
+                remove(dst)
+                label = f"run {run}/{runs}" if run else "warm-up"
+                print(f"  {label:<9} {name:<12} {fmt_s(took)}", flush=True)
+                if run:
+                    results[name].append(took)
+        remove(out / digest)
+    remove(out)
+    return results
+
+
+def run_cp_to(src: Path, dst: Path) -> None:
+    subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
+
+
+def peak_rss() -> int:
+    """This process's peak resident set (``VmHWM``), in bytes.
+
+    Not ``ru_maxrss``: Linux carries that across ``exec``, so a spawned child would report
+    its parent's size at the fork.
+    """
+    with open("/proc/self/status") as fh:
+        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    return kb * 1024
+
+
+def _peak_rss(folder: str, root: str, state: str) -> tuple[float, int, float, int]:
+    """In a fresh process: save ``folder``, note the peak RSS; load it, note it again."""
+    os.environ["MODELSHELF_STATE_DIR"] = state
+    shelf = Shelf(root)
+    saved = timed(lambda: shelf.save("bench", folder))
+    after_save = peak_rss()
+    loaded = timed(lambda: shelf.load("bench", os.path.join(os.path.dirname(root), "loaded")))
+    return saved, after_save, loaded, peak_rss()
+
+
+def peak_memory(work: Path, size: int, small_files: int, res: Results) -> None:
+    """Peak resident memory of one process saving, then loading, a ``size`` folder."""
+    folder = work / "rss-folder"
+    make_model_folder(folder, size, small_files)
+    res.rss_bytes = du_bytes(folder)
+    out = work / "rss"
+    remove(out)
+    out.mkdir(parents=True)
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        job = pool.submit(_peak_rss, str(folder), str(out / "store"), str(out / "state"))
+        saved, save_rss, loaded, load_rss = job.result()
+    res.rss_save, res.rss_load = (saved, save_rss), (loaded, load_rss)
+    print(f"  save {fmt_s(saved)} peak RSS {fmt_bytes(save_rss)}; "
+          f"load {fmt_s(loaded)} peak RSS {fmt_bytes(load_rss)}", flush=True)  # fmt: skip
+    remove(out)
+    remove(folder)
 
 
 # ---- re-saves and versions -----------------------------------------------------------------
@@ -202,15 +302,35 @@ def cli_ls(store: str, runs: int) -> tuple[list[float] | None, str]:
 # ---- report --------------------------------------------------------------------------------
 
 
+def memory_row(what: str, setup: str, peak: int, aim: int) -> list[str]:
+    met = "yes" if peak <= aim else f"no: {peak / aim:.1f}x the aim"
+    return [what, setup, fmt_bytes(peak), "-", "-", f"<= {fmt_bytes(aim)}", met]
+
+
 def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
     n = args.runs
     cp, ours, ml = (median(res.first[k]) for k in ("cp -r", "modelshelf", "mlflow"))
+    ours_sha = median(res.first["modelshelf sha256"])
+    load_b3, cp_b3 = median(res.loads["load blake3"]), median(res.loads["cp -r blake3"])
+    load_sha, cp_sha = median(res.loads["load sha256"]), median(res.loads["cp -r sha256"])
+    rss_setup = f"{fmt_bytes(res.rss_bytes)}: 3 large + {args.small_files:,} small files"
     resave, lst = median(res.resaves), median(res.lists)
     sb, vb = res.store_bytes, res.version_bytes
     size = f"{fmt_bytes(folder_bytes)}: 3 large + {args.small_files:,} small files"
     med, t = f"median of {n}", fmt_s
     rows = [
-        row("first save vs `cp -r`", f"{size}; {med}", t(ours), t(cp), ours / cp, 1.5),
+        row("first save vs `cp -r`", f"{size}; BLAKE3 store; {med}", t(ours), t(cp), ours / cp,
+            1.3),
+        row("first save, sha256 store, vs `cp -r`", f"as stores before BLAKE3; {med}",
+            t(ours_sha), t(cp), ours_sha / cp),
+        row("`shelf.load` vs `cp -r` of the blobs", f"into an empty folder, every hash "
+            f"verified; BLAKE3 store; {med}", t(load_b3), t(cp_b3), load_b3 / cp_b3, 1.2),
+        row("`shelf.load`, sha256 store, vs `cp -r`", f"the same; {med}", t(load_sha),
+            t(cp_sha), load_sha / cp_sha),
+        memory_row("peak RSS of the saving process", f"{rss_setup}; save in a fresh process"
+                   f" ({fmt_s(res.rss_save[0])})", res.rss_save[1], 256 * 2**20),
+        memory_row("peak RSS after loading it back", f"the same process, then `load`"
+                   f" ({fmt_s(res.rss_load[0])})", res.rss_load[1], 256 * 2**20),
         row("first save vs MLflow", f"`log_artifacts`; {med}", t(ours), t(ml), ours / ml),
         row("re-save, 1 small file changed", f"vs first save; median of {len(res.resaves)}",
             t(resave), t(ours), resave / ours, 0.1),
@@ -225,7 +345,8 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
     raw = ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.first.items())
     notes = [
         f"- Command: `make bench` (or `.venv/bin/python bench/store.py --size-gb "
-        f"{args.size_gb:g} --small-files {args.small_files} --models {args.models} --runs {n}`).",
+        f"{args.size_gb:g} --small-files {args.small_files} --models {args.models} --runs {n}"
+        f" --rss-size-gb {args.rss_size_gb:g}`).",
         f"- Date: {today()}, code at `{revision()}`. Machine: {machine()}.",
         "- All runs are warm-cache: the page cache is never dropped, and the folder is read once"
         " (untimed) right before every timed run, as this VM's kernel evicts idle page cache"
@@ -239,6 +360,15 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
         " `log_artifacts` alone, inside `start_run()` on a fresh `file://` tracking URI"
         " (`MLFLOW_ALLOW_FILE_STORE=true`, no server). Durability is equal: nobody fsyncs.",
         f"- First-save runs: {raw}.",
+        "- Loads: one version saved once per store, then `Shelf.load` into an empty folder"
+        " (a fresh one each run; every file's digest checked while it is copied out) and"
+        " `cp -r` of that store's `blobs/` folder, alternating order after one discarded"
+        " warm-up round, the blobs read once (untimed) before every run. Runs: "
+        + ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.loads.items())
+        + ".",
+        "- Peak RSS: `VmHWM` of a fresh process (spawned, importing only modelshelf) that"
+        " saves the folder into a new store, then loads it back; mapped page-cache pages"
+        " count, so hashing a whole file through one `mmap` would show here.",
         f"- Re-saves: the folder is 3 s old or more, as in real use; the stat cache re-reads only"
         f" the changed file. Runs: {' / '.join(fmt_s(t) for t in res.resaves)}.",
         f"- The {args.models:,} models were created through `Shelf.save` of one tiny folder in"
@@ -255,7 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work.resolve() / "store-bench"
     total = int(args.size_gb * GB)
     work.mkdir(parents=True, exist_ok=True)
-    need = 3 * total + GB  # the folder, one copy or store at a time, the versions store
+    # The folder, one copy or store at a time, the versions store; then the memory run's
+    # folder, store and loaded copy (the first folder is kept meanwhile).
+    need = max(3 * total, total + 3 * int(args.rss_size_gb * GB)) + GB
     if shutil.disk_usage(work).free < need:
         sys.exit(f"need {fmt_bytes(need)} free under {work}")
     try:
@@ -273,6 +405,10 @@ def main(argv: list[str] | None = None) -> None:
         remove(warm)
         print("first saves:", flush=True)
         res.first = first_saves(folder, work, args.runs)
+        print("loads:", flush=True)
+        res.loads = loads(folder, work, args.runs)
+        print(f"peak memory, {args.rss_size_gb:g} GiB:", flush=True)
+        peak_memory(work, int(args.rss_size_gb * GB), args.small_files, res)
         print("versions:", flush=True)
         versions(folder, small, work, res)
         print(f"listing {args.models:,} models:", flush=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.store.blobs import CHUNK, BlobStore
-from modelshelf.core.store.digests import new_hasher
+from modelshelf.core.store.digests import SHA256, new_hasher
 from modelshelf.core.store.manifest import FileEntry
 from modelshelf.core.store.statcache import StatCache, now_ns
 
@@ -131,3 +131,16 @@ def tree_digest(entries: list[FileEntry]) -> str:
     for entry in sorted(entries, key=lambda e: e.path):
         hasher.update(f"{entry.digest} {entry.size} {entry.path}\n".encode())
     return hasher.hexdigest()
+
+
+def dataset_record(ref: str, entries: list[FileEntry], algorithm: str) -> dict[str, object]:
+    """A dataset's fingerprint: its ref, :func:`tree_digest`, size and file count."""
+    record: dict[str, object] = {
+        "ref": ref,
+        "sha256": tree_digest(entries),
+        "size": sum(e.size for e in entries),
+        "file_count": len(entries),
+    }
+    if algorithm != SHA256:  # the files' own digests, under the sha256 of the list
+        record["file_digest"] = algorithm
+    return record

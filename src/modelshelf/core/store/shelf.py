@@ -32,14 +32,14 @@ from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.catalog import Catalog, ModelSummary
 from modelshelf.core.store.deletion import delete_version
 from modelshelf.core.store.diff import ModelDiff, diff_versions
-from modelshelf.core.store.digests import ALGORITHMS, DEFAULT, SHA256
-from modelshelf.core.store.ingest import hash_files, ingest_files, tree_digest
+from modelshelf.core.store.digests import ALGORITHMS, DEFAULT
+from modelshelf.core.store.ingest import dataset_record, hash_files, ingest_files
 from modelshelf.core.store.leases import DEFAULT_TTL, Lease, LeaseBook
 from modelshelf.core.store.locks import StoreLocks
 from modelshelf.core.store.maintenance import FsckReport, GcReport, check, collect_garbage
 from modelshelf.core.store.manifest import FileEntry, ModelVersion, utcnow_iso
 from modelshelf.core.store.materialize import materialize
-from modelshelf.core.store.statcache import StatCache
+from modelshelf.core.store.statcache import StatCache, cache_path
 from modelshelf.core.store.storeformat import FormatBook
 
 DEFAULT_MODEL_PATH = "/opt/ml/models"
@@ -232,8 +232,8 @@ class Shelf(Configurable):
         # One cache per digest: a file's remembered digest is only good for its own kind.
         algorithm = self.blobs.algorithm
         if algorithm not in self._statcache_of:
-            name = "statcache.sqlite" if algorithm == SHA256 else f"statcache-{algorithm}.sqlite"
-            self._statcache_of[algorithm] = StatCache(os.path.join(self.state_dir, name))
+            path = cache_path(self.state_dir, algorithm)
+            self._statcache_of[algorithm] = StatCache(path)
         return self._statcache_of[algorithm]
 
     def commit(
@@ -306,15 +306,7 @@ class Shelf(Configurable):
             entries = hash_files(
                 tree.files, workers=self._workers, cache=self._statcache, algorithm=algorithm
             )
-            record = {
-                "ref": tree.description,
-                "sha256": tree_digest(entries),
-                "size": sum(e.size for e in entries),
-                "file_count": len(entries),
-            }
-            if algorithm != SHA256:  # the files' own digests, under the sha256 of the list
-                record["file_digest"] = algorithm
-            return record
+            return dataset_record(tree.description, entries, algorithm)
 
     # ---- reading --------------------------------------------------------------------------
 
