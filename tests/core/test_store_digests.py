@@ -1,4 +1,4 @@
-"""BLAKE3 for new stores, sha256 stores kept as they are; copy-and-hash of large files."""
+"""BLAKE3 for new stores, sha256 stores kept as they are; copying files in and out."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import blake3
 import pytest
 from store_helpers import blob_path, make_model, tree
 
-from modelshelf import IntegrityError, Shelf, StorageError
+from modelshelf import IntegrityError, InvalidNameError, Shelf, StorageError
 
 # Sizes around the copy step and the small-file limit: the windowed hashing of large files
 # must cover every byte exactly once, whatever the file's length.
@@ -148,3 +148,16 @@ def test_dataset_fingerprint_names_the_file_digest(tmp_path):
     old = Shelf(tmp_path / "old", new_store_digest="sha256").fingerprint(str(data))
     assert new["file_digest"] == "blake3" and "file_digest" not in old
     assert len(new["sha256"]) == len(old["sha256"]) == 64 and new["sha256"] != old["sha256"]
+
+
+def test_load_refuses_a_symlinked_folder_in_the_destination(tmp_path):
+    folder = make_model(tmp_path / "model", {"sub/a.bin": b"a", "sub/b.bin": b"b", "c": b"c"})
+    shelf = Shelf(tmp_path / "store")
+    shelf.save("m", folder)
+    dest, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "sub").symlink_to(elsewhere)
+    with pytest.raises(InvalidNameError, match="leads outside"):
+        shelf.load("m", dest)
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in dest.iterdir()) == ["sub"]

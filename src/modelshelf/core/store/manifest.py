@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -130,7 +130,8 @@ class ModelVersion(Shown, Listed):
         )
 
     def to_json(self) -> bytes:
-        body = asdict(self)
+        # Shallow: asdict would deep-copy every file entry only to have them replaced.
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
         body["files"] = [f.to_dict() for f in self.files]
         body["tags"] = list(self.tags)
         body = {"format": FORMAT, **body, "size": self.size, "file_count": self.file_count}

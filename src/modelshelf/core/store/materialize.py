@@ -21,15 +21,18 @@ from modelshelf.core.store.fastcopy import copy_hashing
 from modelshelf.core.store.manifest import FileEntry
 
 
-def _target(dest: str, entry: FileEntry) -> str:
+def _target(dest: str, real_dest: str, entry: FileEntry, checked: set[str]) -> str:
     relpath = validate_relpath(entry.path)
     final = os.path.join(dest, *relpath.split("/"))
     parent = os.path.dirname(final)
+    if parent in checked:  # a model's files share few folders: check each folder once
+        return final
     os.makedirs(parent, exist_ok=True)
     # A symlinked sub-folder in an existing destination must not redirect writes elsewhere.
     real_parent = os.path.realpath(parent)
-    if os.path.commonpath([real_parent, os.path.realpath(dest)]) != os.path.realpath(dest):
+    if os.path.commonpath([real_parent, real_dest]) != real_dest:
         raise InvalidNameError(f"refusing to write {relpath!r}: {parent} leads outside {dest}")
+    checked.add(parent)
     return final
 
 
@@ -70,10 +73,12 @@ def materialize(
     """Copy ``files`` into ``dest`` (created if needed); return the absolute ``dest``."""
     dest = os.path.abspath(dest)
     os.makedirs(dest, exist_ok=True)
+    real_dest = os.path.realpath(dest)
+    checked: set[str] = set()
     staged: list[tuple[str, str]] = []
 
     def one(entry: FileEntry) -> tuple[str, str]:
-        final = _target(dest, entry)
+        final = _target(dest, real_dest, entry, checked)
         part = f"{final}.{uuid.uuid4().hex[:8]}.modelshelf-part"
         staged.append((part, final))
         _check_algorithm(blobs, entry)
