@@ -40,6 +40,7 @@ from _common import (
     today,
     wait_until_older_than,
 )
+from _store_loads import cpu_seconds, loads, peak_memory
 from modelshelf import Shelf
 
 # MLflow 3 refuses its file store unless asked; it is the peer's serverless local setup.
@@ -54,7 +55,9 @@ class Results:
     """Every timing the report needs, in seconds (bytes for sizes)."""
 
     first: dict[str, list[float]] = field(default_factory=dict)
+    first_cpu: dict[str, list[float]] = field(default_factory=dict)
     loads: dict[str, list[float]] = field(default_factory=dict)
+    loads_cpu: dict[str, list[float]] = field(default_factory=dict)
     rss_bytes: int = 0
     rss_save: tuple[float, int] = (0.0, 0)
     rss_load: tuple[float, int] = (0.0, 0)
@@ -82,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-# ---- the three ways to make a first copy ---------------------------------------------------
+# ---- the ways to make a first copy -----------------------------------------------------------
 
 
 def run_cp(folder: Path, out: Path) -> float:
@@ -119,7 +122,9 @@ TOOLS = {
 }
 
 
-def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
+def first_saves(
+    folder: Path, work: Path, runs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Each tool ``runs`` times, the order rotated every run; outputs deleted between runs.
 
     A first, discarded round warms up the VM's memory: whatever first fills fresh page
@@ -127,6 +132,7 @@ def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
     """
     names = list(TOOLS)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for run in range(runs + 1):
         order = names[run % len(names) :] + names[: run % len(names)]
         for name in order:
@@ -134,93 +140,16 @@ def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
             out.mkdir(parents=True)
             os.sync()  # flush (never drop) the page cache, so no run pays another's writeback
             prime_cache(folder)
+            before = cpu_seconds()
             took = TOOLS[name](folder, out)
+            spent = cpu_seconds() - before
             remove(out)
             label = f"run {run}/{runs}" if run else "warm-up"
-            print(f"  {label:<9} {name:<11} {fmt_s(took)}", flush=True)
+            print(f"  {label:<9} {name:<17} {fmt_s(took)} (CPU {fmt_s(spent)})", flush=True)
             if run:
                 times[name].append(took)
-    return times
-
-
-# ---- loads ------------------------------------------------------------------------------------
-
-
-def loads(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
-    """``shelf.load`` of one version into an empty folder (every hash verified) against
-    ``cp -r`` of the store's blobs folder: the same bytes, from the same place."""
-    out = work / "loads"
-    remove(out)
-    os.environ["MODELSHELF_STATE_DIR"] = str(out / "state")
-    results: dict[str, list[float]] = {}
-    for digest in ("blake3", "sha256"):
-        shelf = Shelf(out / digest, new_store_digest=digest)
-        shelf.save("bench", folder)
-        blobs = out / digest / "blobs"
-        ways = {
-            f"cp -r {digest}": lambda dst, b=blobs: run_cp_to(b, dst),
-            f"load {digest}": lambda dst, s=shelf: s.load("bench", dst),
-        }
-        for name in ways:
-            results.setdefault(name, [])
-        names = list(ways)
-        for run in range(runs + 1):
-            for name in names[run % 2 :] + names[: run % 2]:
-                dst = out / "dst"
-                os.sync()
-                prime_cache(blobs)
-                took = timed(lambda n=name, d=dst, w=ways: w[n](d))
-                remove(dst)
-                label = f"run {run}/{runs}" if run else "warm-up"
-                print(f"  {label:<9} {name:<12} {fmt_s(took)}", flush=True)
-                if run:
-                    results[name].append(took)
-        remove(out / digest)
-    remove(out)
-    return results
-
-
-def run_cp_to(src: Path, dst: Path) -> None:
-    subprocess.run(["cp", "-r", str(src), str(dst)], check=True)
-
-
-def peak_rss() -> int:
-    """This process's peak resident set (``VmHWM``), in bytes.
-
-    Not ``ru_maxrss``: Linux carries that across ``exec``, so a spawned child would report
-    its parent's size at the fork.
-    """
-    with open("/proc/self/status") as fh:
-        kb = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    return kb * 1024
-
-
-def _peak_rss(folder: str, root: str, state: str) -> tuple[float, int, float, int]:
-    """In a fresh process: save ``folder``, note the peak RSS; load it, note it again."""
-    os.environ["MODELSHELF_STATE_DIR"] = state
-    shelf = Shelf(root)
-    saved = timed(lambda: shelf.save("bench", folder))
-    after_save = peak_rss()
-    loaded = timed(lambda: shelf.load("bench", os.path.join(os.path.dirname(root), "loaded")))
-    return saved, after_save, loaded, peak_rss()
-
-
-def peak_memory(work: Path, size: int, small_files: int, res: Results) -> None:
-    """Peak resident memory of one process saving, then loading, a ``size`` folder."""
-    folder = work / "rss-folder"
-    make_model_folder(folder, size, small_files)
-    res.rss_bytes = du_bytes(folder)
-    out = work / "rss"
-    remove(out)
-    out.mkdir(parents=True)
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        job = pool.submit(_peak_rss, str(folder), str(out / "store"), str(out / "state"))
-        saved, save_rss, loaded, load_rss = job.result()
-    res.rss_save, res.rss_load = (saved, save_rss), (loaded, load_rss)
-    print(f"  save {fmt_s(saved)} peak RSS {fmt_bytes(save_rss)}; "
-          f"load {fmt_s(loaded)} peak RSS {fmt_bytes(load_rss)}", flush=True)  # fmt: skip
-    remove(out)
-    remove(folder)
+                cpu[name].append(spent)
+    return times, cpu
 
 
 # ---- re-saves and versions -----------------------------------------------------------------
@@ -302,6 +231,13 @@ def cli_ls(store: str, runs: int) -> tuple[list[float] | None, str]:
 # ---- report --------------------------------------------------------------------------------
 
 
+def cpu_row(what: str, cpu: dict[str, list[float]], ours: str, peer: str, med: str) -> list[str]:
+    mine, theirs = median(cpu[ours]), median(cpu[peer])
+    return row(
+        what, f"user + system, all threads; {med}", fmt_s(mine), fmt_s(theirs), mine / theirs
+    )
+
+
 def memory_row(what: str, setup: str, peak: int, aim: int) -> list[str]:
     met = "yes" if peak <= aim else f"no: {peak / aim:.1f}x the aim"
     return [what, setup, fmt_bytes(peak), "-", "-", f"<= {fmt_bytes(aim)}", met]
@@ -327,6 +263,9 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
             f"verified; BLAKE3 store; {med}", t(load_b3), t(cp_b3), load_b3 / cp_b3, 1.2),
         row("`shelf.load`, sha256 store, vs `cp -r`", f"the same; {med}", t(load_sha),
             t(cp_sha), load_sha / cp_sha),
+        cpu_row("first save, CPU seconds vs `cp -r`'s", res.first_cpu, "modelshelf", "cp -r", med),
+        cpu_row("`shelf.load`, CPU seconds vs `cp -r`'s", res.loads_cpu, "load blake3",
+                "cp -r blake3", med),
         memory_row("peak RSS of the saving process", f"{rss_setup}; save in a fresh process"
                    f" ({fmt_s(res.rss_save[0])})", res.rss_save[1], 256 * 2**20),
         memory_row("peak RSS after loading it back", f"the same process, then `load`"
@@ -366,6 +305,9 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
         " warm-up round, the blobs read once (untimed) before every run. Runs: "
         + ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.loads.items())
         + ".",
+        "- CPU: user + system seconds of every thread of the benchmark's process and of its"
+        " finished children (`cp`) across each timed call; the machine is shared, and CPU"
+        " seconds barely move with its load while wall times do.",
         "- Peak RSS: `VmHWM` of a fresh process (spawned, importing only modelshelf) that"
         " saves the folder into a new store, then loads it back; mapped page-cache pages"
         " count, so hashing a whole file through one `mmap` would show here.",
@@ -404,11 +346,13 @@ def main(argv: list[str] | None = None) -> None:
             tool(warm / "src", warm / name)
         remove(warm)
         print("first saves:", flush=True)
-        res.first = first_saves(folder, work, args.runs)
+        res.first, res.first_cpu = first_saves(folder, work, args.runs)
         print("loads:", flush=True)
-        res.loads = loads(folder, work, args.runs)
+        res.loads, res.loads_cpu = loads(folder, work, args.runs)
         print(f"peak memory, {args.rss_size_gb:g} GiB:", flush=True)
-        peak_memory(work, int(args.rss_size_gb * GB), args.small_files, res)
+        res.rss_bytes, res.rss_save, res.rss_load = peak_memory(
+            work, int(args.rss_size_gb * GB), args.small_files
+        )
         print("versions:", flush=True)
         versions(folder, small, work, res)
         print(f"listing {args.models:,} models:", flush=True)
