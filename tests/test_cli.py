@@ -514,3 +514,17 @@ def test_python_spellings_of_constants_are_values():
 
     assert [parse_value(t) for t in ("True", "False", "None", "true")] == [True, False, None, True]
     assert parse_value("NaN") == "NaN" and parse_value("yes") == "yes"
+
+
+def test_fsck_reports_and_gc_repairs_listing_summaries(cli, two_versions: Path, root: Path) -> None:
+    for shard in (root / "summaries").iterdir():
+        shard.unlink()  # as if every save had stopped between its manifest and its summary
+    code, out, _ = cli("fsck")
+    assert code == 0  # the models are whole; only their listing is behind
+    assert out.splitlines()[-1] == (
+        "listing summaries out of date for 2 versions (a save or delete stopped half way; "
+        "`modelshelf gc` repairs them)"
+    )
+    assert "churn" not in cli("ls")[1]
+    assert cli("gc")[1].rstrip().endswith("; repaired the listing summaries of 2 versions")
+    assert "churn" in cli("ls")[1] and cli("fsck")[1].count("\n") == 1
