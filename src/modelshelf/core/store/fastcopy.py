@@ -3,7 +3,8 @@
 Large files are copied inside the kernel (``copy_file_range``: no trip through Python's
 memory, and a reflink on filesystems that have them) one step at a time, and each step of
 the *destination* is hashed through a small ``mmap`` window right after it was written,
-while its pages are still hot in the cache. Hashing what was written, not what was read,
+on a helper thread while the kernel copies the next step: copying and hashing overlap on
+two cores even when a model is one large file. Hashing what was written, not what was read,
 keeps the digest true to the stored bytes even if the source changes during the copy; the
 window keeps the process's memory bounded whatever the file's size (mapping a whole
 5 GiB file would count it all in the resident set). Small files, and filesystems without
@@ -16,6 +17,7 @@ import mmap
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from modelshelf.core.store.digests import Hasher, new_hasher
 
@@ -24,6 +26,20 @@ SMALL_FILE = 2**20
 # that two workers stay well under the memory budget.
 _STEP = 32 * 2**20
 _local = threading.local()
+_pool_lock = threading.Lock()
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _hashing_pool() -> ThreadPoolExecutor:
+    """Threads that hash one step of a file while its copier copies the next (shared by all
+    copies in the process, made on first use; idle threads cost nothing)."""
+    global _pool
+    with _pool_lock:
+        # A forked child inherits the pool object but none of its threads: make its own.
+        if _pool is None or _pool[0] != os.getpid():
+            workers = max(2, os.cpu_count() or 2)
+            _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="hash"))
+        return _pool[1]
 
 
 def thread_buffer(size: int) -> memoryview:
@@ -55,16 +71,24 @@ def _kernel_copy(
     src_fd: int, dst_fd: int, hasher: Hasher, on_bytes: Callable[[int], None] | None
 ) -> tuple[str, int]:
     copied = 0
-    while True:
-        n = os.copy_file_range(src_fd, dst_fd, _STEP)
-        if n == 0:
-            break
-        # Steps start at multiples of _STEP (a multiple of the page size) unless the kernel
-        # copied less than asked; the window then starts at the page boundary below.
-        hash_range(dst_fd, copied, n, hasher)
-        copied += n
-        if on_bytes is not None:
-            on_bytes(n)
+    pending: Future | None = None  # the hash of the previous step, running meanwhile
+    try:
+        while True:
+            n = os.copy_file_range(src_fd, dst_fd, _STEP)
+            if pending is not None:
+                pending.result()  # steps reach the hasher in order, one at a time
+                pending = None
+            if n == 0:
+                break
+            # Steps start at multiples of _STEP (a multiple of the page size) unless the
+            # kernel copied less than asked; the window then starts at the page below.
+            pending = _hashing_pool().submit(hash_range, dst_fd, copied, n, hasher)
+            copied += n
+            if on_bytes is not None:
+                on_bytes(n)
+    finally:
+        if pending is not None:  # the copy failed: let the hash end before the fd closes
+            pending.exception()
     return hasher.hexdigest(), copied
 
 
