@@ -161,3 +161,12 @@ def test_load_refuses_a_symlinked_folder_in_the_destination(tmp_path):
     with pytest.raises(InvalidNameError, match="leads outside"):
         shelf.load("m", dest)
     assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in dest.iterdir()) == ["sub"]
+
+
+def test_a_shelf_opened_on_an_empty_store_follows_the_first_save_elsewhere(tmp_path):
+    early = Shelf(tmp_path / "store")  # the default: blake3 for a new store
+    assert early.list() == []
+    folder = make_model(tmp_path / "model", {"w.bin": b"weights"})
+    Shelf(tmp_path / "store", new_store_digest="sha256").save("m", folder)
+    assert early.blobs.algorithm == "sha256"
+    assert tree(early.load("m", tmp_path / "out")) == {"w.bin": b"weights"}

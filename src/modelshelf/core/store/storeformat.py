@@ -36,6 +36,11 @@ class StoreFormat:
     summaries: bool
     recorded: bool
 
+    @property
+    def pending(self) -> bool:
+        """A new (empty) store whose ``store.json`` is not written yet."""
+        return self.summaries and not self.recorded
+
     def to_json(self) -> bytes:
         body = {"format": FORMAT, "digest": self.digest, "summaries": self.summaries}
         return json.dumps(body, indent=1).encode()
@@ -54,7 +59,7 @@ def read_format(backend: Backend, new_digest: str = digests.DEFAULT) -> StoreFor
 
 def ensure_format(backend: Backend, current: StoreFormat) -> StoreFormat:
     """Write ``store.json`` for a new store before anything else; return what holds."""
-    if current.recorded or not current.summaries:
+    if not current.pending:
         return current  # recorded, or a store older than the file: leave it as it is
     if backend.create(STORE_FORMAT, current.to_json()):
         return StoreFormat(current.digest, current.summaries, recorded=True)
@@ -92,7 +97,9 @@ class FormatBook:
     @property
     def current(self) -> StoreFormat:
         with self._lock:
-            if self._format is None:
+            # A store still empty when last looked at may have been given its store.json by
+            # another process since (perhaps with another digest): look again until it has.
+            if self._format is None or self._format.pending:
                 self._format = read_format(self.backend, self.new_digest)
             return self._format
 
