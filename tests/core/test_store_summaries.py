@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from store_helpers import make_model
 
-from modelshelf import Shelf
+from modelshelf import Shelf, StorageError
 from modelshelf.core.store.layout import summary_key
 from modelshelf.core.store.summaries import SHARDS, shard_of
 
@@ -81,3 +81,17 @@ def test_summaries_live_in_a_fixed_number_of_shards(local_shelf, folder, tmp_pat
     files = {p.name for p in (tmp_path / "store" / "summaries").iterdir()}
     assert files <= {summary_key(f"{i:02d}").split("/")[1] for i in range(SHARDS)}
     assert len(local_shelf.list()) == 40
+
+
+def test_a_damaged_shard_is_named_saves_still_succeed_and_gc_rewrites_it(
+    local_shelf, folder, tmp_path
+):
+    local_shelf.save("a", folder)
+    shard = tmp_path / "store" / "summaries" / f"{shard_of('a')}.json"
+    shard.write_text("{truncated")
+    with pytest.raises(StorageError, match=r"is damaged .*`modelshelf gc` rebuilds it"):
+        local_shelf.list()
+    assert local_shelf.save("a", folder).version == 2  # the version is made all the same
+    assert local_shelf.fsck().stale_summaries == 2
+    local_shelf.gc()
+    assert listed(local_shelf) == [("a", 2, 2, ())]

@@ -7,7 +7,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from modelshelf.core.errors import IntegrityError, ModelNotFoundError
+from modelshelf.core.errors import IntegrityError, ModelNotFoundError, StorageError
 from modelshelf.core.store.backend import TMP_PREFIX, Backend
 from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.layout import MODELS, manifest_key, parse_version_file
@@ -133,7 +133,10 @@ def collect_garbage(
 
 def _drift(summaries: SummaryBook, truth: Summaries) -> int:
     """How many versions the summaries miss, show wrongly or still show."""
-    shown = summaries.read_all()
+    try:
+        shown = summaries.read_all()
+    except StorageError:  # a damaged shard: count everything as behind (gc rewrites it)
+        return max(1, sum(len(versions) for versions in truth.values()))
     keys = {(n, v) for n, vs in truth.items() for v in vs}
     seen = {(n, v) for n, vs in shown.items() for v in vs}
     wrong = sum(1 for n, v in keys & seen if shown[n][v] != truth[n][v])

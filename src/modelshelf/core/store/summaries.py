@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from datetime import datetime
 from modelshelf.core.errors import StorageError
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.layout import summary_key
+
+log = logging.getLogger(__name__)
 
 SHARDS = 16
 _ATTEMPTS = 200
@@ -61,9 +64,11 @@ class SummaryBook:
     def record(self, name: str, version: int, created_at: str, tags: Iterable[str]) -> None:
         """Add a new version (after its manifest was created)."""
         entry = [epoch(created_at), list(tags)]
-        self._change(
-            shard_of(name), lambda models: models.setdefault(name, {}).update({str(version): entry})
-        )
+
+        def add(models: dict) -> None:
+            models.setdefault(name, {})[str(version)] = entry
+
+        self._after_the_fact(f"{name}:{version}", lambda: self._change(shard_of(name), add))
 
     def forget(self, name: str, version: int) -> None:
         """Drop a deleted version (after its tombstone was written)."""
@@ -74,7 +79,17 @@ class SummaryBook:
             if not versions:
                 models.pop(name, None)
 
-        self._change(shard_of(name), drop)
+        self._after_the_fact(f"{name}:{version}", lambda: self._change(shard_of(name), drop))
+
+    def _after_the_fact(self, ref: str, update: Callable[[], None]) -> None:
+        # The manifest (or tombstone) already says what happened: a summary that cannot be
+        # updated must not turn a done save or delete into an error. It only lags until gc.
+        try:
+            update()
+        except StorageError as exc:
+            log.warning(
+                "the listing summary of %s is behind (%s); `modelshelf gc` repairs it", ref, exc
+            )
 
     def read_all(self) -> Summaries:
         """Every model's live versions, from all shards read in parallel."""
@@ -97,9 +112,15 @@ class SummaryBook:
         for i in range(SHARDS):
             shard = f"{i:02d}"
             wanted = {n: v for n, v in truth.items() if shard_of(n) == shard}
+            try:
+                stored = self._read(shard)
+            except StorageError:  # damaged: rewritten whole from the manifests
+                self.backend.write(summary_key(shard), _encode(_plain(wanted)))
+                fixed += sum(len(v) for v in wanted.values()) or 1
+                continue
             current = {
                 name: {int(k): (e[0], tuple(e[1])) for k, e in versions.items()}
-                for name, versions in self._read(shard).items()
+                for name, versions in stored.items()
             }
             extra = {
                 (name, n)
@@ -131,7 +152,7 @@ class SummaryBook:
 
     def _read(self, shard: str) -> dict:
         try:
-            return json.loads(self.backend.read_bytes(summary_key(shard)))["models"]
+            return _decode(self.backend.url, shard, self.backend.read_bytes(summary_key(shard)))
         except FileNotFoundError:
             return {}
 
@@ -140,9 +161,9 @@ class SummaryBook:
         key = summary_key(shard)
 
         def update(data: bytes) -> bytes:
-            body = json.loads(data)
-            change(body["models"])
-            return _encode(body["models"])
+            models = _decode(self.backend.url, shard, data)
+            change(models)
+            return _encode(models)
 
         for attempt in range(_ATTEMPTS):
             if self.backend.rewrite(key, update):
@@ -162,3 +183,24 @@ class SummaryBook:
 
 def _encode(models: dict) -> bytes:
     return json.dumps({"models": models}, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _decode(url: str, shard: str, data: bytes) -> dict:
+    try:
+        models = json.loads(data)["models"]
+        if not isinstance(models, dict):
+            raise TypeError("'models' is not an object")
+        return models
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StorageError(
+            f"{url}/{summary_key(shard)} is damaged ({exc}); `modelshelf gc` rebuilds it "
+            "from the manifests"
+        ) from exc
+
+
+def _plain(summaries: Summaries) -> dict:
+    """Summaries as stored: version numbers as strings, entries as lists."""
+    return {
+        name: {str(n): [created, list(tags)] for n, (created, tags) in versions.items()}
+        for name, versions in summaries.items()
+    }
