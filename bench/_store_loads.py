@@ -17,8 +17,8 @@ from modelshelf import Shelf
 def cpu_seconds() -> float:
     """User + system CPU of this process (all its threads) and of its finished children.
 
-    Unlike wall time it hardly changes with what else runs on a shared machine, so the
-    CPU figures show the work each way does even when the wall times are noisy.
+    It moves less than wall time with what else runs on a shared machine (though time the
+    hypervisor steals still counts), so it shows the work each way does when walls are noisy.
     """
     own, kids = (
         resource.getrusage(resource.RUSAGE_SELF),

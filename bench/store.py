@@ -306,8 +306,8 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
         + ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.loads.items())
         + ".",
         "- CPU: user + system seconds of every thread of the benchmark's process and of its"
-        " finished children (`cp`) across each timed call; the machine is shared, and CPU"
-        " seconds barely move with its load while wall times do.",
+        " finished children (`cp`) across each timed call: on a shared machine it moves less"
+        " than wall time with the load, though time the hypervisor steals still counts.",
         "- Peak RSS: `VmHWM` of a fresh process (spawned, importing only modelshelf) that"
         " saves the folder into a new store, then loads it back; mapped page-cache pages"
         " count, so hashing a whole file through one `mmap` would show here.",
