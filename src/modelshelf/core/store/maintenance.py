@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -86,7 +87,8 @@ def summaries_of(manifests: dict[str, ModelVersion]) -> Summaries:
     return out
 
 
-def _live(backend: Backend) -> object:
+def _live(backend: Backend) -> Callable[[str, int], bool]:
+    """Whether a version's manifest exists now (gc's view may be older than a save)."""
     return lambda name, version: backend.exists(manifest_key(name, version))
 
 

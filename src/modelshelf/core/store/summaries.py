@@ -105,8 +105,9 @@ class SummaryBook:
         """Make the shards agree with ``truth`` (read from the manifests); return how many
         versions had to be added or dropped.
 
-        A version in a shard but not in ``truth`` may have been saved after ``truth`` was
-        read: it is kept if ``still_live(name, version)`` finds its manifest now.
+        ``truth`` may be older than the shards: a version only in a shard is kept, and one
+        only in ``truth`` added, if ``still_live(name, version)`` finds its manifest now (a
+        save or a delete may have landed in between).
         """
         fixed = 0
         for i in range(SHARDS):
@@ -132,7 +133,7 @@ class SummaryBook:
                 (name, n)
                 for name, versions in wanted.items()
                 for n in versions
-                if current.get(name, {}).get(n) != versions[n]
+                if current.get(name, {}).get(n) != versions[n] and still_live(name, n)
             }
             if not extra and not missing:
                 continue
