@@ -68,6 +68,7 @@ bench: $(VENV)/.bench-deps
 		|| echo "wrk not installed: bench/serve.py uses its asyncio load generator"
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/listing.py
 	$(BIN)/python bench/jobs.py
 	$(BIN)/python bench/serve.py
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless) \

@@ -1,6 +1,9 @@
 """Benchmark the model store against `cp -r` and MLflow; rewrite its section of BENCHMARKS.md.
 
 Run with `make bench` or `.venv/bin/python bench/store.py [--size-gb 0.5] [--keep]`.
+Saves and loads are timed against `cp -r` of the same bytes in the same run; the peak
+resident memory of a process saving (then loading) a `--rss-size-gb` folder is measured
+in a fresh process of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from _common import (
     today,
     wait_until_older_than,
 )
+from _store_loads import cpu_seconds, loads, peak_memory
 from modelshelf import Shelf
 
 # MLflow 3 refuses its file store unless asked; it is the peer's serverless local setup.
@@ -51,6 +55,12 @@ class Results:
     """Every timing the report needs, in seconds (bytes for sizes)."""
 
     first: dict[str, list[float]] = field(default_factory=dict)
+    first_cpu: dict[str, list[float]] = field(default_factory=dict)
+    loads: dict[str, list[float]] = field(default_factory=dict)
+    loads_cpu: dict[str, list[float]] = field(default_factory=dict)
+    rss_bytes: int = 0
+    rss_save: tuple[float, int] = (0.0, 0)
+    rss_load: tuple[float, int] = (0.0, 0)
     resaves: list[float] = field(default_factory=list)
     store_bytes: int = 0
     version_bytes: int = 0
@@ -66,23 +76,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--small-files", type=int, default=1000, help="1-64 KB files (default 1000)")
     p.add_argument("--models", type=int, default=10_000, help="models for list() (10000)")
     p.add_argument("--runs", type=int, default=3, help="runs per timing (default 3)")
+    p.add_argument(
+        "--rss-size-gb", type=float, default=5.0, help="folder for the peak-memory run (5)"
+    )
     p.add_argument("--work", type=Path, default=BENCH_DIR / ".work", help="scratch folder")
     p.add_argument("--keep", action="store_true", help="keep the scratch data at the end")
     p.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md", help="report file")
     return p.parse_args(argv)
 
 
-# ---- the three ways to make a first copy ---------------------------------------------------
+# ---- the ways to make a first copy -----------------------------------------------------------
 
 
 def run_cp(folder: Path, out: Path) -> float:
     return timed(lambda: subprocess.run(["cp", "-r", str(folder), str(out / "copy")], check=True))
 
 
-def run_ours(folder: Path, out: Path) -> float:
+def run_ours(folder: Path, out: Path, digest: str = "blake3") -> float:
     """A first save: fresh store and fresh state dir, so no stat cache helps."""
     os.environ["MODELSHELF_STATE_DIR"] = str(out / "state")
-    return timed(lambda: Shelf(out / "store").save("bench", folder))
+    return timed(lambda: Shelf(out / "store", new_store_digest=digest).save("bench", folder))
+
+
+def run_ours_sha256(folder: Path, out: Path) -> float:
+    """The same first save into a store keyed by sha256, as stores made before BLAKE3."""
+    return run_ours(folder, out, "sha256")
 
 
 def run_mlflow(folder: Path, out: Path) -> float:
@@ -96,10 +114,17 @@ def run_mlflow(folder: Path, out: Path) -> float:
         return timed(lambda: mlflow.log_artifacts(str(folder)))
 
 
-TOOLS = {"cp -r": run_cp, "modelshelf": run_ours, "mlflow": run_mlflow}
+TOOLS = {
+    "cp -r": run_cp,
+    "modelshelf": run_ours,
+    "modelshelf sha256": run_ours_sha256,
+    "mlflow": run_mlflow,
+}
 
 
-def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
+def first_saves(
+    folder: Path, work: Path, runs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Each tool ``runs`` times, the order rotated every run; outputs deleted between runs.
 
     A first, discarded round warms up the VM's memory: whatever first fills fresh page
@@ -107,6 +132,7 @@ def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
     """
     names = list(TOOLS)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     for run in range(runs + 1):
         order = names[run % len(names) :] + names[: run % len(names)]
         for name in order:
@@ -114,13 +140,16 @@ def first_saves(folder: Path, work: Path, runs: int) -> dict[str, list[float]]:
             out.mkdir(parents=True)
             os.sync()  # flush (never drop) the page cache, so no run pays another's writeback
             prime_cache(folder)
+            before = cpu_seconds()
             took = TOOLS[name](folder, out)
+            spent = cpu_seconds() - before
             remove(out)
             label = f"run {run}/{runs}" if run else "warm-up"
-            print(f"  {label:<9} {name:<11} {fmt_s(took)}", flush=True)
+            print(f"  {label:<9} {name:<17} {fmt_s(took)} (CPU {fmt_s(spent)})", flush=True)
             if run:
                 times[name].append(took)
-    return times
+                cpu[name].append(spent)
+    return times, cpu
 
 
 # ---- re-saves and versions -----------------------------------------------------------------
@@ -202,15 +231,45 @@ def cli_ls(store: str, runs: int) -> tuple[list[float] | None, str]:
 # ---- report --------------------------------------------------------------------------------
 
 
+def cpu_row(what: str, cpu: dict[str, list[float]], ours: str, peer: str, med: str) -> list[str]:
+    mine, theirs = median(cpu[ours]), median(cpu[peer])
+    return row(
+        what, f"user + system, all threads; {med}", fmt_s(mine), fmt_s(theirs), mine / theirs
+    )
+
+
+def memory_row(what: str, setup: str, peak: int, aim: int) -> list[str]:
+    met = "yes" if peak <= aim else f"no: {peak / aim:.1f}x the aim"
+    return [what, setup, fmt_bytes(peak), "-", "-", f"<= {fmt_bytes(aim)}", met]
+
+
 def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
     n = args.runs
     cp, ours, ml = (median(res.first[k]) for k in ("cp -r", "modelshelf", "mlflow"))
+    ours_sha = median(res.first["modelshelf sha256"])
+    load_b3, cp_b3 = median(res.loads["load blake3"]), median(res.loads["cp -r blake3"])
+    load_sha, cp_sha = median(res.loads["load sha256"]), median(res.loads["cp -r sha256"])
+    rss_setup = f"{fmt_bytes(res.rss_bytes)}: 3 large + {args.small_files:,} small files"
     resave, lst = median(res.resaves), median(res.lists)
     sb, vb = res.store_bytes, res.version_bytes
     size = f"{fmt_bytes(folder_bytes)}: 3 large + {args.small_files:,} small files"
     med, t = f"median of {n}", fmt_s
     rows = [
-        row("first save vs `cp -r`", f"{size}; {med}", t(ours), t(cp), ours / cp, 1.5),
+        row("first save vs `cp -r`", f"{size}; BLAKE3 store; {med}", t(ours), t(cp), ours / cp,
+            1.3),
+        row("first save, sha256 store, vs `cp -r`", f"as stores before BLAKE3; {med}",
+            t(ours_sha), t(cp), ours_sha / cp),
+        row("`shelf.load` vs `cp -r` of the blobs", f"into an empty folder, every hash "
+            f"verified; BLAKE3 store; {med}", t(load_b3), t(cp_b3), load_b3 / cp_b3, 1.2),
+        row("`shelf.load`, sha256 store, vs `cp -r`", f"the same; {med}", t(load_sha),
+            t(cp_sha), load_sha / cp_sha),
+        cpu_row("first save, CPU seconds vs `cp -r`'s", res.first_cpu, "modelshelf", "cp -r", med),
+        cpu_row("`shelf.load`, CPU seconds vs `cp -r`'s", res.loads_cpu, "load blake3",
+                "cp -r blake3", med),
+        memory_row("peak RSS of the saving process", f"{rss_setup}; save in a fresh process"
+                   f" ({fmt_s(res.rss_save[0])})", res.rss_save[1], 256 * 2**20),
+        memory_row("peak RSS after loading it back", f"the same process, then `load`"
+                   f" ({fmt_s(res.rss_load[0])})", res.rss_load[1], 256 * 2**20),
         row("first save vs MLflow", f"`log_artifacts`; {med}", t(ours), t(ml), ours / ml),
         row("re-save, 1 small file changed", f"vs first save; median of {len(res.resaves)}",
             t(resave), t(ours), resave / ours, 0.1),
@@ -225,7 +284,8 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
     raw = ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.first.items())
     notes = [
         f"- Command: `make bench` (or `.venv/bin/python bench/store.py --size-gb "
-        f"{args.size_gb:g} --small-files {args.small_files} --models {args.models} --runs {n}`).",
+        f"{args.size_gb:g} --small-files {args.small_files} --models {args.models} --runs {n}"
+        f" --rss-size-gb {args.rss_size_gb:g}`).",
         f"- Date: {today()}, code at `{revision()}`. Machine: {machine()}.",
         "- All runs are warm-cache: the page cache is never dropped, and the folder is read once"
         " (untimed) right before every timed run, as this VM's kernel evicts idle page cache"
@@ -239,6 +299,18 @@ def report(args: argparse.Namespace, folder_bytes: int, res: Results) -> str:
         " `log_artifacts` alone, inside `start_run()` on a fresh `file://` tracking URI"
         " (`MLFLOW_ALLOW_FILE_STORE=true`, no server). Durability is equal: nobody fsyncs.",
         f"- First-save runs: {raw}.",
+        "- Loads: one version saved once per store, then `Shelf.load` into an empty folder"
+        " (a fresh one each run; every file's digest checked while it is copied out) and"
+        " `cp -r` of that store's `blobs/` folder, alternating order after one discarded"
+        " warm-up round, the blobs read once (untimed) before every run. Runs: "
+        + ", ".join(f"{k}: {' / '.join(fmt_s(t) for t in v)}" for k, v in res.loads.items())
+        + ".",
+        "- CPU: user + system seconds of every thread of the benchmark's process and of its"
+        " finished children (`cp`) across each timed call: on a shared machine it moves less"
+        " than wall time with the load, though time the hypervisor steals still counts.",
+        "- Peak RSS: `VmHWM` of a fresh process (spawned, importing only modelshelf) that"
+        " saves the folder into a new store, then loads it back; mapped page-cache pages"
+        " count, so hashing a whole file through one `mmap` would show here.",
         f"- Re-saves: the folder is 3 s old or more, as in real use; the stat cache re-reads only"
         f" the changed file. Runs: {' / '.join(fmt_s(t) for t in res.resaves)}.",
         f"- The {args.models:,} models were created through `Shelf.save` of one tiny folder in"
@@ -255,7 +327,9 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work.resolve() / "store-bench"
     total = int(args.size_gb * GB)
     work.mkdir(parents=True, exist_ok=True)
-    need = 3 * total + GB  # the folder, one copy or store at a time, the versions store
+    # The folder, one copy or store at a time, the versions store; then the memory run's
+    # folder, store and loaded copy (the first folder is kept meanwhile).
+    need = max(3 * total, total + 3 * int(args.rss_size_gb * GB)) + GB
     if shutil.disk_usage(work).free < need:
         sys.exit(f"need {fmt_bytes(need)} free under {work}")
     try:
@@ -272,7 +346,13 @@ def main(argv: list[str] | None = None) -> None:
             tool(warm / "src", warm / name)
         remove(warm)
         print("first saves:", flush=True)
-        res.first = first_saves(folder, work, args.runs)
+        res.first, res.first_cpu = first_saves(folder, work, args.runs)
+        print("loads:", flush=True)
+        res.loads, res.loads_cpu = loads(folder, work, args.runs)
+        print(f"peak memory, {args.rss_size_gb:g} GiB:", flush=True)
+        res.rss_bytes, res.rss_save, res.rss_load = peak_memory(
+            work, int(args.rss_size_gb * GB), args.small_files
+        )
         print("versions:", flush=True)
         versions(folder, small, work, res)
         print(f"listing {args.models:,} models:", flush=True)

@@ -226,7 +226,7 @@ def test_show(cli, two_versions: Path) -> None:
     assert "message" not in out  # unset fields are left out
     files = out.split("\n\n")[1].splitlines()
     assert files[0] == "3 files:"
-    assert files[1].split() == ["PATH", "SIZE", "SHA256"]
+    assert files[1].split() == ["PATH", "SIZE", "BLAKE3"]  # a new store keys blobs by BLAKE3
     assert [line.split()[0] for line in files[2:]] == ["extra.txt", "model.bin", "sub/config.json"]
     manifest = json.loads(cli("show", "churn:1", "--json")[1])
     assert manifest["version"] == 1 and "environment" in manifest and "files" in manifest
@@ -317,7 +317,7 @@ def test_fsck_ok_then_damaged(cli, two_versions: Path, root: Path) -> None:
     code, out, _ = cli("fsck")
     assert (code, out) == (0, "OK: checked 4 blobs in 2 versions\n")
     # Flip one byte of the blob holding "weights v1" (only churn:1 uses it).
-    blobs = (p for p in (root / "blobs" / "sha256").rglob("*") if p.is_file())
+    blobs = (p for p in (root / "blobs").rglob("*") if p.is_file())
     blob = next(p for p in blobs if p.read_bytes() == b"weights v1")
     blob.chmod(0o644)
     data = bytearray(blob.read_bytes())
@@ -514,3 +514,17 @@ def test_python_spellings_of_constants_are_values():
 
     assert [parse_value(t) for t in ("True", "False", "None", "true")] == [True, False, None, True]
     assert parse_value("NaN") == "NaN" and parse_value("yes") == "yes"
+
+
+def test_fsck_reports_and_gc_repairs_listing_summaries(cli, two_versions: Path, root: Path) -> None:
+    for shard in (root / "summaries").iterdir():
+        shard.unlink()  # as if every save had stopped between its manifest and its summary
+    code, out, _ = cli("fsck")
+    assert code == 0  # the models are whole; only their listing is behind
+    assert out.splitlines()[-1] == (
+        "listing summaries out of date for 2 versions (a save or delete stopped half way; "
+        "`modelshelf gc` repairs them)"
+    )
+    assert "churn" not in cli("ls")[1]
+    assert cli("gc")[1].rstrip().endswith("; repaired the listing summaries of 2 versions")
+    assert "churn" in cli("ls")[1] and cli("fsck")[1].count("\n") == 1

@@ -43,7 +43,12 @@ export interface IVersionListing {
 export interface IFileEntry {
   path: string;
   size: number;
-  sha256: string;
+  /** The file's digest, by the store's algorithm (BLAKE3 in new stores, sha256 before). */
+  digest: string;
+  algorithm: 'sha256' | 'blake3';
+  /** The same digest under its algorithm's name, as the manifest records it. */
+  sha256?: string | null;
+  blake3?: string | null;
   mode?: number;
 }
 

@@ -137,7 +137,7 @@ export function VersionDetails(props: IProps): JSX.Element {
               <a
                 href={fileRoute(file.path)}
                 download={file.path.split('/').pop()}
-                title={`Download ${file.path} (sha256 ${file.sha256})`}
+                title={`Download ${file.path} (${file.algorithm} ${file.digest})`}
               >
                 <downloadIcon.react tag="span" className="jp-modelshelf-button-icon" />
                 {file.path}

@@ -27,4 +27,5 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 
 def blob_path(root: Path, digest: str) -> Path:
-    return root / "blobs" / "sha256" / digest[:2] / digest[2:]
+    algorithm = "sha256" if (root / "blobs" / "sha256").is_dir() else "blake3"
+    return root / "blobs" / algorithm / digest[:2] / digest[2:]

@@ -9,9 +9,18 @@ from modelshelf import (
     InvalidNameError,
     ModelInUseError,
     ModelNotFoundError,
+    Shelf,
     SizeLimitError,
     SourceError,
 )
+
+
+@pytest.fixture(params=["blake3", "sha256"])
+def shelf(request, shelf):
+    """Each backend twice: a new store (BLAKE3) and one keyed by sha256 like older stores."""
+    if request.param == shelf.new_store_digest:
+        return shelf
+    return Shelf(shelf.root, storage_options=shelf.storage_options, new_store_digest=request.param)
 
 
 @pytest.fixture

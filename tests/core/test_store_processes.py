@@ -127,7 +127,7 @@ def test_flipped_byte_is_found_by_fsck_and_refused_by_load(local_shelf, tmp_path
     source = make_model(tmp_path / "src", {"a.bin": os.urandom(100_000), "b.txt": "fine"})
     v = local_shelf.save("m", source)
     local_shelf.save("other", source)
-    damaged = v.file("a.bin").sha256
+    damaged = v.file("a.bin").digest
     _flip_byte(blob_path(tmp_path / "store", damaged))
 
     report = local_shelf.fsck()
@@ -146,16 +146,16 @@ def test_flipped_byte_is_found_by_fsck_and_refused_by_load(local_shelf, tmp_path
 def test_missing_blob_is_reported(local_shelf, tmp_path):
     source = make_model(tmp_path / "src", {"a.bin": b"abc"})
     v = local_shelf.save("m", source)
-    blob_path(tmp_path / "store", v.files[0].sha256).unlink()
+    blob_path(tmp_path / "store", v.files[0].digest).unlink()
     report = local_shelf.fsck()
-    assert report.missing == {v.files[0].sha256: ["m:1"]}
+    assert report.missing == {v.files[0].digest: ["m:1"]}
     with pytest.raises(IntegrityError, match="missing"):
         local_shelf.load("m", tmp_path / "dest")
 
 
 def test_stored_files_are_read_only_on_disk(local_shelf, tmp_path):
     v = local_shelf.save("m", make_model(tmp_path / "src", {"a.txt": "x"}))
-    blob = blob_path(tmp_path / "store", v.files[0].sha256)
+    blob = blob_path(tmp_path / "store", v.files[0].digest)
     manifest = tmp_path / "store" / "models" / "m" / "1.json"
     assert not os.access(blob, os.W_OK) or os.geteuid() == 0
     assert oct(blob.stat().st_mode & 0o777) == "0o444"

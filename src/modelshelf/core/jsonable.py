@@ -17,8 +17,13 @@ def _pairs_json(pairs: dict[str, tuple[Any, Any]]) -> dict[str, dict[str, Any]]:
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data for any result a command returns."""
     if isinstance(obj, ModelVersion):
-        evaluations = [e.to_json() for e in obj.evaluations]
-        return {**json.loads(obj.to_json()), "evaluations": evaluations}
+        body = json.loads(obj.to_json())
+        # The manifest names each digest by its algorithm (``sha256`` or ``blake3``); the
+        # answer also gives it under neutral names, so clients need not know which.
+        for row, entry in zip(body["files"], obj.files, strict=True):
+            row.update(digest=entry.digest, algorithm=entry.algorithm)
+        body["evaluations"] = [e.to_json() for e in obj.evaluations]
+        return body
     if isinstance(obj, VersionListing):
         return {
             "name": obj.name,

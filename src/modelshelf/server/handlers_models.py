@@ -34,13 +34,16 @@ def _ref(name: str, version: str) -> str:
 def models_page(shelf: Shelf, query: str, tag: str, offset: int, limit: int) -> dict[str, Any]:
     """One page of models whose name contains ``query`` and whose newest version has ``tag``.
 
-    Names are filtered from the listing alone; only a tag filter, and the page shown, read
-    manifests (in parallel), so the page stays fast over thousands of models.
+    A store that keeps summaries lists every model with its tags in a few reads; in an older
+    store names are filtered from the listing alone, and only a tag filter, and the page
+    shown, read manifests (in parallel), so the page stays fast over thousands of models.
     """
     found = [m for m in shelf.list() if query.lower() in m.name.lower()]
     found.sort(key=lambda m: m.name.lower())
 
     def with_tags(summary: ModelSummary) -> dict[str, Any] | None:
+        if summary.tags is not None:
+            return to_jsonable(summary)
         try:
             latest = shelf.show(f"{summary.name}:{summary.latest}")
         except ModelNotFoundError:  # deleted since the listing: not on this page either
@@ -48,11 +51,13 @@ def models_page(shelf: Shelf, query: str, tag: str, offset: int, limit: int) -> 
         return {**to_jsonable(summary), "tags": list(latest.tags)}
 
     with ThreadPoolExecutor(8) as pool:
+        # Threads only when manifests must be read; summaries are at hand.
+        each = map if all(m.tags is not None for m in found) else pool.map
         if tag:
-            rows = [r for r in pool.map(with_tags, found) if r is not None and tag in r["tags"]]
+            rows = [r for r in each(with_tags, found) if r is not None and tag in r["tags"]]
             page, total = rows[offset : offset + limit], len(rows)
         else:
-            page = [r for r in pool.map(with_tags, found[offset : offset + limit]) if r]
+            page = [r for r in each(with_tags, found[offset : offset + limit]) if r]
             total = len(found)
     return {"models": page, "total": total, "offset": offset, "limit": limit}
 

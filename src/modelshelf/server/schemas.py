@@ -146,8 +146,13 @@ class VersionListing(Answer):
 class FileEntry(Answer):
     path: str
     size: int
-    sha256: str
+    #: The file's digest and its algorithm (the store's: ``blake3``, or ``sha256``).
+    digest: str
+    algorithm: Literal["sha256", "blake3"]
     mode: int
+    #: The same digest under its algorithm's name, as the manifest records it.
+    sha256: str | None = None
+    blake3: str | None = None
 
 
 class Evaluation(Answer):

@@ -54,25 +54,34 @@ def _gc(report: GcReport) -> str:
     blobs = plural(report.removed_blobs, "blob")
     temps = plural(report.removed_temporary, "temporary file")
     kept = plural(report.kept_blobs, "blob")
+    summaries = f"the listing summaries of {plural(report.repaired_summaries, 'version')}"
     if report.dry_run:
+        mend = f"; would repair {summaries}" if report.repaired_summaries else ""
         return (
             f"would remove {blobs} ({format_size(report.freed_bytes)}) and {temps}; "
-            f"{kept} in use (dry run: nothing removed)"
+            f"{kept} in use{mend} (dry run: nothing removed)"
         )
     evaluations = (
         f"; removed {plural(report.removed_evaluations, 'evaluation')} of deleted versions"
         if report.removed_evaluations
         else ""
     )
+    mend = f"; repaired {summaries}" if report.repaired_summaries else ""
     return (
         f"removed {blobs}, freed {format_size(report.freed_bytes)}; removed {temps}; "
-        f"kept {kept} in use{evaluations}"
+        f"kept {kept} in use{mend}{evaluations}"
     )
 
 
 def _fsck(report: FsckReport) -> str:
     checked = (
         f"{plural(report.checked_blobs, 'blob')} in {plural(report.checked_versions, 'version')}"
+    )
+    stale = (
+        f"listing summaries out of date for {plural(report.stale_summaries, 'version')} "
+        "(a save or delete stopped half way; `modelshelf gc` repairs them)"
+        if report.stale_summaries
+        else ""
     )
     if report.ok:
         extra = (
@@ -81,10 +90,11 @@ def _fsck(report: FsckReport) -> str:
             if report.unreferenced_blobs
             else ""
         )
-        return f"OK: checked {checked}{extra}"
+        return f"OK: checked {checked}{extra}" + (f"\n{stale}" if stale else "")
     lines = [f"damaged blob {d} used by {', '.join(refs)}" for d, refs in report.damaged.items()]
     lines += [f"missing blob {d} used by {', '.join(refs)}" for d, refs in report.missing.items()]
     lines += [f"unreadable manifest {key}: {why}" for key, why in report.bad_manifests.items()]
+    lines += [stale] if stale else []
     lines.append(
         f"FAILED: {len(report.damaged)} damaged, {len(report.missing)} missing, "
         f"{plural(len(report.bad_manifests), 'unreadable manifest')}; checked {checked}"

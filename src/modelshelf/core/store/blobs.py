@@ -2,36 +2,46 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from typing import BinaryIO
 
 from modelshelf.core.errors import IntegrityError, ModelNotFoundError
 from modelshelf.core.store.backend import Backend, Entry
+from modelshelf.core.store.digests import new_hasher
 from modelshelf.core.store.fastcopy import copy_hashing, thread_buffer
-from modelshelf.core.store.layout import BLOBS, blob_key, digest_from_blob_key
+from modelshelf.core.store.layout import blob_key, blobs_dir, digest_from_blob_key
+from modelshelf.core.store.storeformat import FormatBook
 
 CHUNK = 4 * 2**20
 
 
 class BlobStore:
-    """The ``blobs/sha256`` area of a store."""
+    """The ``blobs/<algorithm>`` area of a store: blobs keyed by the store's one digest."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, formats: FormatBook) -> None:
         self.backend = backend
+        self._formats = formats
+
+    @property
+    def algorithm(self) -> str:
+        """The store's digest (``blake3``, or ``sha256`` in older stores)."""
+        return self._formats.current.digest
+
+    def key(self, digest: str) -> str:
+        return blob_key(digest, self.algorithm)
 
     def has(self, digest: str) -> bool:
-        return self.backend.exists(blob_key(digest))
+        return self.backend.exists(self.key(digest))
 
     def ingest(self, reader: BinaryIO, on_bytes=None) -> tuple[str, int, bool]:
         """Stream ``reader`` into the store while hashing it, in one pass.
 
-        Returns ``(sha256, size, wrote)``; ``wrote`` is False when an identical blob was
+        Returns ``(digest, size, wrote)``; ``wrote`` is False when an identical blob was
         already stored (the temporary copy is then dropped).
         """
         sink = self.backend.temp_sink()
-        digest = hashlib.sha256()
+        digest = new_hasher(self.algorithm)
         size = 0
         view = thread_buffer(CHUNK)
         buffer = view
@@ -55,7 +65,7 @@ class BlobStore:
             sink.abort()
             raise
         hexdigest = digest.hexdigest()
-        return hexdigest, size, sink.commit(blob_key(hexdigest))
+        return hexdigest, size, sink.commit(self.key(hexdigest))
 
     def ingest_path(self, path: str, on_bytes=None) -> tuple[str, int, bool]:
         """Like :meth:`ingest` for a local file, with a kernel-side copy into local stores."""
@@ -68,35 +78,37 @@ class BlobStore:
         try:
             src = os.open(path, os.O_RDONLY)
             try:
-                digest, size = copy_hashing(src, fd, on_bytes)
+                digest, size = copy_hashing(src, fd, self.algorithm, on_bytes)
             finally:
                 os.close(src)
         except BaseException:
             sink.abort()
             raise
-        return digest, size, sink.commit(blob_key(digest))
+        return digest, size, sink.commit(self.key(digest))
 
     def local_path(self, digest: str) -> str | None:
         """Where the blob lives on this machine's disk, for local stores."""
-        return self.backend.local_path(blob_key(digest))
+        return self.backend.local_path(self.key(digest))
 
     def open_raw(self, digest: str) -> BinaryIO:
         try:
-            return self.backend.open_read(blob_key(digest))
+            return self.backend.open_read(self.key(digest))
         except FileNotFoundError as exc:
             raise IntegrityError(f"blob {digest} is missing from the store; run fsck") from exc
 
     def open_verified(self, digest: str, size: int) -> BinaryIO:
         """A reader that raises :class:`IntegrityError` at EOF if the bytes are damaged."""
-        return io.BufferedReader(_VerifyingReader(self.open_raw(digest), digest, size), CHUNK)
+        return io.BufferedReader(
+            _VerifyingReader(self.open_raw(digest), digest, size, self.algorithm), CHUNK
+        )
 
     def verify(self, digest: str) -> bool:
         """Re-hash a stored blob; False when damaged; raises ModelNotFoundError if absent."""
         try:
-            fh = self.backend.open_read(blob_key(digest))
+            fh = self.backend.open_read(self.key(digest))
         except FileNotFoundError as exc:
             raise ModelNotFoundError(f"blob {digest} is missing") from exc
-        hasher = hashlib.sha256()
+        hasher = new_hasher(self.algorithm)
         with fh:
             while chunk := fh.read(CHUNK):
                 hasher.update(chunk)
@@ -105,22 +117,32 @@ class BlobStore:
     def list(self) -> dict[str, Entry]:
         """Every stored blob by digest."""
         out = {}
-        for entry in self.backend.list(BLOBS, recursive=True):
-            digest = digest_from_blob_key(entry.key)
+        for entry in self.backend.list(blobs_dir(self.algorithm), recursive=True):
+            digest = digest_from_blob_key(entry.key, self.algorithm)
             if digest:
                 out[digest] = entry
         return out
 
     def remove(self, digest: str) -> None:
-        self.backend.remove(blob_key(digest))
+        self.backend.remove(self.key(digest))
+
+
+def damaged(digest: str, algorithm: str, path: str | None = None) -> IntegrityError:
+    """The error for a blob whose bytes no longer match their digest."""
+    which = f"blob {digest} ({path})" if path else f"blob {digest}"
+    return IntegrityError(
+        f"{which} is damaged (its bytes no longer match their {algorithm}); it will not be "
+        "served. Run `modelshelf fsck` to see which versions it hurts."
+    )
 
 
 class _VerifyingReader(io.RawIOBase):
-    def __init__(self, raw: BinaryIO, digest: str, size: int) -> None:
+    def __init__(self, raw: BinaryIO, digest: str, size: int, algorithm: str) -> None:
         self._raw = raw
         self._digest = digest
         self._size = size
-        self._hasher = hashlib.sha256()
+        self._algorithm = algorithm
+        self._hasher = new_hasher(algorithm, size)
         self._seen = 0
         self._checked = False
 
@@ -143,10 +165,7 @@ class _VerifyingReader(io.RawIOBase):
         return n
 
     def _fail(self) -> None:
-        raise IntegrityError(
-            f"blob {self._digest} is damaged (its bytes no longer match their sha256); "
-            "it will not be served. Run `modelshelf fsck` to see which versions it hurts."
-        )
+        raise damaged(self._digest, self._algorithm)
 
     def close(self) -> None:
         self._raw.close()

@@ -2,7 +2,8 @@
 
 Versions are numbered by their manifests (``<n>.json``); a tombstone (``<n>.deleted``) hides a
 version and keeps its number from being reused. Listing reads only names, never manifests,
-so ``ls`` stays fast over thousands of models on any backend.
+so ``ls`` stays fast over thousands of models on any backend; a store that keeps summaries
+(:mod:`.summaries`) is listed from those instead, a few reads whatever the number of models.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook
 from modelshelf.core.store.backend import Backend
 from modelshelf.core.store.manifest import ModelVersion
+from modelshelf.core.store.storeformat import FormatBook
+from modelshelf.core.store.summaries import Summaries, SummaryBook
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class ModelSummary(Listed):
     latest: int
     versions: int
     updated_at: float | None
+    #: The newest version's tags, when the listing knows them (stores with summaries).
+    tags: tuple[str, ...] | None = None
 
     def row(self) -> tuple[Any, ...]:
         return (self.name, self.latest, self.versions, format_time(self.updated_at))
@@ -64,10 +69,19 @@ class VersionListing(Shown):
 class Catalog:
     """Find versions by reference and read their manifests."""
 
-    def __init__(self, backend: Backend, aliases: AliasBook, workers: int) -> None:
+    def __init__(
+        self, backend: Backend, aliases: AliasBook, workers: int, formats: FormatBook
+    ) -> None:
         self.backend = backend
         self.aliases = aliases
         self._workers = workers
+        self._formats = formats
+        self._summaries = SummaryBook(backend, workers)
+
+    @property
+    def summaries(self) -> SummaryBook | None:
+        """The store's listing summaries; None in stores older than them."""
+        return self._summaries if self._formats.current.summaries else None
 
     def numbers(self, name: str) -> tuple[set[int], set[int]]:
         """(versions with a manifest, versions with a tombstone) of ``name``."""
@@ -135,7 +149,25 @@ class Catalog:
             return list(pool.map(lambda n: self.read_manifest(name, n), numbers))
 
     def list(self) -> list[ModelSummary]:
-        """Every model with its newest version, from one listing (no manifest is read)."""
+        """Every model with its newest version (no manifest is read).
+
+        From the summaries when the store keeps them, else from one listing of manifest keys.
+        """
+        if self.summaries is not None:
+            out = []
+            for name, versions in sorted(self.summaries.read_all().items()):
+                if versions:
+                    latest = max(versions)
+                    created, tags = versions[latest]
+                    out.append(ModelSummary(name, latest, len(versions), created, tags))
+            return out
+        return [
+            ModelSummary(name, max(live), len(live), live[max(live)][0])
+            for name, live in sorted(self.scan().items())
+        ]
+
+    def scan(self) -> Summaries:
+        """Every live version by model from the manifest keys (with their mtime, no tags)."""
         found: dict[str, dict[int, float | None]] = defaultdict(dict)
         deleted: dict[str, set[int]] = defaultdict(set)
         for entry in self.backend.list(layout.MODELS, recursive=True):
@@ -147,10 +179,9 @@ class Catalog:
                 found[parts[1]][parsed[0]] = entry.mtime
             else:
                 deleted[parts[1]].add(parsed[0])
-        out = []
-        for name in sorted(found):
-            live = {n: t for n, t in found[name].items() if n not in deleted[name]}
+        out: Summaries = {}
+        for name, numbers in found.items():
+            live = {n: (t, ()) for n, t in numbers.items() if n not in deleted[name]}
             if live:
-                latest = max(live)
-                out.append(ModelSummary(name, latest, len(live), live[latest]))
+                out[name] = live
         return out

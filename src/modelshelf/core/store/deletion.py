@@ -34,6 +34,8 @@ def delete_version(catalog: Catalog, leases: LeaseBook, ref: Ref) -> ModelVersio
         backend.remove(tombstone)
         raise
     backend.remove(layout.manifest_key(name, version))
+    if catalog.summaries is not None:
+        catalog.summaries.forget(name, version)
     return manifest
 
 

@@ -64,7 +64,7 @@ def diff_versions(a: ModelVersion, b: ModelVersion) -> ModelDiff:
         added=sorted(set(files_b) - set(files_a)),
         removed=sorted(set(files_a) - set(files_b)),
         changed=sorted(
-            p for p in set(files_a) & set(files_b) if files_a[p].sha256 != files_b[p].sha256
+            p for p in set(files_a) & set(files_b) if files_a[p].digest != files_b[p].digest
         ),
         params=_side_by_side(a.params, b.params),
         metrics=_side_by_side(a.metrics, b.metrics),

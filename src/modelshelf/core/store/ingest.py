@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.store.blobs import CHUNK, BlobStore
+from modelshelf.core.store.digests import SHA256, new_hasher
 from modelshelf.core.store.manifest import FileEntry
 from modelshelf.core.store.statcache import StatCache, now_ns
 
@@ -56,16 +57,17 @@ def ingest_files(
         tracker.advance(st.st_size, 1)
         return True
 
-    return _each_file(files, workers, cache, "ingest", store, reuse)
+    return _each_file(files, workers, cache, blobs.algorithm, "ingest", store, reuse)
 
 
 def hash_files(
-    files: list[SourceFile], *, workers: int, cache: StatCache | None
+    files: list[SourceFile], *, workers: int, cache: StatCache | None, algorithm: str
 ) -> list[FileEntry]:
-    """Hash files without storing them (for dataset fingerprints)."""
+    """Hash files without storing them (for dataset fingerprints), with the store's digest
+    (the stat cache remembers one digest per file)."""
 
     def digest_of(src: SourceFile) -> tuple[str, int]:
-        hasher = hashlib.sha256()
+        hasher = new_hasher(algorithm, src.size)
         size = 0
         with _open(src) as fh:
             while chunk := fh.read(CHUNK):
@@ -73,19 +75,20 @@ def hash_files(
                 size += len(chunk)
         return hasher.hexdigest(), size
 
-    return _each_file(files, workers, cache, "hash", digest_of, lambda digest, st: True)
+    return _each_file(files, workers, cache, algorithm, "hash", digest_of, lambda d, st: True)
 
 
 def _each_file(
     files: list[SourceFile],
     workers: int,
     cache: StatCache | None,
+    algorithm: str,
     name: str,
     compute: Callable[[SourceFile], tuple[str, int]],
     reuse: Callable[[str, os.stat_result], bool],
 ) -> list[FileEntry]:
     """Each file's entry: the cached digest of a local file whose stat matches (when
-    ``reuse(digest, stat)`` agrees), else ``compute(file)`` -> ``(sha256, size)``, which the
+    ``reuse(digest, stat)`` agrees), else ``compute(file)`` -> ``(digest, size)``, which the
     cache then remembers."""
     preloaded = (
         cache.preload([f.local_path for f in files if f.local_path is not None]) if cache else {}
@@ -96,11 +99,11 @@ def _each_file(
         if st is not None and cache is not None:
             known = cache.lookup(src.local_path, st, preloaded)
             if known is not None and reuse(known, st):
-                return FileEntry(src.relpath, st.st_size, known, src.mode), None
+                return FileEntry(src.relpath, st.st_size, known, src.mode, algorithm), None
         hashed_at = now_ns()  # before reading: a change while hashing is caught next time
         digest, size = compute(src)
         row = (src.local_path, st, digest, hashed_at) if st is not None else None
-        return FileEntry(src.relpath, size, digest, src.mode), row
+        return FileEntry(src.relpath, size, digest, src.mode, algorithm), row
 
     results = _largest_first(one, files, workers, name)
     if cache is not None:
@@ -123,8 +126,21 @@ def _largest_first(
 
 
 def tree_digest(entries: list[FileEntry]) -> str:
-    """One sha256 for a whole folder: over the sorted (sha256, size, path) of its files."""
+    """One sha256 for a whole folder: over the sorted (digest, size, path) of its files."""
     hasher = hashlib.sha256()
     for entry in sorted(entries, key=lambda e: e.path):
-        hasher.update(f"{entry.sha256} {entry.size} {entry.path}\n".encode())
+        hasher.update(f"{entry.digest} {entry.size} {entry.path}\n".encode())
     return hasher.hexdigest()
+
+
+def dataset_record(ref: str, entries: list[FileEntry], algorithm: str) -> dict[str, object]:
+    """A dataset's fingerprint: its ref, :func:`tree_digest`, size and file count."""
+    record: dict[str, object] = {
+        "ref": ref,
+        "sha256": tree_digest(entries),
+        "size": sum(e.size for e in entries),
+        "file_count": len(entries),
+    }
+    if algorithm != SHA256:  # the files' own digests, under the sha256 of the list
+        record["file_digest"] = algorithm
+    return record

@@ -1,10 +1,13 @@
 """Where each record lives under the store root (one place, so no module guesses a key).
 
 ```
-blobs/sha256/ab/cdef...            content, written once, shared by every version
+store.json                         the store's format: its digest, whether it keeps summaries
+blobs/<digest>/ab/cdef...          content, written once, shared by every version
+                                   (<digest> is blake3 in new stores, sha256 in older ones)
 models/<name>/<n>.json             immutable manifest of version n (the commit point)
 models/<name>/<n>.deleted          tombstone: version n was deleted; n is never reused
 aliases/<name>/<alias>/<seq>.json  append-only alias history; the highest seq is current
+summaries/<shard>.json             per-model summaries for listings (repairable from models/)
 leases/<name>/<n>/<id>.json        a job or deployment using version n, with an expiry
 evaluations/<name>/<n>/<id>.json   append-only scores of version n (it is immutable)
 locks/<id>.json                    save (shared) and gc (exclusive) locks, with an expiry
@@ -16,8 +19,10 @@ from __future__ import annotations
 
 import re
 
-BLOBS = "blobs/sha256"
+STORE_FORMAT = "store.json"
+BLOBS_ROOT = "blobs"
 MODELS = "models"
+SUMMARIES = "summaries"
 ALIASES = "aliases"
 LEASES = "leases"
 LOCKS = "locks"
@@ -26,16 +31,20 @@ EVALUATIONS = "evaluations"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
-def blob_key(digest: str) -> str:
+def blobs_dir(algorithm: str) -> str:
+    return f"{BLOBS_ROOT}/{algorithm}"
+
+
+def blob_key(digest: str, algorithm: str) -> str:
     if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"not a sha256 hex digest: {digest!r}")
-    return f"{BLOBS}/{digest[:2]}/{digest[2:]}"
+        raise ValueError(f"not a {algorithm} hex digest: {digest!r}")
+    return f"{blobs_dir(algorithm)}/{digest[:2]}/{digest[2:]}"
 
 
-def digest_from_blob_key(key: str) -> str | None:
+def digest_from_blob_key(key: str, algorithm: str) -> str | None:
     """Inverse of :func:`blob_key`; None for anything that is not a blob."""
     parts = key.split("/")
-    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != BLOBS:
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != blobs_dir(algorithm):
         return None
     digest = parts[2] + parts[3]
     return digest if _DIGEST.fullmatch(digest) else None
@@ -59,6 +68,10 @@ def alias_dir(name: str, alias: str) -> str:
 
 def alias_key(name: str, alias: str, seq: int) -> str:
     return f"{alias_dir(name, alias)}/{seq:08d}.json"
+
+
+def summary_key(shard: str) -> str:
+    return f"{SUMMARIES}/{shard}.json"
 
 
 def lease_dir(name: str, version: int) -> str:

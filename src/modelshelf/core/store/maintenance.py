@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from modelshelf.core.errors import IntegrityError, ModelNotFoundError
+from modelshelf.core.errors import IntegrityError, ModelNotFoundError, StorageError
 from modelshelf.core.store.backend import TMP_PREFIX, Backend
 from modelshelf.core.store.blobs import BlobStore
-from modelshelf.core.store.layout import MODELS, parse_version_file
+from modelshelf.core.store.layout import MODELS, manifest_key, parse_version_file
 from modelshelf.core.store.manifest import ModelVersion
+from modelshelf.core.store.summaries import Summaries, SummaryBook, epoch
 
 # Temporary objects younger than this may belong to a create in flight (locks, leases).
 TMP_GRACE_SECONDS = 600
@@ -26,6 +28,7 @@ class GcReport:
     removed_temporary: int = 0
     removed_evaluations: int = 0
     kept_blobs: int = 0
+    repaired_summaries: int = 0
     dry_run: bool = False
 
 
@@ -39,6 +42,8 @@ class FsckReport:
     missing: dict[str, list[str]] = field(default_factory=dict)
     bad_manifests: dict[str, str] = field(default_factory=dict)
     unreferenced_blobs: int = 0
+    #: Versions the listing summaries miss or still show (``gc`` repairs them).
+    stale_summaries: int = 0
 
     @property
     def ok(self) -> bool:
@@ -75,8 +80,28 @@ def read_manifests(
     return good, bad
 
 
-def collect_garbage(backend: Backend, blobs: BlobStore, workers: int, dry_run: bool) -> GcReport:
-    """Remove unreferenced blobs and stale temporaries. Call under the exclusive lock."""
+def summaries_of(manifests: dict[str, ModelVersion]) -> Summaries:
+    """What the listing summaries should say, from the manifests themselves."""
+    out: Summaries = {}
+    for m in manifests.values():
+        out.setdefault(m.name, {})[m.version] = (epoch(m.created_at), tuple(m.tags))
+    return out
+
+
+def _live(backend: Backend) -> Callable[[str, int], bool]:
+    """Whether a version's manifest exists now (gc's view may be older than a save)."""
+    return lambda name, version: backend.exists(manifest_key(name, version))
+
+
+def collect_garbage(
+    backend: Backend,
+    blobs: BlobStore,
+    workers: int,
+    dry_run: bool,
+    summaries: SummaryBook | None = None,
+) -> GcReport:
+    """Remove unreferenced blobs and stale temporaries, and repair the listing summaries.
+    Call under the exclusive lock."""
     manifests, bad = read_manifests(backend, workers)
     report = GcReport(dry_run=dry_run)
     if bad:
@@ -85,7 +110,7 @@ def collect_garbage(backend: Backend, blobs: BlobStore, workers: int, dry_run: b
             "gc refused: some manifests cannot be read (" + ", ".join(sorted(bad)) + "); "
             "run `modelshelf fsck` and repair or remove them first"
         )
-    referenced = {f.sha256 for m in manifests.values() for f in m.files}
+    referenced = {f.digest for m in manifests.values() for f in m.files}
     for digest, entry in blobs.list().items():
         if digest in referenced:
             report.kept_blobs += 1
@@ -100,23 +125,45 @@ def collect_garbage(backend: Backend, blobs: BlobStore, workers: int, dry_run: b
             report.removed_temporary += 1
             if not dry_run:
                 backend.remove(entry.key)
+    if summaries is not None:
+        truth = summaries_of(manifests)
+        if dry_run:
+            report.repaired_summaries = _drift(summaries, truth)
+        else:
+            report.repaired_summaries = summaries.repair(truth, _live(backend))
     return report
 
 
-def check(backend: Backend, blobs: BlobStore, workers: int) -> FsckReport:
-    """Re-hash every referenced blob and check every manifest."""
+def _drift(summaries: SummaryBook, truth: Summaries) -> int:
+    """How many versions the summaries miss, show wrongly or still show."""
+    try:
+        shown = summaries.read_all()
+    except StorageError:  # a damaged shard: count everything as behind (gc rewrites it)
+        return max(1, sum(len(versions) for versions in truth.values()))
+    keys = {(n, v) for n, vs in truth.items() for v in vs}
+    seen = {(n, v) for n, vs in shown.items() for v in vs}
+    wrong = sum(1 for n, v in keys & seen if shown[n][v] != truth[n][v])
+    return len(keys ^ seen) + wrong
+
+
+def check(
+    backend: Backend, blobs: BlobStore, workers: int, summaries: SummaryBook | None = None
+) -> FsckReport:
+    """Re-hash every referenced blob, check every manifest and the listing summaries."""
     manifests, bad = read_manifests(backend, workers)
     users: dict[str, list[str]] = defaultdict(list)
     for manifest in manifests.values():
         for entry in manifest.files:
-            if manifest.ref not in users[entry.sha256]:
-                users[entry.sha256].append(manifest.ref)
+            if manifest.ref not in users[entry.digest]:
+                users[entry.digest].append(manifest.ref)
     stored = blobs.list()
     report = FsckReport(checked_versions=len(manifests), bad_manifests=bad)
     report.unreferenced_blobs = len(set(stored) - set(users))
     for digest in sorted(set(users) - set(stored)):
         report.missing[digest] = sorted(users[digest])
     present = sorted(set(users) & set(stored))
+    if summaries is not None:
+        report.stale_summaries = _drift(summaries, summaries_of(manifests))
 
     def verify(digest: str) -> tuple[str, bool]:
         try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
 from modelshelf.core.facts import Card, Listed, Shown, Table, first_line, plural
 from modelshelf.core.names import validate_name, validate_relpath
 from modelshelf.core.sizes import format_size, format_time
+from modelshelf.core.store.digests import ALGORITHMS, SHA256
 from modelshelf.core.store.evaluations import Evaluation, evaluations_table
 
 FORMAT = 1
@@ -17,12 +18,35 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One file of a version: path inside the model, size, sha256 and permission bits."""
+    """One file of a version: path inside the model, size, digest and permission bits.
+
+    ``algorithm`` names the digest (the store's: ``blake3``, or ``sha256`` in older stores);
+    the manifest records the digest under that name, so older manifests read unchanged.
+    """
 
     path: str
     size: int
-    sha256: str
+    digest: str
     mode: int = 0o644
+    algorithm: str = SHA256
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "size": self.size,
+            self.algorithm: self.digest,
+            "mode": self.mode,
+        }
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> FileEntry:
+        algorithm = next((a for a in ALGORITHMS if a in body), None)
+        if algorithm is None:
+            raise ValueError(
+                f"file {body.get('path')!r} records no digest ({', '.join(ALGORITHMS)})"
+            )
+        path = validate_relpath(body["path"])
+        return cls(path, int(body["size"]), body[algorithm], int(body["mode"]), algorithm)
 
 
 @dataclass(frozen=True)
@@ -90,10 +114,11 @@ class ModelVersion(Shown, Listed):
         ]
 
     def files_table(self) -> Table:
-        """Its files: path, size and the start of the sha256 (folded in HTML)."""
-        rows = tuple((f.path, format_size(f.size), f.sha256[:12]) for f in self.files)
+        """Its files: path, size and the start of their digest (folded in HTML)."""
+        rows = tuple((f.path, format_size(f.size), f.digest[:12]) for f in self.files)
         caption = plural(self.file_count, "file")
-        return Table(("path", "size", "sha256"), rows, caption=caption, collapsed=True)
+        algorithm = self.files[0].algorithm if self.files else SHA256
+        return Table(("path", "size", algorithm), rows, caption=caption, collapsed=True)
 
     def card(self) -> Card:
         tables = [evaluations_table(list(self.evaluations))] if self.evaluations else []
@@ -110,9 +135,10 @@ class ModelVersion(Shown, Listed):
         )
 
     def to_json(self) -> bytes:
-        body = asdict(self)
+        # Shallow: asdict would deep-copy every file entry only to have them replaced.
+        body = {f.name: getattr(self, f.name) for f in fields(self)}
         del body["evaluations"]  # records beside the manifest, not in it
-        body["files"] = [asdict(f) for f in self.files]
+        body["files"] = [f.to_dict() for f in self.files]
         body["tags"] = list(self.tags)
         body = {"format": FORMAT, **body, "size": self.size, "file_count": self.file_count}
         return json.dumps(body, indent=1, sort_keys=False).encode()
@@ -120,10 +146,7 @@ class ModelVersion(Shown, Listed):
     @classmethod
     def from_json(cls, data: bytes | str) -> ModelVersion:
         body = json.loads(data)
-        files = tuple(
-            FileEntry(validate_relpath(f["path"]), int(f["size"]), f["sha256"], int(f["mode"]))
-            for f in body["files"]
-        )
+        files = tuple(FileEntry.from_dict(f) for f in body["files"])
         return cls(
             name=validate_name(body["name"]),
             version=int(body["version"]),

@@ -16,20 +16,23 @@ from concurrent.futures import ThreadPoolExecutor
 from modelshelf.core.errors import IntegrityError, InvalidNameError
 from modelshelf.core.names import validate_relpath
 from modelshelf.core.progress import ProgressTracker
-from modelshelf.core.store.blobs import CHUNK, BlobStore
+from modelshelf.core.store.blobs import CHUNK, BlobStore, damaged
 from modelshelf.core.store.fastcopy import copy_hashing
 from modelshelf.core.store.manifest import FileEntry
 
 
-def _target(dest: str, entry: FileEntry) -> str:
+def _target(dest: str, real_dest: str, entry: FileEntry, checked: set[str]) -> str:
     relpath = validate_relpath(entry.path)
     final = os.path.join(dest, *relpath.split("/"))
     parent = os.path.dirname(final)
+    if parent in checked:  # a model's files share few folders: check each folder once
+        return final
     os.makedirs(parent, exist_ok=True)
     # A symlinked sub-folder in an existing destination must not redirect writes elsewhere.
     real_parent = os.path.realpath(parent)
-    if os.path.commonpath([real_parent, os.path.realpath(dest)]) != os.path.realpath(dest):
+    if os.path.commonpath([real_parent, real_dest]) != real_dest:
         raise InvalidNameError(f"refusing to write {relpath!r}: {parent} leads outside {dest}")
+    checked.add(parent)
     return final
 
 
@@ -38,19 +41,24 @@ def _copy_local_blob(blob: str, part: str, entry: FileEntry, tracker: ProgressTr
     try:
         src = os.open(blob, os.O_RDONLY)
     except FileNotFoundError as exc:
-        raise IntegrityError(f"blob {entry.sha256} is missing from the store; run fsck") from exc
+        raise IntegrityError(f"blob {entry.digest} is missing from the store; run fsck") from exc
     try:
         dst = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            digest, size = copy_hashing(src, dst, tracker.advance)
+            digest, size = copy_hashing(src, dst, entry.algorithm, tracker.advance)
         finally:
             os.close(dst)
     finally:
         os.close(src)
-    if digest != entry.sha256 or size != entry.size:
+    if digest != entry.digest or size != entry.size:
+        raise damaged(entry.digest, entry.algorithm, entry.path)
+
+
+def _check_algorithm(blobs: BlobStore, entry: FileEntry) -> None:
+    if entry.algorithm != blobs.algorithm:
         raise IntegrityError(
-            f"blob {entry.sha256} ({entry.path}) is damaged (its bytes no longer match their "
-            "sha256); it will not be served. Run `modelshelf fsck` to see which versions it hurts."
+            f"{entry.path} is recorded with a {entry.algorithm} digest but this store keys its "
+            f"blobs by {blobs.algorithm}: the manifest does not belong to this store; run fsck"
         )
 
 
@@ -65,17 +73,20 @@ def materialize(
     """Copy ``files`` into ``dest`` (created if needed); return the absolute ``dest``."""
     dest = os.path.abspath(dest)
     os.makedirs(dest, exist_ok=True)
+    real_dest = os.path.realpath(dest)
+    checked: set[str] = set()
     staged: list[tuple[str, str]] = []
 
     def one(entry: FileEntry) -> tuple[str, str]:
-        final = _target(dest, entry)
+        final = _target(dest, real_dest, entry, checked)
         part = f"{final}.{uuid.uuid4().hex[:8]}.modelshelf-part"
         staged.append((part, final))
-        local = blobs.local_path(entry.sha256)
+        _check_algorithm(blobs, entry)
+        local = blobs.local_path(entry.digest)
         if local is not None:
             _copy_local_blob(local, part, entry, tracker)
         else:
-            with blobs.open_verified(entry.sha256, entry.size) as src, open(part, "wb") as out:
+            with blobs.open_verified(entry.digest, entry.size) as src, open(part, "wb") as out:
                 while chunk := src.read(CHUNK):
                     out.write(chunk)
                     tracker.advance(len(chunk))

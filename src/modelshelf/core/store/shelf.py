@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 
-from traitlets import Bool, Dict, Float, Integer, Unicode, Union, default, validate
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, Union, default, validate
 from traitlets.config import Configurable
 
 from modelshelf.core.errors import (
@@ -32,14 +32,16 @@ from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.catalog import Catalog, ModelSummary
 from modelshelf.core.store.deletion import delete_version
 from modelshelf.core.store.diff import ModelDiff, diff_versions
+from modelshelf.core.store.digests import ALGORITHMS, DEFAULT
 from modelshelf.core.store.evaluations import Evaluation, EvaluationBook
-from modelshelf.core.store.ingest import hash_files, ingest_files, tree_digest
+from modelshelf.core.store.ingest import dataset_record, hash_files, ingest_files
 from modelshelf.core.store.leases import DEFAULT_TTL, Lease, LeaseBook
 from modelshelf.core.store.locks import StoreLocks
 from modelshelf.core.store.maintenance import FsckReport, GcReport, check, collect_garbage
 from modelshelf.core.store.manifest import FileEntry, ModelVersion, utcnow_iso
 from modelshelf.core.store.materialize import materialize
-from modelshelf.core.store.statcache import StatCache
+from modelshelf.core.store.statcache import StatCache, cache_path
+from modelshelf.core.store.storeformat import FormatBook
 
 DEFAULT_MODEL_PATH = "/opt/ml/models"
 DEFAULT_OUTPUT_PATH = "/opt/ml/output"
@@ -89,6 +91,11 @@ class Shelf(Configurable):
     fsync = Bool(False, help="fsync blobs and manifests on local stores (slower, durable).").tag(
         config=True
     )
+    new_store_digest = Enum(
+        ALGORITHMS,
+        DEFAULT,
+        help="Digest of stores created from now on (an existing store keeps its own).",
+    ).tag(config=True)
 
     def __init__(
         self, root: str | os.PathLike | None = None, storage_options: dict | None = None, **kw: Any
@@ -99,14 +106,15 @@ class Shelf(Configurable):
             kw["storage_options"] = storage_options
         super().__init__(**kw)
         self.backend: Backend = open_backend(self.root, self.storage_options, fsync=self.fsync)
-        self.blobs = BlobStore(self.backend)
+        self.formats = FormatBook(self.backend, self.new_store_digest)
+        self.blobs = BlobStore(self.backend, self.formats)
         self.aliases = AliasBook(self.backend)
-        self.catalog = Catalog(self.backend, self.aliases, self._workers)
+        self.catalog = Catalog(self.backend, self.aliases, self._workers, self.formats)
         self.leases = LeaseBook(self.backend)
         self.evaluation_book = EvaluationBook(self.backend)
         self.locks = StoreLocks(self.backend, wait=self.lock_wait)
         self.state_dir = state_dir(self.backend.url, self.backend.is_local)
-        self._statcache = StatCache(os.path.join(self.state_dir, "statcache.sqlite"))
+        self._statcache_of: dict[str, StatCache] = {}
 
     @default("root")
     def _default_root(self) -> str:
@@ -131,7 +139,8 @@ class Shelf(Configurable):
 
     def close(self) -> None:
         """Release local resources (the stat cache's database connection)."""
-        self._statcache.close()
+        for cache in self._statcache_of.values():
+            cache.close()
 
     def __enter__(self) -> Shelf:
         return self
@@ -209,6 +218,7 @@ class Shelf(Configurable):
         with open_source(
             os.fspath(source), max_size=self.max_model_size, storage_options=self.storage_options
         ) as tree:
+            self.formats.record()  # a new store's store.json, before its first blob
             tracker = ProgressTracker("save", tree.total_size, len(tree.files), progress)
             files = ingest_files(
                 self.blobs,
@@ -218,6 +228,15 @@ class Shelf(Configurable):
                 tracker=tracker,
             )
         return StagedFiles(tree.description, tuple(files))
+
+    @property
+    def _statcache(self) -> StatCache:
+        # One cache per digest: a file's remembered digest is only good for its own kind.
+        algorithm = self.blobs.algorithm
+        if algorithm not in self._statcache_of:
+            path = cache_path(self.state_dir, algorithm)
+            self._statcache_of[algorithm] = StatCache(path)
+        return self._statcache_of[algorithm]
 
     def commit(
         self,
@@ -239,7 +258,7 @@ class Shelf(Configurable):
 
         validate_name(name)
         if check_blobs:
-            missing = [f.path for f in staged.files if not self.blobs.has(f.sha256)]
+            missing = [f.path for f in staged.files if not self.blobs.has(f.digest)]
             if missing:
                 raise IntegrityError(
                     f"staged files of {staged.source} are gone from the store ({missing[0]}, "
@@ -269,6 +288,8 @@ class Shelf(Configurable):
         while True:
             final = replace(draft, version=version)
             if self.backend.create(layout.manifest_key(draft.name, version), final.to_json()):
+                if self.catalog.summaries is not None:
+                    self.catalog.summaries.record(final.name, version, final.created_at, final.tags)
                 return final
             # Someone else took this number: look again rather than counting up blindly.
             version = max(version + 1, self.catalog.highest_number(draft.name) + 1)
@@ -283,13 +304,11 @@ class Shelf(Configurable):
         from modelshelf.core.sources import open_source
 
         with open_source(os.fspath(dataset), storage_options=self.storage_options) as tree:
-            entries = hash_files(tree.files, workers=self._workers, cache=self._statcache)
-            return {
-                "ref": tree.description,
-                "sha256": tree_digest(entries),
-                "size": sum(e.size for e in entries),
-                "file_count": len(entries),
-            }
+            algorithm = self.blobs.algorithm
+            entries = hash_files(
+                tree.files, workers=self._workers, cache=self._statcache, algorithm=algorithm
+            )
+            return dataset_record(tree.description, entries, algorithm)
 
     # ---- reading --------------------------------------------------------------------------
 
@@ -348,7 +367,7 @@ class Shelf(Configurable):
         entry = manifest.file(validate_relpath(path))
         if entry is None:
             raise ModelNotFoundError(f"{manifest.ref} has no file {path!r}")
-        return self.blobs.open_verified(entry.sha256, entry.size)
+        return self.blobs.open_verified(entry.digest, entry.size)
 
     def load(
         self,
@@ -426,7 +445,9 @@ class Shelf(Configurable):
     def gc(self, dry_run: bool = False) -> GcReport:
         """Remove blobs no manifest references (never those a running save needs)."""
         with self.locks.exclusive("gc"):
-            report = collect_garbage(self.backend, self.blobs, self._workers, dry_run)
+            report = collect_garbage(
+                self.backend, self.blobs, self._workers, dry_run, self.catalog.summaries
+            )
             # Records a crash left behind a deleted version: nothing else would ever read them.
             orphans = self.evaluation_book.orphans()
             report.removed_evaluations = len(orphans)
@@ -437,7 +458,7 @@ class Shelf(Configurable):
 
     def fsck(self) -> FsckReport:
         """Re-hash every referenced blob; report damaged or missing ones and whom they hurt."""
-        return check(self.backend, self.blobs, self._workers)
+        return check(self.backend, self.blobs, self._workers, self.catalog.summaries)
 
 
 def default_model_path() -> str:

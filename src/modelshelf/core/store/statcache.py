@@ -101,5 +101,11 @@ class StatCache(SqliteBook):
             )
 
 
+def cache_path(state_dir: str, algorithm: str) -> str:
+    """The cache of one digest's file digests (sha256 keeps the name it always had)."""
+    name = "statcache.sqlite" if algorithm == "sha256" else f"statcache-{algorithm}.sqlite"
+    return os.path.join(state_dir, name)
+
+
 def now_ns() -> int:
     return time.time_ns()
