@@ -97,3 +97,55 @@ async def test_bad_log_cursor_and_status_filter_are_400(api):
     assert status == 400
     status, _ = await api("GET", "jobs", "x", "logs", params={"cursor": "a,b"})
     assert status == 400
+
+
+SCRIPT = """\
+import argparse, json, os, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--epochs", type=int)
+args = parser.parse_args()
+out = pathlib.Path(os.environ["ML_OUTPUT_PATH"])
+out.mkdir(parents=True, exist_ok=True)
+(out / "weights.txt").write_text(f"epochs={args.epochs} {json.loads(os.environ['ML_PARAMETERS'])}")
+print("trained for", args.epochs, "epochs")
+"""
+
+PACKAGE = """\
+import os
+
+class Main:
+    def train(self, training_directory):
+        self.rows = sum(1 for _ in open(os.path.join(training_directory, "rows.csv")))
+
+    def evaluate(self, evaluation_directory):
+        return 1.0
+
+    def save(self):
+        open("rows.txt", "w").write(str(self.rows))
+"""
+
+
+async def test_a_script_and_a_training_package_run_as_jobs(api, wait_for, jp_root_dir, shelf):
+    (jp_root_dir / "train.py").write_text(SCRIPT)
+    status, job = await api(
+        "POST", "jobs", body={"notebook": "train.py", "name": "script", "parameters": {"epochs": 4}}
+    )
+    assert status == 201, job
+    job = await wait_for(("jobs", job["id"]), lambda j: j["status"] not in ("queued", "running"))
+    assert job["status"] == "succeeded" and job["kind"] == "script", job
+    assert shelf.open("Job - script:1", "weights.txt").read() == b"epochs=4 {'epochs': 4}"
+
+    package, data = jp_root_dir / "pkg", jp_root_dir / "data"
+    package.mkdir()
+    data.mkdir()
+    (package / "train.py").write_text(PACKAGE)
+    (data / "rows.csv").write_text("1\n2\n3\n")
+    status, error = await api("POST", "jobs", body={"notebook": "pkg", "data": "data"})
+    assert status == 400 and "--pipeline" in error["message"], error
+    status, job = await api(
+        "POST", "jobs", body={"notebook": "pkg", "pipeline": "train", "data": "data"}
+    )
+    assert status == 201, job
+    job = await wait_for(("jobs", job["id"]), lambda j: j["status"] not in ("queued", "running"))
+    assert job["status"] == "succeeded" and job["pipeline"] == "train", job
+    assert shelf.open("Job - pkg:1", "rows.txt").read() == b"3"

@@ -13,7 +13,7 @@ from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.jobs.parameters import notebook_parameters
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.paths import is_remote, notebook_path, source_or_url
+from modelshelf.server.paths import is_remote, notebook_path, program_path, source_or_url
 from modelshelf.server.schemas import JobRequest
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -45,8 +45,11 @@ class JobsHandler(ModelshelfHandler):
     async def post(self) -> None:
         request = self.body(JobRequest)
         app = self.app
-        notebook = notebook_path(request.notebook, app.root_dir)
-        data = source_or_url(request.data, app.root_dir, app.source_roots) if request.data else None
+        notebook = program_path(request.notebook, app.root_dir)
+        data, eval_data = (
+            source_or_url(text, app.root_dir, app.source_roots) if text else None
+            for text in (request.data, request.eval_data)
+        )
         if request.output not in (None, "model") and not is_remote(request.output):
             raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
         job = await self.call(
@@ -59,6 +62,8 @@ class JobsHandler(ModelshelfHandler):
             output=request.output,
             executor=app.executor,
             timeout=request.timeout,
+            pipeline=request.pipeline,
+            eval_data=eval_data,
         )
         self.reply(schemas.Job, job.describe(), status=201)
 

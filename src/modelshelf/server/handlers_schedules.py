@@ -7,7 +7,7 @@ from tornado.web import HTTPError, authenticated
 
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.paths import is_remote, notebook_path, source_or_url
+from modelshelf.server.paths import is_remote, program_path, source_or_url
 
 
 class SchedulesHandler(ModelshelfHandler):
@@ -22,17 +22,21 @@ class SchedulesHandler(ModelshelfHandler):
     async def post(self) -> None:
         request = self.body(schemas.ScheduleRequest)
         app = self.app
-        notebook = notebook_path(request.notebook, app.root_dir)
-        data = source_or_url(request.data, app.root_dir, app.source_roots) if request.data else None
+        notebook = program_path(request.notebook, app.root_dir)
+        data, eval_data = (
+            source_or_url(text, app.root_dir, app.source_roots) if text else None
+            for text in (request.data, request.eval_data)
+        )
         if request.output not in (None, "model") and not is_remote(request.output):
             raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
-        options = request.model_dump(exclude={"notebook", "data", "name", "model"})
+        options = request.model_dump(exclude={"notebook", "data", "eval_data", "name", "model"})
         schedule = await self.call(
             app.schedules.create,
             notebook,
             name=request.name or None,
             model=request.model or None,
             data=data,
+            eval_data=eval_data,
             executor=app.executor,
             **options,
         )

@@ -76,6 +76,21 @@ def find_links_location(text: str, root_dir: str, extra_roots: Iterable[str]) ->
     return path
 
 
+def program_path(text: str, root_dir: str) -> str:
+    """What a job runs, under the server's root: a notebook, a ``.py`` script, or a package
+    folder (run with a pipeline); it must exist."""
+    path = local_path(text, root_dir, (), "program")
+    if os.path.isdir(path):
+        return path
+    if not path.endswith((".ipynb", ".py")):
+        raise ServerPathError(
+            f"{text!r} is not a notebook (.ipynb), a script (.py) or a package folder"
+        )
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"no notebook or script {text!r} under the server's root")
+    return path
+
+
 def notebook_path(text: str, root_dir: str) -> str:
     """A notebook named by its path under the server's root; it must exist."""
     path = local_path(text, root_dir, (), "notebook")

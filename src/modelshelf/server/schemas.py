@@ -37,6 +37,7 @@ class AliasRequest(Body):
 
 
 class JobRequest(Body):
+    #: A notebook, a script, or a package folder run as ``pipeline``.
     notebook: str = Field(min_length=1)
     name: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -44,6 +45,8 @@ class JobRequest(Body):
     data: str | None = None
     output: str | None = "model"
     timeout: float | None = Field(default=None, gt=0)
+    pipeline: Literal["train", "evaluate", "full"] | None = None
+    eval_data: str | None = None
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -300,6 +303,8 @@ RESPONSES: tuple[type[Answer], ...] = (
 
 class ScheduleRequest(Body):
     notebook: str = Field(min_length=1)
+    pipeline: Literal["train", "evaluate", "full"] | None = None
+    eval_data: str | None = None
     cron: str | None = None
     every: str | float | None = None
     timezone: str | None = None
