@@ -36,7 +36,7 @@ seen = {
     "cwd": os.getcwd(),
     "argv": sys.argv,
     "path": sys.path,
-    "dh": list(ip.user_ns["_dh"]),
+    "dh": [repr(p) for p in ip.user_ns["_dh"]],
     "execution_count": ip.execution_count,
     "names": sorted(k for k in ip.user_ns if not k.startswith("_")),
     "parameters": {"alpha": alpha, "label": label},
@@ -68,13 +68,23 @@ def probe(tmp_path) -> Path:
 
 @pytest.fixture
 def pooled(shelf):
-    manager = JobManager(shelf, kernel_pool=1)
-    assert manager.pool.wait_ready(120), "the pool did not get ready"
-    yield manager
-    for job in manager.list():
-        if not job.finished:
-            job.cancel()
-    manager.close()
+    """Makes a job manager keeping one pooled runner, ready. Call it in the test itself:
+    pytest changes ``PYTEST_CURRENT_TEST`` between setup and call, and a runner started
+    with another environment than the job's is (rightly) not used."""
+    managers = []
+
+    def make() -> JobManager:
+        manager = JobManager(shelf, kernel_pool=1)
+        managers.append(manager)
+        assert manager.pool.wait_ready(120), "the pool did not get ready"
+        return manager
+
+    yield make
+    for manager in managers:
+        for job in manager.list():
+            if not job.finished:
+                job.cancel()
+        manager.close()
 
 
 def seen(job) -> dict:
@@ -87,12 +97,14 @@ def normalised(view: dict, job) -> dict:
     text = json.dumps(view).replace(job.workspace, "<workspace>").replace(job.id, "<job id>")
     out = json.loads(text)
     out["environ"].pop("JPY_PARENT_PID")  # the pid of the process that ran papermill
-    out["argv"][-1] = "<connection file>"
+    argv = out["argv"]
+    argv[argv.index("-f") + 1] = "<connection file>"
     out.pop("kernel_pid")
     return out
 
 
 def test_a_pooled_job_sees_exactly_what_a_cold_job_sees(shelf, pooled, probe):
+    pooled = pooled()
     cold_manager = JobManager(shelf, kernel_pool=0)
     assert cold_manager.pool is None
     params = {"alpha": 2.5, "label": "same"}
@@ -103,7 +115,8 @@ def test_a_pooled_job_sees_exactly_what_a_cold_job_sees(shelf, pooled, probe):
     assert warm.status == "succeeded", warm.logs()
     assert POOLED in warm.logs() and POOLED not in cold.logs()
     cold_view, warm_view = seen(cold), seen(warm)
-    assert warm_view["cwd"] == warm.workspace and warm_view["dh"] == [warm.workspace]
+    assert warm_view["cwd"] == warm.workspace
+    assert warm_view["dh"] == [repr(Path(warm.workspace))]
     assert warm_view["environ"]["ML_JOB_ID"] == warm.id
     assert warm_view["parameters"] == params
     assert normalised(warm_view, warm) == normalised(cold_view, cold)
@@ -111,6 +124,7 @@ def test_a_pooled_job_sees_exactly_what_a_cold_job_sees(shelf, pooled, probe):
 
 
 def test_each_job_gets_a_fresh_kernel_and_the_pool_refills(pooled, probe):
+    pooled = pooled()
     first = pooled.submit(probe, name="first").wait(120)
     assert pooled.pool.wait_ready(120)
     second = pooled.submit(probe, name="second").wait(120)
@@ -131,21 +145,28 @@ def test_jobs_that_do_not_fit_the_pool_run_cold(pooled, probe, tmp_path, monkeyp
         "language": "python",
     }
     (other / "kernel.json").write_text(json.dumps(spec))
-    # Another kernelspec, the user's own variables, and a changed environment of the owner.
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    pooled = pooled()  # started with JUPYTER_PATH set, so only the kernel differs below
+    # Another kernelspec, and the user's own variables: the pool's runner stays unused.
     by_kernel = pooled.submit(probe, name="other-kernel", kernel="other-python")
     by_env = pooled.submit(probe, name="own-env", env={"MODELSHELF_TEST_FLAG": "1"})
-    monkeypatch.setenv("MODELSHELF_TEST_CHANGED", "yes")
-    by_owner = pooled.submit(probe, name="changed-owner")
-    for job in (by_kernel, by_env, by_owner):
+    for job in (by_kernel, by_env):
         job.wait(120)
         assert job.status == "succeeded", job.logs()
         assert POOLED not in job.logs(), job.name
     assert seen(by_env)["environ"]["MODELSHELF_TEST_FLAG"] == "1"
+    assert pooled.pool.ready == 1
+    # The owner's environment changed: the runner started before can fit no job any more;
+    # it is replaced by one started with the new environment.
+    monkeypatch.setenv("MODELSHELF_TEST_CHANGED", "yes")
+    by_owner = pooled.submit(probe, name="changed-owner").wait(120)
+    assert by_owner.status == "succeeded", by_owner.logs()
+    assert POOLED not in by_owner.logs()
     assert seen(by_owner)["environ"]["MODELSHELF_TEST_CHANGED"] == "yes"
-    assert pooled.pool.ready == 1  # still there, unused
-    monkeypatch.delenv("MODELSHELF_TEST_CHANGED")
+    assert pooled.pool.wait_ready(120)
     fits = pooled.submit(probe, name="fits").wait(120)
     assert POOLED in fits.logs()
+    assert seen(fits)["environ"]["MODELSHELF_TEST_CHANGED"] == "yes"
 
 
 def test_a_changed_kernelspec_is_not_used_from_the_pool(shelf, probe, tmp_path, monkeypatch):
@@ -173,6 +194,7 @@ def test_a_changed_kernelspec_is_not_used_from_the_pool(shelf, probe, tmp_path, 
 
 
 def test_a_pooled_job_fails_and_is_cancelled_as_a_cold_one(shelf, pooled):
+    pooled = pooled()
     cold_manager = JobManager(shelf)
     cold = cold_manager.submit(FAILS, name="fails").wait(120)
     warm = pooled.submit(FAILS, name="fails").wait(120)

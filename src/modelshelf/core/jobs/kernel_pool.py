@@ -62,11 +62,12 @@ class PooledRunner:
     def alive(self) -> bool:
         return self.proc.poll() is None and pid_alive(int(self.facts.get("kernel_pid") or 0))
 
-    def fits(self, kernel: dict, launch_env: dict[str, str]) -> bool:
+    def fits(self, kernel: dict | None, launch_env: dict[str, str]) -> bool:
         """True if a job on ``kernel`` (facts as :func:`kernelspec_facts` gives them) with
         this launch environment would see exactly what a kernel started for it sees."""
         return (
-            all(self.facts.get(key) == value for key, value in kernel.items())
+            kernel is not None
+            and all(self.facts.get(key) == value for key, value in kernel.items())
             and self.launch_env == launch_env
         )
 
@@ -137,6 +138,7 @@ class KernelPool:
         self._log_path = log_path
         self._runner_env = runner_env
         self._idle: list[PooledRunner] = []
+        self._stale: list[PooledRunner] = []  # taken out of the pool, for the keeper to stop
         self._lock = threading.Condition()
         self._closed = False
         os.makedirs(cwd, exist_ok=True)
@@ -154,6 +156,8 @@ class KernelPool:
         ``notebook`` is the job's snapshot (its metadata names its kernel) and
         ``launch_env`` the environment its kernel would be started with, without the job's
         own variables (:func:`~modelshelf.core.jobs.workspace.launch_environment`).
+        Runners that can fit no job any more (the owner's environment or the kernelspec
+        changed since they started, or they died) are replaced.
         """
         if spec.executor != "local" or spec.workers != 1:
             return None
@@ -162,20 +166,17 @@ class KernelPool:
                 return None
         with open(notebook, "rb") as fh:
             kernel = chosen_kernel(json.load(fh), spec.kernel)
-        if kernel != self.kernel:
-            return None
-        facts = kernelspec_facts(kernel)
-        if facts is None:
-            return None
+        facts = kernelspec_facts(self.kernel)
+        current = launch_environment(self._runner_env(), JobSpec("", ""))
         with self._lock:
             for runner in list(self._idle):
-                if not runner.alive():
+                if not runner.alive() or not runner.fits(facts, current):
                     self._idle.remove(runner)
-                elif runner.fits(facts, launch_env):
-                    self._idle.remove(runner)
-                    self._lock.notify_all()  # the keeper starts a replacement
-                    return runner
-            return None
+                    self._stale.append(runner)
+            self._lock.notify_all()  # the keeper stops the stale ones and refills
+            if kernel != self.kernel or facts is None or launch_env != current:
+                return None  # not this pool's kernel, or the job sets its own variables
+            return self._idle.pop(0) if self._idle else None
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until all ``size`` runners are ready; False if they are not in time."""
@@ -206,12 +207,13 @@ class KernelPool:
         try:
             while True:
                 with self._lock:
-                    while not self._closed and len(self._idle) == self.size:
+                    while not self._closed and not self._stale and len(self._idle) == self.size:
                         self._lock.wait()
                     if self._closed:
                         return
-                    surplus = self._idle[self.size :]
+                    surplus = self._idle[self.size :] + self._stale
                     del self._idle[self.size :]
+                    self._stale = []
                     missing = self.size - len(self._idle)
                 for runner in surplus:
                     runner.stop()
@@ -220,7 +222,8 @@ class KernelPool:
                         self._lock.wait(_RETRY_AFTER)
         finally:
             with self._lock:
-                idle, self._idle = self._idle, []
+                idle, self._idle = self._idle + self._stale, []
+                self._stale = []
             for runner in idle:
                 runner.stop()
 

@@ -26,9 +26,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import nbformat
 import papermill
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.iorw import load_notebook_node
@@ -69,19 +71,19 @@ class PooledKernel:
         # IPC socket paths are relative to the working directory unless absolute, and a job
         # changes it; a short absolute one also stays within the socket path limit.
         self.km.ip = os.path.join(tempfile.gettempdir(), f"modelshelf-kernel-{os.getpid()}-ipc")
-        # Started from the calling thread (no event loop runs in it, so run_sync uses this
-        # thread): the kernel dies with that thread, which is the pooled runner's main one.
-        run_sync(self.km.start_kernel)(
+        # Started by nbclient itself, as it starts a cold job's kernel (the same command line,
+        # e.g. --HistoryManager.hist_file=:memory:), from the calling thread (no event loop
+        # runs in it, so run_sync uses this thread): the kernel dies with that thread, the
+        # pooled runner's main one. Connected and answering before any job comes: a
+        # client's first wait_for_ready alone takes 0.2-0.8 s (it drains IOPub until 0.2 s
+        # of silence).
+        starter = NotebookClient(nbformat.v4.new_notebook(), km=self.km)
+        starter.start_new_kernel(
             env=env, cwd=cwd, stdout=writer, stderr=writer, preexec_fn=die_with_parent
         )
         os.close(writer)
         threading.Thread(target=self._forward, args=(reader,), daemon=True).start()
-        # Connected and answering now, not once the job is there: a client's first
-        # wait_for_ready alone takes 0.2-0.8 s (it drains IOPub until 0.2 s of silence).
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        run_sync(self.kc.wait_for_ready)(timeout=60)
-        self.kc.allow_stdin = False
+        self.kc = starter.start_new_kernel_client()
 
     def log_to(self, path: str) -> None:
         """Send the kernel's own output to ``path`` from now on (the job's log, as a kernel
@@ -121,10 +123,11 @@ def prepare_code(variables: dict[str, str], cwd: str) -> str:
     """Python run silently in a pooled kernel before the job's first cell (leaves no names)."""
     return (
         "def __modelshelf_enter_job(variables, cwd):\n"
-        "    import os\n"
+        "    import os, pathlib\n"
         "    os.environ.update(variables)\n"
         "    os.chdir(cwd)\n"
-        "    get_ipython().history_manager.dir_hist[:] = [cwd]\n"
+        # As IPython's HistoryManager sets it when it starts (``_dh``, ``%dhist``).
+        "    get_ipython().history_manager.dir_hist[:] = [pathlib.Path.cwd()]\n"
         f"__modelshelf_enter_job({variables!r}, {cwd!r})\n"
         "del __modelshelf_enter_job\n"
     )
