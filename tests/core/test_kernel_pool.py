@@ -60,7 +60,11 @@ def probe(tmp_path) -> Path:
     params = nbformat.v4.new_code_cell("alpha = 0.5\nlabel = 'x'")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(PROBE)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path / "probe.ipynb"
     nbformat.write(nb, path)
     return path
