@@ -34,7 +34,6 @@ from collections.abc import Callable
 
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from modelshelf.core.jobs.notebook_process import chosen_kernel
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import launch_environment
 from modelshelf.core.processes import pid_alive
@@ -139,6 +138,7 @@ class KernelPool:
         self._runner_env = runner_env
         self._idle: list[PooledRunner] = []
         self._stale: list[PooledRunner] = []  # taken out of the pool, for the keeper to stop
+        self._starting: subprocess.Popen | None = None
         self._lock = threading.Condition()
         self._closed = False
         os.makedirs(cwd, exist_ok=True)
@@ -164,6 +164,8 @@ class KernelPool:
         with self._lock:
             if not self._idle:
                 return None
+        from modelshelf.core.jobs.notebook_process import chosen_kernel
+
         with open(notebook, "rb") as fh:
             kernel = chosen_kernel(json.load(fh), spec.kernel)
         facts = kernelspec_facts(self.kernel)
@@ -200,10 +202,17 @@ class KernelPool:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+            starting = self._starting
+        if starting is not None:
+            starting.kill()  # do not wait for a kernel nobody will use
         self._keeper.join()
 
     def _keep(self) -> None:
-        kernelspec_facts(self.kernel)  # loads what `take` needs, before the first job needs it
+        # Load here what `take` needs, before the first job needs it (and not in the thread
+        # that made the pool: a JobManager is made at once).
+        import modelshelf.core.jobs.notebook_process  # noqa: F401
+
+        kernelspec_facts(self.kernel)
         try:
             while True:
                 with self._lock:
@@ -219,7 +228,8 @@ class KernelPool:
                     runner.stop()
                 if missing > 0 and not self._start_one():
                     with self._lock:
-                        self._lock.wait(_RETRY_AFTER)
+                        if not self._closed:
+                            self._lock.wait(_RETRY_AFTER)
         finally:
             with self._lock:
                 idle, self._idle = self._idle + self._stale, []
@@ -249,14 +259,21 @@ class KernelPool:
                 # Away from the owner's terminal: a Ctrl-C there must not reach a job.
                 start_new_session=True,
             )
-        line = _read_line(proc, _READY_TIMEOUT)
+        with self._lock:
+            self._starting = proc
+        try:
+            line = _read_line(proc, _READY_TIMEOUT)
+        finally:
+            with self._lock:
+                self._starting = None
         try:
             facts = json.loads(line) if line else None
         except ValueError:
             facts = None
         runner = PooledRunner(proc, facts or {}, launch_environment(env, JobSpec("", "")))
         if facts is None:
-            log.warning("a pooled job runner did not start; see %s", self._log_path)
+            if not self._closed:
+                log.warning("a pooled job runner did not start; see %s", self._log_path)
             runner.stop(grace=0.5)
             return False
         with self._lock:
