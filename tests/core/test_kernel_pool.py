@@ -269,8 +269,9 @@ def _marked(marker: str) -> list[int]:
 
 
 def test_the_pool_dies_with_its_owner_but_a_job_it_took_does_not(shelf, tmp_path):
-    marker = f"MODELSHELF_TEST_OWNER={uuid.uuid4().hex}"
-    env = {**os.environ, marker.split("=")[0]: marker.split("=")[1]}
+    name, value = "MODELSHELF_TEST_OWNER", uuid.uuid4().hex
+    marker = f"{name}={value}"
+    env = {**os.environ, name: value}
     owner = subprocess.Popen(
         [sys.executable, "-c", OWNER, shelf.backend.url, str(SLEEPS)],
         stdout=subprocess.PIPE,
@@ -298,3 +299,21 @@ def test_the_pool_dies_with_its_owner_but_a_job_it_took_does_not(shelf, tmp_path
             owner.kill()
             owner.wait()
         owner.stdout.close()
+
+
+def test_the_cli_never_keeps_a_pool(shelf, tmp_path):
+    """`modelshelf` ends with its command: a pool there would be started for nothing."""
+    name, value = "MODELSHELF_TEST_CLI", uuid.uuid4().hex
+    marker = f"{name}={value}"
+    env = {**os.environ, "MODELSHELF_KERNEL_POOL": "2", name: value}
+    done = subprocess.run(
+        [sys.executable, "-m", "modelshelf", "--root", shelf.backend.url, "jobs", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == []
+    assert not _marked(marker)
+    # A pool makes its folder when it is made, before it starts any runner.
+    assert not Path(shelf.state_dir, "jobs", "pool").exists()
