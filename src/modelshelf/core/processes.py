@@ -104,7 +104,6 @@ def free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
-
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
