@@ -151,10 +151,11 @@ def test_jobs_that_do_not_fit_the_pool_run_cold(pooled, probe, tmp_path, monkeyp
     (other / "kernel.json").write_text(json.dumps(spec))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     pooled = pooled()  # started with JUPYTER_PATH set, so only the kernel differs below
-    # Another kernelspec, and the user's own variables: the pool's runner stays unused.
+    # Another kernelspec, the user's own variables, two workers: the runner stays unused.
     by_kernel = pooled.submit(probe, name="other-kernel", kernel="other-python")
     by_env = pooled.submit(probe, name="own-env", env={"MODELSHELF_TEST_FLAG": "1"})
-    for job in (by_kernel, by_env):
+    by_workers = pooled.submit(probe, name="two-workers", workers=2)
+    for job in (by_kernel, by_env, by_workers):
         job.wait(120)
         assert job.status == "succeeded", job.logs()
         assert POOLED not in job.logs(), job.name

@@ -159,10 +159,12 @@ class KernelPool:
         Runners that can fit no job any more (the owner's environment or the kernelspec
         changed since they started, or they died) are replaced.
         """
-        if spec.executor != "local" or spec.workers != 1:
+        # Only notebooks run on a kernel (scripts and pipelines bring their own executor).
+        notebook_job = getattr(spec, "kind", "notebook") == "notebook"
+        if not notebook_job or spec.executor != "local" or spec.workers != 1:
             return None
         with self._lock:
-            if not self._idle:
+            if not self._idle or not os.path.isfile(notebook):
                 return None
         from modelshelf.core.jobs.notebook_process import chosen_kernel
 
