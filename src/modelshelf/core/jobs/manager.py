@@ -58,7 +58,7 @@ class JobManager(Configurable):
     workspace_root = Unicode(help="Folder holding job workspaces.").tag(config=True)
     kernel_pool = Integer(
         help="Job runners kept ready by this process, each with a started kernel, so that a "
-        "job starts at once (0: none). Each costs an idle runner and kernel (about 150 MB); "
+        "job starts at once (0: none). Each costs an idle runner and kernel (about 140 MB); "
         "they die with this process, so a pool only helps a long-lived one (the Jupyter "
         "server, a notebook's kernel), never the CLI. See core/jobs/kernel_pool.py."
     ).tag(config=True)
