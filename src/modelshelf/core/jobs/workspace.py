@@ -87,6 +87,7 @@ def job_variables(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, s
         # The %model magic records the running job as lineage when it sees these.
         "MODELSHELF_JOB_ID": job_id,
         "MODELSHELF_JOB_PARAMETERS": json.dumps(spec.parameters),
+        "ML_PARAMETERS": json.dumps(spec.parameters),  # the parameters as JSON (scripts read it)
         # Where the executor writes the kernel's pid, so a cancel can stop the kernel itself.
         "MODELSHELF_KERNEL_PID_FILE": paths.kernel_pid,
     }
