@@ -12,7 +12,7 @@ def jp_server_config(store_root):
     config = extension_config(str(store_root))
     config["ModelshelfApp"].update(executor="dask", task_threads=2, source_roots=["/srv/models"])
     config["Shelf"] = {"max_model_size": "1KB"}
-    config["JobManager"] = {"max_concurrent_jobs": 3}
+    config["JobManager"] = {"max_concurrent_jobs": 3, "kernel_pool": 1}
     return config
 
 
@@ -22,6 +22,7 @@ def test_settings_reach_the_extension_and_the_core(jp_serverapp, store_root):
     assert app.shelf.backend.url.endswith(str(store_root))
     assert app.shelf.max_model_size == 1000
     assert app.jobs.max_concurrent_jobs == 3
+    assert app.jobs.pool is not None and app.jobs.pool.size == 1  # the server keeps one
 
 
 async def test_a_save_over_the_size_limit_fails_with_the_limit(api, jp_root_dir, wait_for):

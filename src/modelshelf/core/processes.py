@@ -102,3 +102,35 @@ def free_port(host: str) -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True).prctl
+
+
+# Looked up once, here: a ``preexec_fn`` runs between fork and exec, where loading a
+# library could deadlock on a lock another thread held at the fork.
+_prctl = _load_prctl()
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the OS to send ``sig`` to this process when its parent dies (Linux only).
+
+    As a ``preexec_fn`` it takes effect before the child runs any code, so no window lets
+    the child outlive a parent killed by ``kill -9``. The "parent" is the *thread* that
+    started the child: start such children from a thread that lives as long as they should.
+    """
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def outlive_parent() -> None:
+    """Undo :func:`die_with_parent` for this process: from now on it outlives its parent."""
+    die_with_parent(0)

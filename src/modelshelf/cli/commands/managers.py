@@ -26,7 +26,9 @@ def job_manager(shelf: Shelf, args: argparse.Namespace) -> AbstractContextManage
     # Imported by the commands that use it, when they run (see cli/main.py).
     from modelshelf.core.jobs import JobManager
 
-    return managed(getattr(args, "job_manager", None), lambda: JobManager(shelf))
+    # One made for one command never keeps a kernel pool: it ends with the command, and
+    # the pool with it, before any job could use the pool (MODELSHELF_KERNEL_POOL or not).
+    return managed(getattr(args, "job_manager", None), lambda: JobManager(shelf, kernel_pool=0))
 
 
 @contextmanager

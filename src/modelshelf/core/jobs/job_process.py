@@ -14,15 +14,29 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 from modelshelf.core.jobs.job_book import FAILED, QUEUED, RUNNING, JobBook
 from modelshelf.core.jobs.spec import JobSpec
 
 _SLOT_POLL = 0.2
 
+# (spec, job id, workspace) -> the workers' executors, as worker_process.start_workers.
+StartWorkers = Callable[[JobSpec, str, str], list[Any]]
+
 
 def main(argv: list[str] | None = None) -> int:
     db_path, job_id = (argv if argv is not None else sys.argv[1:])[:2]
+    return run_job(db_path, job_id)
+
+
+def run_job(db_path: str, job_id: str, start: StartWorkers | None = None) -> int:
+    """See job ``job_id`` through: wait for its slot, start its workers, execute, record.
+
+    ``start`` makes the local workers' executors (default: one process each); a pooled
+    runner passes its own, which runs the notebook on its pre-started kernel.
+    """
     book = JobBook(db_path)
     limit = int(os.environ.get("MODELSHELF_MAX_CONCURRENT_JOBS") or 0)
     processes = []
@@ -37,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         record = book.get(job_id)
         spec = JobSpec.from_dict(record.spec)
         if spec.executor == "local":
-            from modelshelf.core.jobs.worker_process import start_workers
+            if start is None:
+                from modelshelf.core.jobs.worker_process import start_workers as start
 
-            processes = start_workers(spec, job_id, record.workspace)
+            processes = start(spec, job_id, record.workspace)
         from modelshelf.core.jobs.lifecycle import execute_job
         from modelshelf.core.store import Shelf
 

@@ -7,10 +7,10 @@ import os
 import shutil
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, Unicode, default, observe
 from traitlets.config import Configurable
 
 from modelshelf.core.errors import JobError, PipelineError, SourceError
@@ -50,6 +50,12 @@ from modelshelf.core.sources.tree import URL_PATTERN, expand_local
 from modelshelf.core.store import Shelf
 from modelshelf.core.store.expiring import HOST
 
+if TYPE_CHECKING:
+    from modelshelf.core.jobs.kernel_pool import KernelPool
+
+
+NATIVE_KERNEL = "python3"  # the kernel pooled runners start (jupyter_client's native one)
+
 
 class JobManager(Configurable):
     """Jobs of one store: records in SQLite beside its local state, runs in workspaces."""
@@ -61,11 +67,19 @@ class JobManager(Configurable):
         None, allow_none=True, help="Address of the Dask scheduler for executor='dask'."
     ).tag(config=True)
     workspace_root = Unicode(help="Folder holding job workspaces.").tag(config=True)
+    kernel_pool = Integer(
+        help="Job runners kept ready by this process, each with a started kernel, so that a "
+        "job starts at once (0: none). Each costs an idle runner and kernel (about 140 MB); "
+        "they die with this process, so a pool only helps a long-lived one (the Jupyter "
+        "server, a notebook's kernel), never the CLI. See core/jobs/kernel_pool.py."
+    ).tag(config=True)
 
     def __init__(self, shelf: Shelf | None = None, **kwargs: Any) -> None:
         self.shelf = shelf if shelf is not None else Shelf()
         super().__init__(**kwargs)
         self.book = JobBook(os.path.join(self.shelf.state_dir, "jobs.sqlite"))
+        self.pool: KernelPool | None = None
+        self._size_pool({"new": self.kernel_pool})
 
     @default("max_concurrent_jobs")
     def _default_limit(self) -> int:
@@ -79,7 +93,34 @@ class JobManager(Configurable):
     def _default_workspaces(self) -> str:
         return os.path.join(self.shelf.state_dir, "jobs")
 
+    @default("kernel_pool")
+    def _default_pool(self) -> int:
+        # 0 unless asked: the manager cannot tell whether its process lives long enough.
+        return int(os.environ.get("MODELSHELF_KERNEL_POOL") or 0)
+
+    @observe("kernel_pool")
+    def _size_pool(self, change: Any) -> None:
+        if not hasattr(self, "book"):
+            return  # set by the constructor's config: sized once the book is open
+        size = max(0, int(change["new"]))
+        if self.pool is not None:
+            self.pool.resize(size)
+        elif size:
+            from modelshelf.core.jobs.kernel_pool import KernelPool
+
+            self.pool = KernelPool(
+                size,
+                db_path=self.book.path,
+                kernel=NATIVE_KERNEL,
+                cwd=os.path.join(self.workspace_root, "pool"),
+                log_path=os.path.join(self.shelf.state_dir, "kernel-pool.log"),
+                runner_env=self._runner_env,
+            )
+
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         self.book.close()
 
     # ---- submitting ---------------------------------------------------------------------
@@ -181,19 +222,35 @@ class JobManager(Configurable):
         self.book.insert(
             JobRecord(job_id, job_name, QUEUED, spec.to_dict(), workspace, time.time())
         )
-        self._launch(job_id, workspace)
+        self._launch(job_id, workspace, spec)
         return self.get(job_id)
 
-    def _launch(self, job_id: str, workspace: str) -> None:
-        env = {
+    def _runner_env(self) -> dict[str, str]:
+        return {
             **os.environ,
             "MODELSHELF_ROOT": self.shelf.backend.url,
             "MODELSHELF_STORAGE_OPTIONS": json.dumps(self.shelf.storage_options or {}),
             "MODELSHELF_MAX_CONCURRENT_JOBS": str(self.max_concurrent_jobs),
         }
+
+    def _launch(self, job_id: str, workspace: str, spec: JobSpec) -> None:
+        env = self._runner_env()
+        if self.pool is not None and self._hand_to_pool(job_id, workspace, spec, env):
+            return
         runner = [sys.executable, "-m", "modelshelf.core.jobs.job_process", self.book.path, job_id]
         pid = launch_detached(runner, os.path.join(workspace, "runner.log"), env)
         self.book.set_runner(job_id, pid, HOST)
+
+    def _hand_to_pool(self, job_id: str, workspace: str, spec: JobSpec, env: dict) -> bool:
+        """Give the job to a pre-started runner if one fits it exactly; False: run it cold."""
+        from modelshelf.core.jobs.workspace import launch_environment
+
+        snapshot = os.path.join(workspace, "notebook.ipynb")
+        runner = self.pool.take(spec, snapshot, launch_environment(env, spec))
+        if runner is None or not runner.hand_over(job_id):
+            return False
+        self.book.set_runner(job_id, runner.pid, HOST)
+        return True
 
     # ---- finding and watching -------------------------------------------------------------
 

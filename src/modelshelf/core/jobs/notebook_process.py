@@ -27,7 +27,7 @@ from traitlets import default
 log = logging.getLogger("modelshelf")
 
 
-class _RecordingKernelManager(AsyncKernelManager):
+class RecordingKernelManager(AsyncKernelManager):
     """Writes the kernel's pid to ``MODELSHELF_KERNEL_PID_FILE`` once it has started.
 
     It also talks to the kernel over IPC sockets instead of TCP ports: parallel jobs then
@@ -57,17 +57,22 @@ def kernel_and_language(nb: NotebookNode, kernel: str | None) -> tuple[str, str 
     """
     metadata = nb.get("metadata", {})
     spec = metadata.get("kernelspec", {})
-    named = spec.get("name")
-    if not kernel and not named:
+    if not kernel and not spec.get("name"):
         log.info("the notebook names no kernel; running it on %s", NATIVE_KERNEL_NAME)
-    chosen = kernel or named or NATIVE_KERNEL_NAME
+    chosen = chosen_kernel(nb, kernel)
     if metadata.get("language_info", {}).get("name") or spec.get("language"):
         return chosen, None
     # An unknown kernel raises NoSuchKernel here, as starting it would (not "no language").
     return chosen, KernelSpecManager().get_kernel_spec(chosen).language
 
 
-def _error_record(exc: BaseException) -> dict:
+def chosen_kernel(nb: NotebookNode, kernel: str | None) -> str:
+    """The name of the kernel ``nb`` runs on: ``kernel``, the notebook's, else ``python3``."""
+    return kernel or nb.get("metadata", {}).get("kernelspec", {}).get("name") or NATIVE_KERNEL_NAME
+
+
+def error_record(exc: BaseException) -> dict:
+    """What ``error.json`` holds about the exception that failed a notebook."""
     record = {
         "ename": getattr(exc, "ename", type(exc).__name__),
         "evalue": getattr(exc, "evalue", str(exc)),
@@ -115,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             progress_bar=False,
             log_output=True,
             cwd=args.cwd,
-            kernel_manager_class=f"{__name__}._RecordingKernelManager",
+            kernel_manager_class=f"{__name__}.RecordingKernelManager",
         )
     except BaseException as exc:
         with open(args.error_file, "w") as fh:
-            json.dump(_error_record(exc), fh)
+            json.dump(error_record(exc), fh)
         log.error("the notebook failed: %s", exc)
         return 1
     return 0

@@ -64,7 +64,6 @@ class WorkerProcess:
         ]
         if kernel:
             command += ["--kernel", kernel]
-        env = {**env, "MODELSHELF_KERNEL_PID_FILE": paths.kernel_pid, "PYTHONUNBUFFERED": "1"}
         self._log = open(paths.log, "ab", buffering=0)  # noqa: SIM115 - closed in supervise
         self.proc = subprocess.Popen(
             command,
@@ -115,7 +114,7 @@ class WorkerProcess:
             return WorkerOutcome(paths.index, "failed", f"the job {stopped_because}")
         if proc.returncode == 0:
             return WorkerOutcome(paths.index, "succeeded")
-        return _failure(paths, proc.returncode)
+        return worker_failure(paths, proc.returncode)
 
 
 def run_worker(
@@ -176,7 +175,7 @@ def _failing_cell(executed: str) -> int | None:
     return None
 
 
-def _failure(paths: WorkerPaths, returncode: int) -> WorkerOutcome:
+def worker_failure(paths: WorkerPaths, returncode: int) -> WorkerOutcome:
     try:
         with open(paths.error) as fh:
             record = json.load(fh)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from modelshelf.core.jobs.spec import JobSpec
@@ -64,26 +65,45 @@ def worker_paths(workspace: str, index: int, count: int) -> WorkerPaths:
 
 def job_environment(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, str]:
     """The environment of a worker: the caller's, the user's ``env``, then the ``ML_*`` set."""
+    return {**launch_environment(os.environ, spec), **job_variables(paths, spec, job_id)}
+
+
+def job_variables(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, str]:
+    """The variables that name this job and its folders (the ``ML_*`` set and lineage).
+
+    They are all a kernel started before its job lacks: a pooled kernel receives exactly
+    these before its first cell (``pooled_worker.py``), the rest must already be equal.
+    """
     output_is_model = spec.output == "model"
-    env = dict(os.environ)
+    return {
+        "ML_MODEL_PATH": paths.models,
+        "ML_OUTPUT_PATH": paths.models if output_is_model else paths.output,
+        "ML_DATA_PATH": paths.data,
+        "ML_JOB_ID": job_id,
+        "ML_JOB_NAME": spec.name,
+        "ML_WORKER_INDEX": str(paths.index),
+        "ML_WORKER_COUNT": str(paths.count),
+        "artifacts_directory": paths.artifacts,
+        # The %model magic records the running job as lineage when it sees these.
+        "MODELSHELF_JOB_ID": job_id,
+        "MODELSHELF_JOB_PARAMETERS": json.dumps(spec.parameters),
+        "ML_PARAMETERS": json.dumps(spec.parameters),  # the parameters as JSON (scripts read it)
+        # Where the executor writes the kernel's pid, so a cancel can stop the kernel itself.
+        "MODELSHELF_KERNEL_PID_FILE": paths.kernel_pid,
+    }
+
+
+JOB_VARIABLES = frozenset(job_variables(worker_paths("", 1, 1), JobSpec("", ""), ""))
+
+
+def launch_environment(base: Mapping[str, str], spec: JobSpec) -> dict[str, str]:
+    """``base`` (the runner's environment) with the user's ``env``, without any job's own
+    variables: what a worker's kernel is started with before it is told which job it runs."""
+    env = {k: v for k, v in base.items() if k not in JOB_VARIABLES}
     env.update({k: str(v) for k, v in (spec.env or {}).items()})
-    env.update(
-        {
-            "ML_MODEL_PATH": paths.models,
-            "ML_OUTPUT_PATH": paths.models if output_is_model else paths.output,
-            "ML_DATA_PATH": paths.data,
-            "ML_JOB_ID": job_id,
-            "ML_JOB_NAME": spec.name,
-            "ML_WORKER_INDEX": str(paths.index),
-            "ML_WORKER_COUNT": str(paths.count),
-            "artifacts_directory": paths.artifacts,
-            # The %model magic records the running job as lineage when it sees these.
-            "MODELSHELF_JOB_ID": job_id,
-            "MODELSHELF_JOB_PARAMETERS": json.dumps(spec.parameters),
-            "ML_PARAMETERS": json.dumps(spec.parameters),
-        }
-    )
     # A job must not inherit the launching kernel's identity (it would confuse ipykernel).
     for key in ("JPY_PARENT_PID", "JPY_SESSION_NAME"):
         env.pop(key, None)
+    # The executor's own output reaches the job's log line by line, as it happens.
+    env["PYTHONUNBUFFERED"] = "1"
     return env
