@@ -172,6 +172,14 @@ def test_jobs_that_do_not_fit_the_pool_run_cold(pooled, probe, tmp_path, monkeyp
     fits = pooled.submit(probe, name="fits").wait(120)
     assert POOLED in fits.logs()
     assert seen(fits)["environ"]["MODELSHELF_TEST_CHANGED"] == "yes"
+    # A relative PYTHONPATH entry resolves against the kernel's starting folder, which for
+    # a pooled kernel is not the workspace: such a job runs cold.
+    path = os.pathsep.join(filter(None, ["relative-folder", os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    assert pooled.pool.wait_ready(120)
+    relative = pooled.submit(probe, name="relative-path").wait(120)
+    assert relative.status == "succeeded", relative.logs()
+    assert POOLED not in relative.logs()
 
 
 def test_a_changed_kernelspec_is_not_used_from_the_pool(shelf, probe, tmp_path, monkeypatch):

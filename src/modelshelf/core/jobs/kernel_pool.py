@@ -163,6 +163,8 @@ class KernelPool:
         notebook_job = getattr(spec, "kind", "notebook") == "notebook"
         if not notebook_job or spec.executor != "local" or spec.workers != 1:
             return None
+        if _resolved_against_cwd(launch_env):
+            return None  # a kernel started elsewhere would import from other folders
         with self._lock:
             if not self._idle or not os.path.isfile(notebook):
                 return None
@@ -282,6 +284,13 @@ class KernelPool:
             self._idle.append(runner)  # if closed meanwhile, the keeper stops it next
             self._lock.notify_all()
         return True
+
+
+def _resolved_against_cwd(env: dict[str, str]) -> bool:
+    """Does ``PYTHONPATH`` hold a relative folder? Python resolves it against the folder the
+    kernel starts in, which for a pooled kernel is not the job's workspace."""
+    entries = env.get("PYTHONPATH", "").split(os.pathsep)
+    return any(entry and not os.path.isabs(entry) for entry in entries)
 
 
 def _read_line(proc: subprocess.Popen, timeout: float) -> str | None:
