@@ -11,8 +11,15 @@ from traitlets import Dict, Enum, Integer, List, Unicode, default
 
 from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs.manager import JobManager
+from modelshelf.core.sources.upload import UploadManager
 from modelshelf.core.store import Shelf
-from modelshelf.server import handlers_deploy, handlers_jobs, handlers_models, handlers_tasks
+from modelshelf.server import (
+    handlers_deploy,
+    handlers_jobs,
+    handlers_models,
+    handlers_tasks,
+    handlers_uploads,
+)
 from modelshelf.server.tasks import TaskRunner
 
 API_PREFIX = "/modelshelf/api"
@@ -21,6 +28,7 @@ ROUTES = [
     *handlers_jobs.ROUTES,
     *handlers_deploy.ROUTES,
     *handlers_tasks.ROUTES,
+    *handlers_uploads.ROUTES,
 ]
 
 
@@ -67,6 +75,7 @@ class ModelshelfApp(ExtensionApp):
         self.jobs = JobManager(self.shelf, config=self.config)
         self.deployments = DeploymentManager(self.shelf, config=self.config)
         self.tasks = TaskRunner(self.task_threads)
+        self.uploads = UploadManager(self.shelf, config=self.config)
         self.settings["modelshelf"] = self
         self.log.info("modelshelf: store %s", self.shelf.backend.url)
 
@@ -82,6 +91,7 @@ class ModelshelfApp(ExtensionApp):
         # Jobs and deployments run in their own processes and outlive the server on purpose;
         # only this process's handles close.
         self.tasks.close()
+        self.uploads.close()
         self.jobs.close()
         self.deployments.close()
         self.shelf.close()
