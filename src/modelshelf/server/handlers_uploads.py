@@ -71,8 +71,9 @@ class UploadChunkHandler(UploadsBase):
         )
         self.reply(
             schemas.UploadFileStatus,
-            {"index": int(index), **to_jsonable(written)},
-        )
+            {"index": int(index), "path": written.path, "size": written.size,
+             "received": written.received},
+        )  # fmt: skip
 
 
 class UploadCommitHandler(UploadsBase):

@@ -21,12 +21,13 @@ import shutil
 import threading
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traitlets import Float, Integer
 from traitlets.config import Configurable
 
 from modelshelf.core.errors import (
+    IntegrityError,
     ModelNotFoundError,
     SizeLimitError,
     UploadStateError,
@@ -46,14 +47,14 @@ from modelshelf.core.sources.upload_records import (
     newest_mtime,
     plan_files,
 )
-
-if TYPE_CHECKING:  # the store imports the sources package: type names only, no cycle
-    from modelshelf.core.store.manifest import ModelVersion
-    from modelshelf.core.store.shelf import Shelf
+from modelshelf.core.store.manifest import FileEntry, ModelVersion
+from modelshelf.core.store.shelf import Shelf, StagedFiles
 
 MiB = 2**20
 #: The most bytes one chunk may carry, whatever chunk size the server proposes.
 MAX_CHUNK = 64 * MiB
+# Chunks written but not yet hashed that a writer lets pile up before it waits.
+_HASH_BACKLOG = 2
 
 
 class UploadManager(Configurable):
@@ -185,6 +186,11 @@ class UploadManager(Configurable):
                 os.close(fd)
             item.received += len(data)
             upload.touched_at = time.time()
+            # Hashed in the background while the next chunk travels, so that the commit
+            # needs not read the bytes again; a few chunks at most wait (bounded memory).
+            upload.pending.append(upload.hashing.submit(item.hasher.update, data))
+            while len(upload.pending) > _HASH_BACKLOG:
+                upload.pending.popleft().result()
             return replace(item)
 
     def commit(self, upload_id: str, progress: ProgressCallback | None = None) -> ModelVersion:
@@ -205,6 +211,8 @@ class UploadManager(Configurable):
                     f"{len(missing)} of {len(upload.files)} files are incomplete ({first.path}: "
                     f"{first.received:,} of {first.size:,} bytes): send the rest, then commit"
                 )
+            while upload.pending:
+                upload.pending.popleft().result()
             upload.state = COMMITTING
         return upload
 
@@ -213,17 +221,45 @@ class UploadManager(Configurable):
         if upload.state != COMMITTING:
             raise UploadStateError(f"upload {upload.id} is not sealed: call seal() first")
         try:
-            source = os.path.join(upload.folder, FILES)
             if upload.extract and len(upload.files) == 1 and archive_kind(upload.files[0].path):
-                source = upload.staged_path(0)  # extracted safely, as every archive source
-            shelf = self.shelf
-            # One shared lock from stage to commit, so that gc cannot take the new blobs.
-            with shelf.locks.shared(f"upload {upload.name}"):
-                staged = shelf.stage(source, progress=progress)
-                staged = replace(staged, source=describe(upload))
-                return shelf.commit(upload.name, staged, check_blobs=False, **upload.save_options)
+                # Extracted safely, as every archive source is.
+                return self._save_source(upload, upload.staged_path(0), progress)
+            if not self.shelf.backend.is_local:
+                # Copied to the remote store by the save's parallel transfers.
+                return self._save_source(upload, os.path.join(upload.folder, FILES), progress)
+            return self._save_adopted(upload)
         finally:
             self._discard(upload)
+
+    def _save_source(
+        self, upload: Upload, source: str, progress: ProgressCallback | None
+    ) -> ModelVersion:
+        """Save the staged folder or archive as any local source is saved."""
+        shelf = self.shelf
+        # One shared lock from stage to commit, so that gc cannot take the new blobs.
+        with shelf.locks.shared(f"upload {upload.name}"):
+            staged = shelf.stage(source, progress=progress)
+            staged = replace(staged, source=describe(upload))
+            return shelf.commit(upload.name, staged, check_blobs=False, **upload.save_options)
+
+    def _save_adopted(self, upload: Upload) -> ModelVersion:
+        """Link the staged files into a local store under the digests computed as they
+        arrived: no byte is read or copied again."""
+        shelf = self.shelf
+        entries = []
+        with shelf.locks.shared(f"upload {upload.name}"):
+            for index, item in enumerate(upload.files):
+                path = upload.staged_path(index)
+                digest = item.hasher.hexdigest()
+                if os.path.getsize(path) != item.size:
+                    raise IntegrityError(f"the staged {item.path} changed size: upload again")
+                if not shelf.blobs.adopt(path, digest):  # another filesystem: copy it
+                    copied, size, _ = shelf.blobs.ingest_path(path)
+                    if (copied, size) != (digest, item.size):
+                        raise IntegrityError(f"the staged {item.path} changed: upload again")
+                entries.append(FileEntry(item.path, item.size, digest))
+            staged = StagedFiles(describe(upload), tuple(entries))
+            return shelf.commit(upload.name, staged, check_blobs=False, **upload.save_options)
 
     def cancel(self, upload_id: str) -> Upload:
         """Stop an upload and remove what it staged; refused once its commit has begun."""
@@ -308,6 +344,8 @@ class UploadManager(Configurable):
         with self._lock:
             self._uploads.pop(upload.id, None)
         upload.state = GONE
+        upload.hashing.shutdown(wait=True, cancel_futures=True)
+        upload.pending.clear()
         remove_tree(upload.folder)
 
     def _start_sweeper(self) -> None:

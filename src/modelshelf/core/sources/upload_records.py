@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,8 @@ class UploadFile:
     path: str
     size: int
     received: int = 0
+    #: The sha256 of the bytes received so far, fed in order as chunks arrive.
+    hasher: Any = field(default_factory=hashlib.sha256, repr=False, compare=False)
 
     @property
     def complete(self) -> bool:
@@ -42,6 +47,14 @@ class Upload:
     touched_at: float
     state: str = RECEIVING
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: One thread hashing the chunks in the order they were written, while the next travels.
+    hashing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="modelshelf-upload-hash"),
+        repr=False,
+        compare=False,
+    )
+    #: Chunks written but not hashed yet (their bytes are held until they are).
+    pending: deque[Future] = field(default_factory=deque, repr=False, compare=False)
 
     @property
     def total_size(self) -> int:

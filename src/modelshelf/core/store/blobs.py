@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -75,6 +76,32 @@ class BlobStore:
             sink.abort()
             raise
         return digest, size, sink.commit(blob_key(digest))
+
+    def adopt(self, path: str, digest: str) -> bool:
+        """Make the local file ``path`` the blob ``digest`` without copying it (a hard link
+        into a local store); True once the blob is stored, False when it cannot be linked
+        (a remote store, another filesystem): :meth:`ingest_path` it then.
+
+        The caller vouches for ``digest``: it hashed the bytes as it wrote them (a browser
+        upload's chunks) and nothing writes to ``path`` any more; the file becomes read-only.
+        """
+        link = getattr(self.backend, "link_into_place", None)
+        if link is None:
+            return False
+        os.chmod(path, 0o444)  # a blob is immutable on disk, as every sink makes it
+        if getattr(self.backend, "fsync", False):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        try:
+            link(path, blob_key(digest))  # False: the same bytes are already stored
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                return False
+            raise
+        return True
 
     def local_path(self, digest: str) -> str | None:
         """Where the blob lives on this machine's disk, for local stores."""
