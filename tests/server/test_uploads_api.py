@@ -275,3 +275,36 @@ async def test_the_committed_version_matches_a_large_file_sent_in_server_sized_c
     task = await wait_for(("tasks", task["id"]), lambda t: t["status"] != "running")
     assert task["status"] == "succeeded", task
     assert task["result"]["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("cut_at", [300_000, 5 * 2**20])  # before and after bytes got hashed
+async def test_a_chunk_cut_short_counts_for_nothing_and_can_be_sent_again(
+    api, wait_for, shelf, uploads, jp_http_port, jp_auth_header, jp_base_url, cut_at
+):
+    data = os.urandom(6 * 2**20)
+    _, created = await begin(api, "cut", {"big.bin": data})
+    path = f"{jp_base_url.rstrip('/')}/modelshelf/api/uploads/{created['id']}/files/0?offset=0"
+    _, writer = await asyncio.open_connection("127.0.0.1", jp_http_port)
+    head = (f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n"
+            f"Authorization: {jp_auth_header['Authorization']}\r\n\r\n")  # fmt: skip
+    writer.write(head.encode() + data[:cut_at])
+    await writer.drain()
+    staged_file = Path(uploads.root) / created["id"] / "files" / "big.bin"
+    deadline = time.monotonic() + 10
+    while staged_file.stat().st_size < cut_at and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # the server writes the bytes as they arrive
+    assert staged_file.stat().st_size == cut_at
+    writer.close()  # the page went away mid-chunk
+    deadline = time.monotonic() + 10
+    while staged_file.stat().st_size and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert staged_file.stat().st_size == 0  # rolled back to what was received: nothing
+    _, progress = await api("GET", "uploads", created["id"])
+    assert progress["received"] == 0
+    await send(api, created["id"], 0, data, chunk=4 * 2**20)
+    status, task = await api("POST", "uploads", created["id"], "commit")
+    assert status == 202
+    task = await wait_for(("tasks", task["id"]), lambda t: t["status"] != "running")
+    assert task["result"]["files"][0]["sha256"] == hashlib.sha256(data).hexdigest()
+    with shelf.open("cut:1", "big.bin") as fh:
+        assert fh.read() == data

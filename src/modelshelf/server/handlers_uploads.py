@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from tornado.web import HTTPError, authenticated
+from tornado.web import HTTPError, authenticated, stream_request_body
 
 from modelshelf.core.jsonable import to_jsonable
 from modelshelf.core.sources.upload import Upload
+from modelshelf.core.sources.upload_chunks import ChunkWriter
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
 from modelshelf.server.schemas import UploadRequest
@@ -59,21 +60,64 @@ class UploadHandler(UploadsBase):
         self.reply(schemas.UploadStatus, self.status(upload))
 
 
+@stream_request_body
 class UploadChunkHandler(UploadsBase):
-    @authenticated
-    @authorized
-    async def put(self, upload_id: str, index: str) -> None:
+    """One chunk, written to the staging file as it comes off the socket (no copy of the
+    whole chunk in memory): tornado hands the body over piece by piece to
+    :meth:`data_received`, between :meth:`prepare` and :meth:`put`."""
+
+    _writer: ChunkWriter | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        # The body comes before put() runs: the same checks as its decorators, first, so
+        # that no byte of a request that may not write is kept.
+        await self._admitted()
+        length = self.request.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise HTTPError(411, "send the chunk with a Content-Length (no chunked encoding)")
         if self.get_query_argument("offset", None) is None:
             raise HTTPError(400, "say where the chunk starts: ?offset=N (bytes)")
         offset = self.int_argument("offset", 0, high=2**62)
-        written = await self.call(
-            self.app.uploads.write, upload_id, int(index), offset, self.request.body
+        self._writer = await self.call(
+            self.app.uploads.open_chunk,
+            self.path_kwargs["upload_id"],
+            int(self.path_kwargs["index"]),
+            offset,
+            int(length),
         )
+
+    @authenticated
+    @authorized
+    async def _admitted(self) -> None:
+        """Nothing but its decorators' checks (authenticated, and may write)."""
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._writer is not None:
+            self._writer.write(chunk)
+
+    @authenticated
+    @authorized
+    async def put(self, upload_id: str, index: str) -> None:
+        assert self._writer is not None  # prepare() opened it or answered the error
+        written = await self.call(self._writer.finish)
         self.reply(
             schemas.UploadFileStatus,
             {"index": int(index), "path": written.path, "size": written.size,
              "received": written.received},
         )  # fmt: skip
+
+    def on_connection_close(self) -> None:
+        self._forget_chunk()
+        super().on_connection_close()
+
+    def on_finish(self) -> None:
+        self._forget_chunk()  # an error answer: the chunk does not count
+        super().on_finish()
+
+    def _forget_chunk(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
 
 
 class UploadCommitHandler(UploadsBase):

@@ -36,6 +36,7 @@ from modelshelf.core.names import validate_name
 from modelshelf.core.progress import ProgressCallback
 from modelshelf.core.sources.archives import archive_kind, remove_tree
 from modelshelf.core.sources.tree import check_size
+from modelshelf.core.sources.upload_chunks import ChunkWriter, check_receiving
 from modelshelf.core.sources.upload_records import (
     COMMITTING,
     FILES,
@@ -51,10 +52,6 @@ from modelshelf.core.store.manifest import FileEntry, ModelVersion
 from modelshelf.core.store.shelf import Shelf, StagedFiles
 
 MiB = 2**20
-#: The most bytes one chunk may carry, whatever chunk size the server proposes.
-MAX_CHUNK = 64 * MiB
-# Chunks written but not yet hashed that a writer lets pile up before it waits.
-_HASH_BACKLOG = 2
 
 
 class UploadManager(Configurable):
@@ -145,53 +142,25 @@ class UploadManager(Configurable):
         self._start_sweeper()
         return upload
 
-    def write(self, upload_id: str, index: int, offset: int, data: bytes) -> UploadFile:
-        """Keep ``data`` as the bytes of file ``index`` from ``offset`` on.
+    def open_chunk(self, upload_id: str, index: int, offset: int, length: int) -> ChunkWriter:
+        """Start receiving ``length`` bytes of file ``index`` from ``offset`` on; the writer
+        takes the bytes as they arrive (see :mod:`.upload_chunks`).
 
-        Chunks of a file come in order: ``offset`` must be the count of bytes received so
-        far (a client that lost track asks :meth:`get`), as tus and S3 multipart do.
+        Chunks of a file come in order, one at a time: ``offset`` must be the count of bytes
+        received so far (a client that lost track asks :meth:`get`), as tus and S3 multipart
+        do.
         """
-        upload = self.get(upload_id)
-        if len(data) > MAX_CHUNK:
-            raise SizeLimitError(
-                f"a chunk may carry {MAX_CHUNK:,} bytes at most, not {len(data):,}: send "
-                f"chunks of {self.chunk_size:,} bytes"
-            )
-        with upload.lock:
-            self._check_receiving(upload)
-            if not 0 <= index < len(upload.files):
-                raise ModelNotFoundError(
-                    f"upload {upload_id} has no file number {index}: its files are numbered "
-                    f"0 to {len(upload.files) - 1}"
-                )
-            item = upload.files[index]
-            if offset != item.received:
-                raise UploadStateError(
-                    f"{item.path}: the next chunk starts at offset {item.received}, not "
-                    f"{offset}; send the bytes from there"
-                )
-            if offset + len(data) > item.size:
-                raise SizeLimitError(
-                    f"{item.path} was announced as {item.size:,} bytes, and this chunk would "
-                    f"make it {offset + len(data):,}: start a new upload with the right size"
-                )
-            fd = os.open(upload.staged_path(index), os.O_WRONLY)
-            try:
-                view = memoryview(data)
-                position = offset
-                while view:
-                    written = os.pwrite(fd, view, position)
-                    view, position = view[written:], position + written
-            finally:
-                os.close(fd)
-            item.received += len(data)
-            upload.touched_at = time.time()
-            # Hashed in the background while the next chunk travels, so that the commit
-            # needs not read the bytes again; a few chunks at most wait (bounded memory).
-            upload.pending.append(upload.hashing.submit(item.hasher.update, data))
-            while len(upload.pending) > _HASH_BACKLOG:
-                upload.pending.popleft().result()
-            return replace(item)
+        return ChunkWriter(self.get(upload_id), index, offset, length)
+
+    def write(self, upload_id: str, index: int, offset: int, data: bytes) -> UploadFile:
+        """Keep ``data`` as the bytes of file ``index`` from ``offset`` on (one whole chunk)."""
+        writer = self.open_chunk(upload_id, index, offset, len(data))
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
 
     def commit(self, upload_id: str, progress: ProgressCallback | None = None) -> ModelVersion:
         """Save the complete upload as the next version of its model; the staging folder goes
@@ -203,7 +172,12 @@ class UploadManager(Configurable):
         so that a server can refuse at once and save in the background)."""
         upload = self.get(upload_id)
         with upload.lock:
-            self._check_receiving(upload)
+            check_receiving(upload)
+            if upload.writing:
+                raise UploadStateError(
+                    f"a chunk of upload {upload_id} is still being received: commit once it "
+                    "is answered"
+                )
             missing = [f for f in upload.files if not f.complete]
             if missing:
                 first = missing[0]
@@ -250,13 +224,16 @@ class UploadManager(Configurable):
         with shelf.locks.shared(f"upload {upload.name}"):
             for index, item in enumerate(upload.files):
                 path = upload.staged_path(index)
-                digest = item.hasher.hexdigest()
                 if os.path.getsize(path) != item.size:
                     raise IntegrityError(f"the staged {item.path} changed size: upload again")
-                if not shelf.blobs.adopt(path, digest):  # another filesystem: copy it
-                    copied, size, _ = shelf.blobs.ingest_path(path)
-                    if (copied, size) != (digest, item.size):
-                        raise IntegrityError(f"the staged {item.path} changed: upload again")
+                if not item.hash_valid:  # a chunk was cut short after it fed the hasher
+                    digest, _, _ = shelf.blobs.ingest_path(path)
+                else:
+                    digest = item.hasher.hexdigest()
+                    if not shelf.blobs.adopt(path, digest):  # another filesystem: copy it
+                        copied, size, _ = shelf.blobs.ingest_path(path)
+                        if (copied, size) != (digest, item.size):
+                            raise IntegrityError(f"the staged {item.path} changed: upload again")
                 entries.append(FileEntry(item.path, item.size, digest))
             staged = StagedFiles(describe(upload), tuple(entries))
             return shelf.commit(upload.name, staged, check_blobs=False, **upload.save_options)
@@ -270,7 +247,7 @@ class UploadManager(Configurable):
                     f"upload {upload_id} is being committed and cannot be cancelled: it becomes "
                     f"the next version of {upload.name!r}; delete that version if unwanted"
                 )
-            self._check_receiving(upload)
+            check_receiving(upload)
             upload.state = GONE
         self._discard(upload)
         return upload
@@ -331,14 +308,6 @@ class UploadManager(Configurable):
             self._sweeper.join(timeout=5)
 
     # ---- internals ------------------------------------------------------------------------
-
-    def _check_receiving(self, upload: Upload) -> None:
-        if upload.state == GONE:
-            raise ModelNotFoundError(f"upload {upload.id} was cancelled or expired")
-        if upload.state == COMMITTING:
-            raise UploadStateError(
-                f"upload {upload.id} is being committed: it takes no more chunks or commits"
-            )
 
     def _discard(self, upload: Upload) -> None:
         with self._lock:

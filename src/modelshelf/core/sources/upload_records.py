@@ -27,6 +27,8 @@ class UploadFile:
     received: int = 0
     #: The sha256 of the bytes received so far, fed in order as chunks arrive.
     hasher: Any = field(default_factory=hashlib.sha256, repr=False, compare=False)
+    #: False once a chunk cut short had fed the hasher: the commit then hashes from disk.
+    hash_valid: bool = True
 
     @property
     def complete(self) -> bool:
@@ -46,6 +48,8 @@ class Upload:
     created_at: float
     touched_at: float
     state: str = RECEIVING
+    #: A chunk is being received (one at a time: a file's bytes come in order).
+    writing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     #: One thread hashing the chunks in the order they were written, while the next travels.
     hashing: ThreadPoolExecutor = field(
@@ -53,7 +57,7 @@ class Upload:
         repr=False,
         compare=False,
     )
-    #: Chunks written but not hashed yet (their bytes are held until they are).
+    #: Batches of bytes written but not hashed yet (held in memory until they are).
     pending: deque[Future] = field(default_factory=deque, repr=False, compare=False)
 
     @property
