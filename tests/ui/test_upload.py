@@ -4,8 +4,9 @@ A real ``jupyter lab`` (the installed labextension and the server extension) ove
 store. The browser makes its files itself (random bytes, hashed in the page with
 ``crypto.subtle``) and drops them on the Models section as a user's drag and drop does (a
 ``DataTransfer`` carried by ``dragenter``/``dragover``/``drop`` events), or picks an archive
-from disk in the file dialog. Checked through the Shelf: a 30 MB file dropped becomes a
-version whose bytes hash the same; a picked archive is extracted; a cancelled upload leaves
+and a folder from disk in the file dialogs. Checked through the Shelf: a 30 MB file dropped
+becomes a version whose bytes hash the same; a picked archive is extracted; a picked folder's
+files keep their paths under it; a cancelled upload leaves
 no version and no staged byte; a page closed mid-upload leaves nothing once the upload's idle
 timeout (3 s here) has passed. The upload is slowed down (Chromium's network emulation)
 so that it is still running when the test cancels it, closes the page or takes the
@@ -164,6 +165,25 @@ DRAG_OVER_JS = """
 """
 
 
+def _pick_a_folder(page, tmp_path: Path, store: Path) -> None:
+    """The folder dialog: the files keep their paths under the folder, named after it."""
+    folder = tmp_path / "my-folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(b"w" * 1000)
+    (folder / "sub" / "config.json").write_text('{"layers": 2}')
+    page.locator(".lm-MenuBar-itemLabel", has_text="Models").click()
+    with page.expect_file_chooser() as chooser:
+        page.locator(".lm-Menu-itemLabel", has_text="Upload a folder").click()
+    chooser.value.set_files(str(folder))
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-upload-form"]')
+    assert form.locator('[data-testid="modelshelf-upload-name"]').input_value() == "my-folder"
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Upload").click()
+    page.locator('#modelshelf-sidebar [data-model="my-folder"]').wait_for()
+    with Shelf(str(store)) as shelf:
+        files = {f.path: f.size for f in shelf.show("my-folder:1").files}
+    assert files == {"weights.bin": 1000, "sub/config.json": 13}
+
+
 def _drop_30_mb(page, store: Path, staging: Path, shots: Path) -> None:
     """A 30 MB file dropped on the Models section becomes a version with the same bytes."""
     page.evaluate(DRAG_OVER_JS, "#modelshelf-models-section")
@@ -236,11 +256,12 @@ def test_uploads_from_this_computer(lab, browser, shots, tmp_path):
     _show_models(page, base)
 
     _pick_an_archive(page, tmp_path, store, staging)
+    _pick_a_folder(page, tmp_path, store)
     _throttle(context, page, THROTTLED)
     _drop_30_mb(page, store, staging, shots)
     _cancel(page, store, staging, shots)
     assert not [e for e in errors if "modelshelf" in e.lower()], errors
     page.close()
     _close_mid_upload(context, base, store, staging)
-    assert _models(store) == ["dropped", "picked"]
+    assert sorted(_models(store)) == ["dropped", "my-folder", "picked"]
     context.close()
