@@ -115,13 +115,16 @@ def _show_models(page, lab: str):
     section.wait_for()
 
 
-def _drop(page, name: str, model: str, size: int = SIZE) -> str:
-    """Drop a fresh file on the Models section and confirm the upload dialog as ``model``."""
-    digest = page.evaluate(DROP_JS, {"selector": "#modelshelf-models-section", "name": name,
-                                     "size": size})  # fmt: skip
+def _drop(page, name: str, model: str, on: str = "#modelshelf-models-section",
+          offered: str | None = None) -> str:  # fmt: skip
+    """Drop a fresh file on the element ``on`` and confirm the upload dialog as ``model``.
+
+    The dialog offers the name ``offered``: by default the file's name without extension.
+    """
+    digest = page.evaluate(DROP_JS, {"selector": on, "name": name, "size": SIZE})
     form = page.locator('.jp-Dialog [data-testid="modelshelf-upload-form"]')
     name_box = form.locator('[data-testid="modelshelf-upload-name"]')
-    assert name_box.input_value() == name.rsplit(".", 1)[0]  # suggested from the file
+    assert name_box.input_value() == (offered or name.rsplit(".", 1)[0])
     name_box.fill(model)
     page.locator(".jp-Dialog .jp-mod-accept", has_text="Upload").click()
     return digest
@@ -214,7 +217,8 @@ def _cancel(page, store: Path, staging: Path, shots: Path) -> None:
         "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
     )
     page.locator("body[data-jp-theme-name='JupyterLab Dark']").wait_for(state="attached")
-    _drop(page, "cancelled.bin", "cancelled")
+    # Dropped on a model's row, the dialog offers that model (a new version of it).
+    _drop(page, "cancelled.bin", "cancelled", on='[data-model="dropped"]', offered="dropped")
     toast = _uploading(page)
     toast.wait_for()
     _wait(lambda: _staged_bytes(staging) > 0, "the first chunk on the server")
