@@ -202,7 +202,11 @@ def main(argv: list[str] | None = None) -> None:
             " base64 inside JSON. The upload is the sidebar's protocol from Python (httpx, one"
             " keep-alive connection, token auth): announce, sequential chunks of the server's"
             " chunk size (8 MiB), commit, then polling the save task every 10 ms until the"
-            " version exists (sha256 and copy into the store, manifest committed).",
+            " version exists. The server streams each chunk into its staging file as it"
+            " arrives (as the peer does) and hashes it (sha256) in a second thread meanwhile;"
+            " the commit links the staged file into the local store under that digest, so no"
+            " byte is read or copied twice: what remains over the peer is the hashing, the"
+            " per-chunk round trips and the commit.",
             f"- Plain PUT: {', '.join(fmt_s(s) for s in plain)}; upload: "
             f"{', '.join(fmt_s(s) for s in ours)}; its chunks alone: "
             f"{', '.join(fmt_s(s) for s in chunks_only)}.",
