@@ -104,6 +104,8 @@ class UploadManager(Configurable):
         if parent:
             self.shelf.resolve(parent)  # fail now, not after gigabytes arrived
         planned = plan_files(files, self.max_files)
+        for item in planned:
+            item.hasher = self.shelf.blobs.new_hasher()
         total = sum(f.size for f in planned)
         check_size(total, self.shelf.max_model_size, f"the upload of {name!r}")
         free = shutil.disk_usage(self.root).free

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import deque
@@ -25,8 +24,9 @@ class UploadFile:
     path: str
     size: int
     received: int = 0
-    #: The sha256 of the bytes received so far, fed in order as chunks arrive.
-    hasher: Any = field(default_factory=hashlib.sha256, repr=False, compare=False)
+    #: The store's digest of the bytes received so far, fed in order as chunks arrive
+    #: (set by the manager from ``BlobStore.new_hasher``).
+    hasher: Any = field(default=None, repr=False, compare=False)
     #: False once a chunk cut short had fed the hasher: the commit then hashes from disk.
     hash_valid: bool = True
 

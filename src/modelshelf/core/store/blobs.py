@@ -6,7 +6,7 @@ import errno
 import hashlib
 import io
 import os
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from modelshelf.core.errors import IntegrityError, ModelNotFoundError
 from modelshelf.core.store.backend import Backend, Entry
@@ -21,6 +21,11 @@ class BlobStore:
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
+
+    def new_hasher(self) -> Any:
+        """A fresh hasher of the store's digest, for bytes hashed as they arrive (uploads),
+        whose hexdigest :meth:`adopt` then takes."""
+        return hashlib.sha256()
 
     def has(self, digest: str) -> bool:
         return self.backend.exists(blob_key(digest))
@@ -82,8 +87,9 @@ class BlobStore:
         into a local store); True once the blob is stored, False when it cannot be linked
         (a remote store, another filesystem): :meth:`ingest_path` it then.
 
-        The caller vouches for ``digest``: it hashed the bytes as it wrote them (a browser
-        upload's chunks) and nothing writes to ``path`` any more; the file becomes read-only.
+        The caller vouches for ``digest`` (a :meth:`new_hasher` one): it hashed the bytes as
+        it wrote them (a browser upload's chunks), and nothing writes to ``path`` any more;
+        the file becomes read-only.
         """
         link = getattr(self.backend, "link_into_place", None)
         if link is None:
