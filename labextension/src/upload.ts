@@ -4,7 +4,8 @@
  * The server extension's `/uploads` routes work like the resumable uploads people know
  * (tus, S3 multipart): announce the files and their sizes (refused at once when over the
  * store's limit or when a name is unsafe), send each file in chunks of the size the server
- * asks for, then commit: the save becomes a task whose result is the new version. A
+ * asks for (a chunk lost on the way is resent from where the server says it is), then
+ * commit: the save becomes a task whose result is the new version. A
  * notification shows the progress and has a Cancel button, which aborts the chunk in
  * flight and deletes the upload on the server, so nothing of it is kept.
  */
@@ -30,6 +31,7 @@ interface IUploadStatus {
   name: string;
   status: 'receiving' | 'committing' | 'cancelled';
   chunk_size: number;
+  files: { index: number; path: string; size: number; received: number }[];
   total_size: number;
   received: number;
 }
@@ -43,6 +45,10 @@ export interface IUploadValues {
 
 /** Notification updates at most this often: a toast re-rendered per chunk would flicker. */
 const PROGRESS_EVERY_MS = 200;
+/** A chunk lost on the way (the network, a server restart) is resent this often at most. */
+const CHUNK_RETRIES = 3;
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms));
 
 /** A model name from a file or folder name: the rule's characters only, no extension. */
 export function suggestName(items: IUploadItem[]): string {
@@ -137,7 +143,15 @@ async function putChunk(route: string, offset: number, chunk: Blob, signal: Abor
     signal,
     headers: { 'Content-Type': 'application/octet-stream' }
   };
-  const response = await ServerConnection.makeRequest(url, init, settings);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    if (signal.aborted) {
+      throw error;
+    }
+    throw new APIError(`The chunk did not reach the server: ${String(error)}`, 0);
+  }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText} from ${route}`;
     try {
@@ -179,10 +193,28 @@ export async function sendUpload(
   let sent = 0;
   try {
     for (const [index, item] of items.entries()) {
-      for (let offset = 0; offset < item.file.size; offset += upload.chunk_size) {
+      let offset = 0;
+      let failures = 0;
+      while (offset < item.file.size) {
         const chunk = item.file.slice(offset, offset + upload.chunk_size);
-        await putChunk(`${route}/files/${index}`, offset, chunk, signal);
+        try {
+          await putChunk(`${route}/files/${index}`, offset, chunk, signal);
+        } catch (error) {
+          // Lost on the way (status 0) or out of step (409): resume where the server is,
+          // as a resumable upload does; anything else is the answer.
+          const resumable = error instanceof APIError && [0, 409].includes(error.status);
+          if (signal.aborted || !resumable || ++failures > CHUNK_RETRIES) {
+            throw error;
+          }
+          await sleep(500 * failures);
+          const status = await requestAPI<IUploadStatus>(route);
+          sent += status.files[index].received - offset;
+          offset = status.files[index].received;
+          continue;
+        }
+        offset += chunk.size;
         sent += chunk.size;
+        failures = 0;
         onProgress(sent, upload.total_size);
       }
     }

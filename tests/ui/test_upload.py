@@ -6,11 +6,11 @@ store. The browser makes its files itself (random bytes, hashed in the page with
 ``DataTransfer`` carried by ``dragenter``/``dragover``/``drop`` events), or picks an archive
 and a folder from disk in the file dialogs. Checked through the Shelf: a 30 MB file dropped
 becomes a version whose bytes hash the same; a picked archive is extracted; a picked folder's
-files keep their paths under it; a cancelled upload leaves
-no version and no staged byte; a page closed mid-upload leaves nothing once the upload's idle
-timeout (3 s here) has passed. The upload is slowed down (Chromium's network emulation)
-so that it is still running when the test cancels it, closes the page or takes the
-screenshots of it in progress (light and dark theme).
+files keep their paths under it; a chunk the network drops is sent again; a cancelled
+upload leaves no version and no staged byte; a page closed mid-upload leaves nothing once
+the upload's idle timeout (3 s here) has passed. The upload is slowed down (Chromium's
+network emulation) so that it is still running when the test cancels it, closes the page
+or takes the screenshots of it in progress (light and dark theme).
 """
 
 from __future__ import annotations
@@ -116,12 +116,12 @@ def _show_models(page, lab: str):
 
 
 def _drop(page, name: str, model: str, on: str = "#modelshelf-models-section",
-          offered: str | None = None) -> str:  # fmt: skip
+          offered: str | None = None, size: int = SIZE) -> str:  # fmt: skip
     """Drop a fresh file on the element ``on`` and confirm the upload dialog as ``model``.
 
     The dialog offers the name ``offered``: by default the file's name without extension.
     """
-    digest = page.evaluate(DROP_JS, {"selector": on, "name": name, "size": SIZE})
+    digest = page.evaluate(DROP_JS, {"selector": on, "name": name, "size": size})
     form = page.locator('.jp-Dialog [data-testid="modelshelf-upload-form"]')
     name_box = form.locator('[data-testid="modelshelf-upload-name"]')
     assert name_box.input_value() == (offered or name.rsplit(".", 1)[0])
@@ -185,6 +185,28 @@ def _pick_a_folder(page, tmp_path: Path, store: Path) -> None:
     with Shelf(str(store)) as shelf:
         files = {f.path: f.size for f in shelf.show("my-folder:1").files}
     assert files == {"weights.bin": 1000, "sub/config.json": 13}
+
+
+def _resume_after_a_lost_chunk(page, store: Path) -> None:
+    """A chunk the network drops is sent again, from where the server says it is."""
+    lost: list[str] = []
+
+    def lose_the_first(route) -> None:
+        if not lost and route.request.method == "PUT":
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    chunks = "**/modelshelf/api/uploads/*/files/*"
+    page.route(chunks, lose_the_first)
+    digest = _drop(page, "resumed.bin", "resumed", size=3 * 2**20 + 5)
+    page.locator('#modelshelf-sidebar [data-model="resumed"]').wait_for()
+    page.unroute(chunks)
+    assert len(lost) == 1 and "offset=0" in lost[0], lost
+    with Shelf(str(store)) as shelf:
+        (entry,) = shelf.show("resumed:1").files
+        assert (entry.size, entry.sha256) == (3 * 2**20 + 5, digest)
 
 
 def _drop_30_mb(page, store: Path, staging: Path, shots: Path) -> None:
@@ -261,11 +283,12 @@ def test_uploads_from_this_computer(lab, browser, shots, tmp_path):
 
     _pick_an_archive(page, tmp_path, store, staging)
     _pick_a_folder(page, tmp_path, store)
+    _resume_after_a_lost_chunk(page, store)
     _throttle(context, page, THROTTLED)
     _drop_30_mb(page, store, staging, shots)
     _cancel(page, store, staging, shots)
     assert not [e for e in errors if "modelshelf" in e.lower()], errors
     page.close()
     _close_mid_upload(context, base, store, staging)
-    assert sorted(_models(store)) == ["dropped", "my-folder", "picked"]
+    assert sorted(_models(store)) == ["dropped", "my-folder", "picked", "resumed"]
     context.close()
