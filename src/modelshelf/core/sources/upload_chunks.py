@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import CancelledError
 from dataclasses import replace
 
 from modelshelf.core.errors import ModelNotFoundError, SizeLimitError, UploadStateError
@@ -86,7 +87,7 @@ class ChunkWriter:
 
     def write(self, data: bytes) -> None:
         """Keep the next piece of the chunk (more than announced is refused at finish)."""
-        if self._done or self.written + len(data) > self.length:
+        if self._done or self.upload.state == GONE or self.written + len(data) > self.length:
             self.written += len(data)  # finish() says what went wrong
             return
         view = memoryview(data)
@@ -130,13 +131,23 @@ class ChunkWriter:
                 self._close()
 
     def _hand_over(self) -> None:
-        """Give the batched bytes to the upload's hashing thread, in order."""
-        if self._batch:
-            upload = self.upload
-            upload.pending.append(upload.hashing.submit(_hash_all, self.item.hasher, self._batch))
-            self._batch, self._batched = [], 0
+        """Give the batched bytes to the upload's hashing thread, in order.
+
+        Waits (on the server's event loop, when called from :meth:`write`) only while the
+        hasher is more than a few batches behind: that is what bounds the bytes in memory.
+        """
+        if not self._batch:
+            return
+        upload = self.upload
+        batch, self._batch, self._batched = self._batch, [], 0
+        try:
+            upload.pending.append(upload.hashing.submit(_hash_all, self.item.hasher, batch))
             while len(upload.pending) > _HASH_BACKLOG:
                 upload.pending.popleft().result()
+        except (RuntimeError, IndexError, CancelledError):
+            if upload.state != GONE:
+                raise
+            # Cancelled or expired meanwhile (its hasher stopped): the bytes are not kept.
 
     def _roll_back(self) -> None:
         # Bytes past what was received are not kept; the hash already saw some of them, so
