@@ -41,7 +41,7 @@ from _common import (
     write_random,
 )
 from modelshelf import Shelf
-from serve import free_port
+from serve import free_port, session_cpu
 
 HEADING = "## Uploads from the user's computer (bench/upload.py)"
 TOKEN = "modelshelf-bench-upload"
@@ -72,7 +72,9 @@ def start_server(work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     if os.getuid() == 0:
         command.append("--allow-root")
     with open(work / "server.log", "wb") as log:  # the child keeps its own descriptor
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -144,24 +146,30 @@ def main(argv: list[str] | None = None) -> None:
         process, base = start_server(work, *extra)
         shelf = Shelf(work / "store")
         plain, ours, chunks_only = [], [], []
+        plain_cpu, ours_cpu = [], []  # the server's CPU seconds per transfer
         try:
             with httpx.Client(headers={"Authorization": f"token {TOKEN}"}, timeout=None) as client:
                 for i in range(args.runs + 1):  # run 0 warms both up and is discarded
                     for side in [0, 1] if i % 2 else [1, 0]:
                         prime_cache(data.parent)
+                        cpu = session_cpu(process.pid)
                         if side == 0:
                             seconds = plain_put(client, base, data, f"run{i}")
+                            cpu = session_cpu(process.pid) - cpu
                             (work / "put" / f"run{i}").unlink()
                             if i:
                                 plain.append(seconds)
+                                plain_cpu.append(cpu)
                         else:
                             seconds, sent = upload(client, base, data)
+                            cpu = session_cpu(process.pid) - cpu
                             for version in shelf.versions(MODEL):
                                 shelf.delete(version.ref)
                             shelf.gc()
                             if i:
                                 ours.append(seconds)
                                 chunks_only.append(sent)
+                                ours_cpu.append(cpu)
                     print(f"run {i}: plain PUT {plain[-1:]}, upload {ours[-1:]}", flush=True)
         finally:
             shelf.close()
@@ -186,6 +194,13 @@ def main(argv: list[str] | None = None) -> None:
             p / o,
         ),
         row("of which: the chunks alone vs plain `PUT`, time", setup, fmt_s(c), fmt_s(p), c / p),
+        row(
+            "server CPU: upload vs plain `PUT`",
+            setup,
+            fmt_s(median(ours_cpu)),
+            fmt_s(median(plain_cpu)),
+            median(ours_cpu) / median(plain_cpu),
+        ),
     ]
     body = "\n".join(
         [
@@ -206,10 +221,15 @@ def main(argv: list[str] | None = None) -> None:
             " arrives (as the peer does) and hashes it (sha256) in a second thread meanwhile;"
             " the commit links the staged file into the local store under that digest, so no"
             " byte is read or copied twice: what remains over the peer is the hashing, the"
-            " per-chunk round trips and the commit.",
+            " per-chunk round trips and the commit. sha256 of one stream runs on one core"
+            " (about 1.3 GB/s here), so the upload cannot beat that, and on a busy machine the"
+            " hashing thread waits for a core the plain `PUT` does not need; the server's CPU"
+            " time (user + system of its process, from `/proc`) hardly depends on the load.",
             f"- Plain PUT: {', '.join(fmt_s(s) for s in plain)}; upload: "
             f"{', '.join(fmt_s(s) for s in ours)}; its chunks alone: "
-            f"{', '.join(fmt_s(s) for s in chunks_only)}.",
+            f"{', '.join(fmt_s(s) for s in chunks_only)}; server CPU, plain PUT: "
+            f"{', '.join(fmt_s(s) for s in plain_cpu)}; upload: "
+            f"{', '.join(fmt_s(s) for s in ours_cpu)}.",
         ]
     )
     print(body)
