@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
             " bytes alone. JupyterLab's own chunked contents upload is no fair peer: it sends"
             " base64 inside JSON. The upload is the sidebar's protocol from Python (httpx, one"
             " keep-alive connection, token auth): announce, sequential chunks of the server's"
-            " chunk size (8 MiB), commit, then polling the save task every 10 ms until the"
+            " chunk size (16 MiB), commit, then polling the save task every 10 ms until the"
             " version exists. The server streams each chunk into its staging file as it"
             " arrives (as the peer does) and hashes it (sha256) in a second thread meanwhile;"
             " the commit links the staged file into the local store under that digest, so no"
