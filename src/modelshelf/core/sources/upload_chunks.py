@@ -13,6 +13,7 @@ import os
 import time
 from concurrent.futures import CancelledError
 from dataclasses import replace
+from typing import Any
 
 from modelshelf.core.errors import ModelNotFoundError, SizeLimitError, UploadStateError
 from modelshelf.core.sources.upload_records import (
@@ -21,11 +22,12 @@ from modelshelf.core.sources.upload_records import (
     Upload,
     UploadFile,
 )
+from modelshelf.core.store.fastcopy import thread_buffer
 
 #: The most bytes one chunk may carry, whatever chunk size the server proposes.
 MAX_CHUNK = 64 * 2**20
 # Received bytes handed to the hashing thread at once, and how many such batches may wait
-# for it before the writer waits (so the bytes held in memory stay bounded).
+# for it before the writer waits (so that the hash never lags far behind).
 _HASH_BATCH = 4 * 2**20
 _HASH_BACKLOG = 4
 
@@ -40,10 +42,21 @@ def check_receiving(upload: Upload) -> None:
         )
 
 
-def _hash_all(hasher, parts: list[bytes]) -> None:
-    # One large update: hashlib lets go of the GIL once per call, and a call per 64 KiB
-    # piece makes the hashing thread and the server's event loop hand it back and forth.
-    hasher.update(b"".join(parts))
+def _hash_range(hasher: Any, path: str, offset: int, length: int) -> None:
+    """Feed ``length`` bytes of ``path`` from ``offset`` on to ``hasher``, read back from the
+    page cache: large reads and updates, both outside the GIL, so the hashing thread hardly
+    competes with the server's event loop (and no received bytes wait in memory)."""
+    buffer = thread_buffer(_HASH_BATCH)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while length > 0:
+            count = os.preadv(fd, [buffer[: min(length, len(buffer))]], offset)
+            if count == 0:
+                raise EOFError(f"{path} is shorter than the bytes written to it")
+            hasher.update(buffer[:count])
+            offset, length = offset + count, length - count
+    finally:
+        os.close(fd)
 
 
 class ChunkWriter:
@@ -81,10 +94,10 @@ class ChunkWriter:
             upload.writing = True
         self.upload, self.item, self.offset, self.length = upload, item, offset, length
         self.written = 0
-        self._batch: list[bytes] = []
-        self._batched = 0
+        self._path = upload.staged_path(index)
+        self._batched = 0  # written bytes not handed to the hashing thread yet
         self._done = False
-        self._fd = os.open(upload.staged_path(index), os.O_WRONLY)
+        self._fd = os.open(self._path, os.O_WRONLY)
 
     def write(self, data: bytes) -> None:
         """Keep the next piece of the chunk (more than announced is refused at finish)."""
@@ -98,7 +111,6 @@ class ChunkWriter:
             view, position = view[count:], position + count
         self.written += len(data)
         self.upload.touched_at = time.time()
-        self._batch.append(data)
         self._batched += len(data)
         if self._batched >= _HASH_BATCH:
             self._hand_over()
@@ -132,20 +144,24 @@ class ChunkWriter:
                 self._close()
 
     def _hand_over(self) -> None:
-        """Give the batched bytes to the upload's hashing thread, in order.
+        """Have the upload's hashing thread hash the bytes written since the last hand-over,
+        in order.
 
         Waits (on the server's event loop, when called from :meth:`write`) only while the
-        hasher is more than a few batches behind: that is what bounds the bytes in memory.
+        hasher is more than a few batches behind the bytes received.
         """
-        if not self._batch:
+        if not self._batched:
             return
         upload = self.upload
-        batch, self._batch, self._batched = self._batch, [], 0
+        start = self.offset + self.written - self._batched
+        length, self._batched = self._batched, 0
         try:
-            upload.pending.append(upload.hashing.submit(_hash_all, self.item.hasher, batch))
+            upload.pending.append(
+                upload.hashing.submit(_hash_range, self.item.hasher, self._path, start, length)
+            )
             while len(upload.pending) > _HASH_BACKLOG:
                 upload.pending.popleft().result()
-        except (RuntimeError, IndexError, CancelledError):
+        except (RuntimeError, IndexError, CancelledError, OSError, EOFError):
             if upload.state != GONE:
                 raise
             # Cancelled or expired meanwhile (its hasher stopped): the bytes are not kept.
@@ -154,12 +170,10 @@ class ChunkWriter:
         # Bytes past what was received are not kept; the hash already saw some of them, so
         # the commit hashes this file again from disk.
         if self.written and self.upload.state != GONE:
+            handed_any = self.written > self._batched
             os.ftruncate(self._fd, self.item.received)
-            self.item.hash_valid = self.item.hash_valid and not self._handed_any()
-        self._batch = []
-
-    def _handed_any(self) -> bool:
-        return self.written > self._batched
+            self.item.hash_valid = self.item.hash_valid and not handed_any
+        self._batched = 0
 
     def _close(self) -> None:
         if not self._done:
