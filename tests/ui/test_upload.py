@@ -130,8 +130,10 @@ def _drop(page, name: str, model: str, on: str = "#modelshelf-models-section",
     return digest
 
 
-def _uploading(page):
-    return page.locator(".Toastify__toast", has_text="Uploading")
+def _uploading(page, name: str):
+    """The progress notification of the upload of ``name`` (an earlier one may still be
+    sliding out)."""
+    return page.locator(".Toastify__toast", has_text=f"Uploading {name}")
 
 
 def _pick_an_archive(page, tmp_path: Path, store: Path, staging: Path) -> None:
@@ -217,7 +219,7 @@ def _drop_30_mb(page, store: Path, staging: Path, shots: Path) -> None:
     digest = _drop(page, "weights.bin", "dropped")
     # The drop ended the drag: the section is no longer marked as a target.
     assert page.locator("#modelshelf-models-section.jp-modelshelf-mod-dropTarget").count() == 0
-    toast = _uploading(page)
+    toast = _uploading(page, "weights.bin")
     toast.wait_for()
     _wait(lambda: _staged_bytes(staging) > 0, "the first chunk on the server")
     page.screenshot(path=str(shots / "upload-1-in-progress-light.png"))
@@ -241,7 +243,7 @@ def _cancel(page, store: Path, staging: Path, shots: Path) -> None:
     page.locator("body[data-jp-theme-name='JupyterLab Dark']").wait_for(state="attached")
     # Dropped on a model's row, the dialog offers that model (a new version of it).
     _drop(page, "cancelled.bin", "cancelled", on='[data-model="dropped"]', offered="dropped")
-    toast = _uploading(page)
+    toast = _uploading(page, "cancelled.bin")
     toast.wait_for()
     _wait(lambda: _staged_bytes(staging) > 0, "the first chunk on the server")
     page.screenshot(path=str(shots / "upload-2-in-progress-dark.png"))
@@ -264,7 +266,7 @@ def _close_mid_upload(context, lab: str, store: Path, staging: Path) -> None:
     _throttle(context, page, THROTTLED)
     _show_models(page, lab)
     _drop(page, "abandoned.bin", "abandoned")
-    _uploading(page).wait_for()
+    _uploading(page, "abandoned.bin").wait_for()
     _wait(lambda: _staged_bytes(staging) > 0, "the first chunk on the server")
     page.close()
     assert any(staging.iterdir()), "the upload should still be staged right after the close"
