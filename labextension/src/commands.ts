@@ -17,11 +17,14 @@ import { shelfIcon } from './icons';
 import { runNotebookAsJob } from './runJob';
 import { saveAsModel } from './saveModel';
 import { ModelshelfSidebar } from './sidebar';
+import { pickAndUpload } from './uploadDrop';
 
 export namespace CommandIDs {
   export const showSidebar = 'modelshelf:show-sidebar';
   export const saveModels = 'modelshelf:save-models-folder';
   export const saveOutput = 'modelshelf:save-output-folder';
+  export const uploadFiles = 'modelshelf:upload-files';
+  export const uploadFolder = 'modelshelf:upload-folder';
   export const runNotebook = 'modelshelf:run-notebook';
   export const refresh = 'modelshelf:refresh';
 }
@@ -87,6 +90,18 @@ function addCommands(ctx: ICommandContext): void {
       execute: () => saveAsModel(folder, () => void sidebar.models.refresh())
     });
   }
+  for (const [id, folder] of [
+    [CommandIDs.uploadFiles, false],
+    [CommandIDs.uploadFolder, true]
+  ] as const) {
+    const what = folder ? 'a folder' : 'files or an archive';
+    app.commands.addCommand(id, {
+      label: `Upload ${what} from this computer as model…`,
+      caption: `Upload ${what} from the computer running this browser as the next version of a model`,
+      // Synchronous: the browser opens its file dialog only within the click.
+      execute: () => pickAndUpload(folder, null, () => void sidebar.models.refresh())
+    });
+  }
   app.commands.addCommand(CommandIDs.runNotebook, {
     label: 'Run notebook as job…',
     caption: 'Run a notebook on the server with new parameters; its output becomes a model',
@@ -134,6 +149,8 @@ export function registerCommands(ctx: ICommandContext): void {
   const paletteCommands = [
     CommandIDs.saveModels,
     CommandIDs.saveOutput,
+    CommandIDs.uploadFiles,
+    CommandIDs.uploadFolder,
     CommandIDs.runNotebook,
     CommandIDs.showSidebar,
     CommandIDs.refresh

@@ -21,6 +21,7 @@ import { deployVersion } from './deployModel';
 import { formatBytes, formatTime } from './format';
 import { renderError, Section } from './section';
 import { IModelPage, IModelVersion, IVersionListing } from './types';
+import { attachUploadDrop, modelNameAt } from './uploadDrop';
 import { VersionDetails } from './versionDetails';
 
 /** Names per page: enough for a sidebar; "More" fetches the next page. */
@@ -36,6 +37,9 @@ interface ISelection {
 export class ModelsSection extends Section {
   constructor() {
     super('modelshelf-models-section', 'Models');
+    // Files, a folder or an archive dropped here become a version: of the model row they
+    // land on, or of a model the upload dialog asks for.
+    attachUploadDrop(this.node, modelNameAt, () => void this.refresh());
   }
 
   /** Emitted when a version was deployed from here: the Deployments section shows it. */

@@ -58,6 +58,11 @@ class StoreBusyError(ModelshelfError):
     """Another process holds a lock that this operation must wait for."""
 
 
+class UploadStateError(ModelshelfError):
+    """A browser upload cannot take this step now: a chunk at the wrong offset, a commit
+    before every byte arrived, a cancel while it is being committed (answered with 409)."""
+
+
 class StateVersionError(ModelshelfError):
     """A local state database was written by a newer modelshelf (its schema version is unknown)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from modelshelf.core.errors import InvalidNameError
 
@@ -61,6 +62,27 @@ def validate_relpath(path: str) -> str:
             f"unsafe file path {path!r}: paths inside a model must be relative, use '/' as "
             "separator and contain no '.', '..' or empty parts"
         )
+    return path
+
+
+def validate_client_relpath(path: str, decodings: int = 3) -> str:
+    """:func:`validate_relpath` for a path a client sent, also after percent-decoding it.
+
+    A path from a browser or an HTTP client may be decoded again later by some tool, so
+    ``%2e%2e/x`` and ``%252e%252e`` (``..`` decoded once or twice) are refused as well.
+    """
+    form = validate_relpath(path)
+    for _ in range(decodings):
+        decoded = unquote(form)
+        if decoded == form:
+            break
+        try:
+            form = validate_relpath(decoded)
+        except InvalidNameError:
+            raise InvalidNameError(
+                f"unsafe file path {path!r}: percent-decoded it reads {decoded!r}; rename the "
+                "file so that its name holds no '%' escapes"
+            ) from None
     return path
 
 

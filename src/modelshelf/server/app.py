@@ -13,6 +13,7 @@ from modelshelf.core.deploy.manager import DeploymentManager
 from modelshelf.core.jobs.manager import JobManager
 from modelshelf.core.jobs.scheduler import Scheduler
 from modelshelf.core.jobs.schedules import ScheduleManager
+from modelshelf.core.sources.upload import UploadManager
 from modelshelf.core.store import Shelf
 from modelshelf.server import (
     handlers_deploy,
@@ -20,6 +21,7 @@ from modelshelf.server import (
     handlers_models,
     handlers_schedules,
     handlers_tasks,
+    handlers_uploads,
 )
 from modelshelf.server.tasks import TaskRunner
 
@@ -30,6 +32,7 @@ ROUTES = [
     *handlers_deploy.ROUTES,
     *handlers_tasks.ROUTES,
     *handlers_schedules.ROUTES,
+    *handlers_uploads.ROUTES,
 ]
 
 
@@ -86,6 +89,7 @@ class ModelshelfApp(ExtensionApp):
         if self.run_scheduler:
             self.scheduler = Scheduler(self.schedules, config=self.config)
             self.scheduler.start()
+        self.uploads = UploadManager(self.shelf, config=self.config)
         self.settings["modelshelf"] = self
         self.log.info("modelshelf: store %s", self.shelf.backend.url)
 
@@ -104,6 +108,7 @@ class ModelshelfApp(ExtensionApp):
             self.scheduler.stop()
         self.tasks.close()
         self.schedules.close()
+        self.uploads.close()
         self.jobs.close()
         self.deployments.close()
         self.shelf.close()

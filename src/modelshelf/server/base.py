@@ -20,8 +20,10 @@ from modelshelf.core.errors import (
     IntegrityError,
     ModelInUseError,
     ModelshelfError,
+    SizeLimitError,
     StorageError,
     StoreBusyError,
+    UploadStateError,
 )
 from modelshelf.server.schemas import Answer
 
@@ -40,8 +42,10 @@ def status_of(exc: BaseException) -> int:
         return 400
     if isinstance(exc, LookupError):  # ModelNotFoundError: models, versions, jobs, ...
         return 404
-    if isinstance(exc, (ModelInUseError, StoreBusyError, DeploymentError)):
+    if isinstance(exc, (ModelInUseError, StoreBusyError, DeploymentError, UploadStateError)):
         return 409
+    if isinstance(exc, SizeLimitError):
+        return 413
     if isinstance(exc, (StorageError, IntegrityError)):
         return 500
     if isinstance(exc, ModelshelfError):  # bad names, sources, parameters, sizes ...

@@ -90,8 +90,26 @@ class InvokeRequest(Body):
     model: str | None = None
 
 
+class UploadedFile(Body):
+    path: str = Field(min_length=1)
+    size: int = Field(ge=0)
+
+
+class UploadRequest(Body):
+    name: str = Field(min_length=1)
+    files: list[UploadedFile] = Field(min_length=1)
+    # A lone archive is extracted (safely) as every archive source is; False keeps it whole.
+    extract: bool = True
+    parent: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    message: str | None = None
+
+
 REQUESTS: tuple[type[Body], ...] = (
-    SaveRequest, AliasRequest, JobRequest, DeployRequest, InvokeRequest,
+    SaveRequest, AliasRequest, JobRequest, DeployRequest, InvokeRequest, UploadedFile,
+    UploadRequest,
 )  # fmt: skip
 
 # ---- responses ----------------------------------------------------------------------------
@@ -291,10 +309,30 @@ class InvokeAnswer(Answer):
     answer: Any
 
 
+class UploadFileStatus(Answer):
+    index: int
+    path: str
+    size: int
+    received: int
+
+
+class UploadStatus(Answer):
+    id: str
+    name: str
+    status: Literal["receiving", "committing", "cancelled"]
+    chunk_size: int
+    files: list[UploadFileStatus]
+    total_size: int
+    received: int
+    created_at: float
+    expires_at: float
+
+
 RESPONSES: tuple[type[Answer], ...] = (
     ModelSummary, ModelPage, VersionSummary, VersionListing, FileEntry, Evaluation, ModelVersion,
     Aliases, AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job,
-    JobList, JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer,
+    JobList, JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer, UploadFileStatus,
+    UploadStatus,
 )  # fmt: skip
 
 

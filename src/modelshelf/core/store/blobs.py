@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 from typing import BinaryIO
 
 from modelshelf.core.errors import IntegrityError, ModelNotFoundError
 from modelshelf.core.store.backend import Backend, Entry
-from modelshelf.core.store.digests import new_hasher
+from modelshelf.core.store.digests import Hasher, new_hasher
 from modelshelf.core.store.fastcopy import copy_hashing, thread_buffer
 from modelshelf.core.store.layout import blob_key, blobs_dir, digest_from_blob_key
 from modelshelf.core.store.storeformat import FormatBook
@@ -30,6 +31,11 @@ class BlobStore:
 
     def key(self, digest: str) -> str:
         return blob_key(digest, self.algorithm)
+
+    def new_hasher(self, size_hint: int = 0) -> Hasher:
+        """A fresh hasher of the store's digest, for bytes hashed as they arrive (uploads),
+        whose hexdigest :meth:`adopt` then takes."""
+        return new_hasher(self.algorithm, size_hint)
 
     def has(self, digest: str) -> bool:
         return self.backend.exists(self.key(digest))
@@ -85,6 +91,33 @@ class BlobStore:
             sink.abort()
             raise
         return digest, size, sink.commit(self.key(digest))
+
+    def adopt(self, path: str, digest: str) -> bool:
+        """Make the local file ``path`` the blob ``digest`` without copying it (a hard link
+        into a local store); True once the blob is stored, False when it cannot be linked
+        (a remote store, another filesystem): :meth:`ingest_path` it then.
+
+        The caller vouches for ``digest`` (a :meth:`new_hasher` one): it hashed the bytes as
+        it wrote them (a browser upload's chunks), and nothing writes to ``path`` any more;
+        the file becomes read-only.
+        """
+        link = getattr(self.backend, "link_into_place", None)
+        if link is None:
+            return False
+        os.chmod(path, 0o444)  # a blob is immutable on disk, as every sink makes it
+        if getattr(self.backend, "fsync", False):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        try:
+            link(path, self.key(digest))  # False: the same bytes are already stored
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                return False
+            raise
+        return True
 
     def local_path(self, digest: str) -> str | None:
         """Where the blob lives on this machine's disk, for local stores."""
