@@ -40,7 +40,7 @@ def test_identical_files_are_one_blob(local_shelf):
     manager.commit(_upload(manager, "twins", {"a.bin": data, "b.bin": data}).id)
     assert len(local_shelf.blobs.list()) == 1
     again = manager.commit(_upload(manager, "twins", {"a.bin": data}).id)  # already stored
-    assert len(local_shelf.blobs.list()) == 1 and again.files[0].sha256 in local_shelf.blobs.list()
+    assert len(local_shelf.blobs.list()) == 1 and again.files[0].digest in local_shelf.blobs.list()
     with local_shelf.open(again.ref, "a.bin") as fh:
         assert fh.read() == data
     manager.close()

@@ -238,7 +238,9 @@ class UploadManager(Configurable):
                         copied, size, _ = shelf.blobs.ingest_path(path)
                         if (copied, size) != (digest, item.size):
                             raise IntegrityError(f"the staged {item.path} changed: upload again")
-                entries.append(FileEntry(item.path, item.size, digest))
+                entries.append(
+                    FileEntry(item.path, item.size, digest, algorithm=shelf.blobs.algorithm)
+                )
             staged = StagedFiles(describe(upload), tuple(entries))
             return shelf.commit(upload.name, staged, check_blobs=False, **upload.save_options)
 

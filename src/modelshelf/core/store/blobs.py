@@ -34,8 +34,11 @@ class BlobStore:
 
     def new_hasher(self, size_hint: int = 0) -> Hasher:
         """A fresh hasher of the store's digest, for bytes hashed as they arrive (uploads),
-        whose hexdigest :meth:`adopt` then takes."""
-        return new_hasher(self.algorithm, size_hint)
+        whose hexdigest :meth:`adopt` then takes.
+
+        A new store's ``store.json`` is written first: the digest is then fixed, and the
+        blob adopted later cannot make the store look like an older sha256 one."""
+        return new_hasher(self._formats.record().digest, size_hint)
 
     def has(self, digest: str) -> bool:
         return self.backend.exists(self.key(digest))
