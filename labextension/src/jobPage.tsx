@@ -7,7 +7,7 @@ import * as React from 'react';
 import { showErrorMessage } from '@jupyterlab/apputils';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Poll } from '@lumino/polling';
-import { BoxPanel } from '@lumino/widgets';
+import { Panel } from '@lumino/widgets';
 
 import { errorMessage, requestAPI } from './api';
 import { formatDuration, formatValue, jobElapsed } from './format';
@@ -198,12 +198,12 @@ class JobDetails extends ReactWidget {
   }
 }
 
-export class JobPage extends BoxPanel {
+export class JobPage extends Panel {
   job: IJobDetail | null = null;
   error: string | null = null;
 
   constructor(readonly jobId: string) {
-    super({ direction: 'top-to-bottom', spacing: 0 });
+    super();
     this.id = jobPageId(jobId);
     this.addClass('jp-modelshelf-page');
     this.addClass('jp-modelshelf-job-page');
@@ -214,7 +214,6 @@ export class JobPage extends BoxPanel {
     this.title.closable = true;
     this._details = new JobDetails(this);
     this.addWidget(this._details);
-    BoxPanel.setSizeBasis(this._details, 0);
     this._poll = new Poll({
       factory: () => this._fetch(),
       frequency: { interval: 2000, backoff: true, max: 30 * 1000 },
@@ -262,7 +261,6 @@ export class JobPage extends BoxPanel {
       if (!this._logs) {
         this._logs = new JobLogsPanel(this.job);
         this.addWidget(this._logs);
-        BoxPanel.setStretch(this._logs, 1);
       }
     } catch (error) {
       this.error = errorMessage(error);

@@ -90,7 +90,6 @@ export class JobsSection extends PolledSection<IJob> {
           title={`${job.name} · ${job.notebook} · created ${formatTime(job.created_at)}`}
         >
           <span className="jp-modelshelf-name">{job.name}</span>
-          <Time className="jp-modelshelf-meta" value={job.created_at} />
           <span
             className={`jp-modelshelf-status jp-modelshelf-status-${job.status}`}
             data-testid="modelshelf-job-status"
@@ -102,14 +101,13 @@ export class JobsSection extends PolledSection<IJob> {
           </span>
         </div>
         {job.error && <div className="jp-modelshelf-error">{job.error}</div>}
-        {job.outputs && job.outputs.length > 0 && (
-          <div
-            className="jp-modelshelf-meta jp-modelshelf-indent jp-modelshelf-clip"
-            title={job.outputs.join(', ')}
-          >
-            → {job.outputs.join(', ')}
-          </div>
-        )}
+        <div
+          className="jp-modelshelf-meta jp-modelshelf-indent jp-modelshelf-clip"
+          title={(job.outputs ?? []).join(', ')}
+        >
+          <Time prefix="created" value={job.created_at} />
+          {job.outputs && job.outputs.length > 0 && ` · → ${job.outputs.join(', ')}`}
+        </div>
         <div className="jp-modelshelf-actions">
           <button
             className="jp-modelshelf-button"

@@ -8,18 +8,18 @@ import * as React from 'react';
 import { Result, VisualizationSpec } from 'vega-embed';
 
 import { errorMessage } from './api';
-import { ILineage, lineageLayout, NodeAction } from './lineageLayout';
+import { IChainEnd, ILineage, lineageLayout, NodeAction } from './lineageLayout';
 import { fetchManifestOf, fetchUsage } from './modelData';
 import { IPageManifest } from './pageTypes';
 import { renderError } from './section';
 import { drawChart, onThemeChange } from './vegaChart';
 
-/** Parents followed at most: a long chain is cut, its oldest end named. */
-const MAX_ANCESTORS = 6;
-const BOX_W = 170;
+/** Parents drawn at most: a longer chain ends in a box naming the next older parent. */
+const MAX_ANCESTORS = 4;
+const BOX_W = 150;
 const BOX_H = 44;
-const COL_GAP = 60;
-const ROW_GAP = 22;
+const COL_GAP = 56;
+const ROW_GAP = 24;
 
 /** A theme color from JupyterLab's CSS variables, so the graph follows light and dark. */
 function cssVar(name: string, fallback: string): string {
@@ -51,15 +51,22 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
   });
   const columns = Math.max(...lineage.nodes.map(n => n.column)) + 1;
   const rows = Math.max(...lineage.nodes.map(n => n.row)) + 1;
-  const fill: { [kind: string]: string } = {
+  // Every box on the panel's own color with the theme's text, so both themes read well;
+  // the kind shows in the border's color (the version itself is filled).
+  const panel = cssVar('--jp-layout-color2', '#eee');
+  const edge: { [kind: string]: string } = {
     focus: cssVar('--jp-brand-color1', '#1976d2'),
-    version: cssVar('--jp-layout-color2', '#eee'),
-    job: cssVar('--jp-warn-color3', '#ffe0b2'),
-    notebook: cssVar('--jp-warn-color3', '#ffe0b2'),
-    dataset: cssVar('--jp-success-color3', '#c8e6c9'),
-    alias: cssVar('--jp-layout-color3', '#ddd'),
-    deployment: cssVar('--jp-info-color3', '#b3e5fc'),
-    user: cssVar('--jp-info-color3', '#b3e5fc')
+    version: cssVar('--jp-border-color1', '#999'),
+    job: cssVar('--jp-warn-color1', '#f57c00'),
+    notebook: cssVar('--jp-warn-color1', '#f57c00'),
+    dataset: cssVar('--jp-success-color1', '#388e3c'),
+    alias: cssVar('--jp-brand-color2', '#64b5f6'),
+    deployment: cssVar('--jp-info-color1', '#0097a7'),
+    user: cssVar('--jp-info-color1', '#0097a7')
+  };
+  const fill: { [kind: string]: string } = {
+    ...Object.fromEntries(Object.keys(edge).map(k => [k, panel])),
+    focus: edge.focus
   };
   const text = cssVar('--jp-ui-font-color1', '#222');
   const inverse = cssVar('--jp-ui-inverse-font-color1', '#fff');
@@ -75,7 +82,10 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
       { name: 'nodes', values: nodes },
       { name: 'edges', values: edges }
     ],
-    scales: [{ name: 'fill', type: 'ordinal', domain: kinds, range: kinds.map(k => fill[k]) }],
+    scales: [
+      { name: 'fill', type: 'ordinal', domain: kinds, range: kinds.map(k => fill[k]) },
+      { name: 'edge', type: 'ordinal', domain: kinds, range: kinds.map(k => edge[k]) }
+    ],
     marks: [
       {
         type: 'rule',
@@ -118,13 +128,12 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
             height: { value: BOX_H },
             cornerRadius: { value: 6 },
             fill: { scale: 'fill', field: 'kind' },
-            stroke: { value: line },
-            strokeWidth: { value: 1 },
+            stroke: { scale: 'edge', field: 'kind' },
             tooltip: { field: 'tooltip' },
             cursor: { signal: "datum.clickable ? 'pointer' : 'default'" }
           },
-          hover: { strokeWidth: { signal: 'datum.clickable ? 2.5 : 1' } },
-          update: { strokeWidth: { value: 1 } }
+          hover: { strokeWidth: { signal: 'datum.clickable ? 3 : 1.5' } },
+          update: { strokeWidth: { value: 1.5 } }
         }
       },
       {
@@ -171,21 +180,26 @@ interface IGraphData {
 async function loadLineage(focus: IPageManifest): Promise<IGraphData> {
   const usage = fetchUsage(focus.name, focus.version).catch(() => null);
   const ancestors: IPageManifest[] = [];
-  let missing: string | null = null;
+  let end: IChainEnd | null = null;
   let parent = focus.parent ?? null;
   const seen = new Set([`${focus.name}:${focus.version}`]);
-  while (parent && ancestors.length < MAX_ANCESTORS && !seen.has(parent)) {
-    seen.add(parent);
+  while (parent && !seen.has(parent)) {
+    if (ancestors.length === MAX_ANCESTORS) {
+      end = { ref: parent, why: 'older' };
+      break;
+    }
+    const ref: string = parent;
+    seen.add(ref);
     try {
-      const manifest = await fetchManifestOf(parent);
+      const manifest = await fetchManifestOf(ref);
       ancestors.push(manifest);
       parent = manifest.parent ?? null;
     } catch {
-      missing = parent;
+      end = { ref, why: 'unreadable' };
       break;
     }
   }
-  return { lineage: lineageLayout(focus, ancestors, await usage, missing) };
+  return { lineage: lineageLayout(focus, ancestors, await usage, end) };
 }
 
 interface IProps {

@@ -5,6 +5,7 @@
  * deployments, child versions) in a column on the right. lineageGraph.tsx draws this.
  */
 import { formatTime } from './format';
+import { relativeTime } from './relativeTime';
 import { IPageManifest, IVersionUsage } from './pageTypes';
 
 export type NodeKind =
@@ -60,24 +61,32 @@ function versionNode(m: IPageManifest, column: number, focus: boolean): ILineage
     id: ref,
     kind: focus ? 'focus' : 'version',
     label: focus ? ref : `${m.name === '' ? '' : m.name}:${m.version}`,
-    detail: formatTime(m.created_at),
+    detail: relativeTime(m.created_at),
     tooltip: `${ref} · ${m.source}`,
     column,
-    row: 2,
+    row: 0,
     action: focus ? null : { kind: 'version', ref }
   };
 }
 
+/** The parent where the drawn chain stops: older than shown, or not readable. */
+export interface IChainEnd {
+  ref: string;
+  why: 'older' | 'unreadable';
+}
+
 /**
- * The graph of `focus`, given its ancestors (nearest parent first; a parent that could not
- * be read is named by `missingParent`) and its users.
+ * The graph of `focus`, given its ancestors (nearest parent first), where the chain was cut
+ * (`end`), and its users. Rows are counted from the chain's (above it negative) and
+ * shifted so that the top row is 0.
  */
 export function lineageLayout(
   focus: IPageManifest,
   ancestors: IPageManifest[],
   usage: IVersionUsage | null,
-  missingParent: string | null
+  end: IChainEnd | null
 ): ILineage {
+  const missingParent = end?.ref ?? null;
   const nodes: ILineageNode[] = [];
   const edges: ILineageEdge[] = [];
   const chain = [...ancestors].reverse(); // oldest first, left to right
@@ -87,11 +96,14 @@ export function lineageLayout(
       id: missingParent,
       kind: 'version',
       label: missingParent,
-      detail: '(not readable)',
-      tooltip: `${missingParent} could not be read (deleted?)`,
+      detail: end?.why === 'older' ? 'and older parents' : '(not readable)',
+      tooltip:
+        end?.why === 'older'
+          ? `${missingParent} and its parents: click to see its own lineage`
+          : `${missingParent} could not be read (deleted?)`,
       column: 0,
-      row: 2,
-      action: null
+      row: 0,
+      action: end?.why === 'older' ? { kind: 'version', ref: missingParent } : null
     });
   }
   chain.forEach((m, index) => nodes.push(versionNode(m, index + offset, false)));
@@ -117,7 +129,7 @@ export function lineageLayout(
       detail: job.id ?? '',
       tooltip: `the job that saved ${focusNode.id}; click to open its page`,
       column: focusColumn,
-      row: 1,
+      row: -1,
       action: job.id ? { kind: 'job', id: job.id } : null
     });
     edges.push({ from: id, to: focusNode.id, label: 'saved' });
@@ -130,7 +142,7 @@ export function lineageLayout(
         detail: 'executed notebook',
         tooltip: `${focus.notebook}; click to open the executed notebook`,
         column: focusColumn,
-        row: 0,
+        row: -2,
         action: job.id ? { kind: 'notebook', jobId: job.id } : null
       });
       edges.push({ from: 'notebook', to: id, label: 'ran' });
@@ -143,7 +155,7 @@ export function lineageLayout(
       detail: 'notebook',
       tooltip: focus.notebook,
       column: focusColumn,
-      row: 1,
+      row: -1,
       action: null
     });
     edges.push({ from: 'notebook', to: focusNode.id, label: 'saved' });
@@ -158,7 +170,7 @@ export function lineageLayout(
       detail: dataset.sha256 ? `sha256 ${short(dataset.sha256)}` : '',
       tooltip: `${uri}${dataset.sha256 ? `\nsha256 ${dataset.sha256}` : ''}`,
       column: focusColumn,
-      row: 3,
+      row: 1,
       action: null
     });
     edges.push({ from: 'dataset', to: focusNode.id, label: 'trained on' });
@@ -195,13 +207,16 @@ export function lineageLayout(
       action: { kind: 'version', ref: child }
     });
   }
+  // Users in a column centred on the chain's row.
+  const first = -Math.floor((users.length - 1) / 2);
   users.forEach((user, index) => {
-    nodes.push({ ...user, column: focusColumn + 1, row: index });
+    nodes.push({ ...user, column: focusColumn + 1, row: first + index });
     edges.push({
       from: focusNode.id,
       to: user.id,
       label: user.kind === 'version' ? 'parent of' : 'used by'
     });
   });
-  return { nodes, edges };
+  const top = Math.min(...nodes.map(n => n.row));
+  return { nodes: nodes.map(n => ({ ...n, row: n.row - top })), edges };
 }

@@ -57,6 +57,11 @@ export function evaluationPoints(versions: IPageVersion[]): IPoint[] {
   );
 }
 
+function versionDomain(points: IPoint[]): [number, number] {
+  const versions = points.map(p => p.version);
+  return [Math.min(...versions) - 0.5, Math.max(...versions) + 0.5];
+}
+
 function chartSpec(title: string, points: IPoint[]): VisualizationSpec {
   const several = new Set(points.map(p => p.series)).size > 1;
   return {
@@ -71,7 +76,9 @@ function chartSpec(title: string, points: IPoint[]): VisualizationSpec {
         field: 'version',
         type: 'quantitative',
         title: 'version',
-        axis: { tickMinStep: 1, format: 'd' }
+        axis: { tickMinStep: 1, format: 'd' },
+        // Half a version of room at each end, so the first and last points are whole.
+        scale: { nice: false, domain: versionDomain(points) }
       },
       y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
       color: several
