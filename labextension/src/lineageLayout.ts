@@ -96,7 +96,7 @@ export function lineageLayout(
       id: missingParent,
       kind: 'version',
       label: missingParent,
-      detail: end?.why === 'older' ? 'and older parents' : '(not readable)',
+      detail: end?.why === 'older' ? 'older: click to follow' : '(not readable)',
       tooltip:
         end?.why === 'older'
           ? `${missingParent} and its parents: click to see its own lineage`

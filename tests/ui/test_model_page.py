@@ -34,6 +34,11 @@ SERVED = "adder"
 DEPLOYMENT = "adder-card"
 JOB = "ui-retrain"
 JOB_TIMEOUT_MS = 150_000
+CHART = '[data-testid="modelshelf-metric-chart"]'
+GRAPH = '[data-testid="modelshelf-lineage-graph"]'
+TABLE_ROW = '[data-testid="modelshelf-version-table-row"]'
+MODEL_ROW = '[data-testid="modelshelf-model-row"]'
+ALIAS_HISTORY = '[data-testid="modelshelf-alias-history"]'
 UI_TIMEOUT_MS = 30_000
 
 # Five versions: params, metrics and a text file that change from one to the next.
@@ -150,7 +155,8 @@ def _check_versions_table(model_page) -> None:
     rows.nth(4).wait_for()
     assert rows.count() == 5
     # Newest first; the params and metrics are columns.
-    assert [rows.nth(i).get_attribute("data-version") for i in range(5)] == ["5", "4", "3", "2", "1"]
+    shown = [rows.nth(i).get_attribute("data-version") for i in range(5)]
+    assert shown == ["5", "4", "3", "2", "1"], shown
     first = rows.nth(0)
     assert first.locator('[data-column="params.C"]').inner_text() == "10"
     assert first.locator('[data-column="metrics.auc"]').inner_text() == "0.86"
@@ -172,13 +178,13 @@ def _check_versions_table(model_page) -> None:
 def _check_charts(page, model_page) -> None:
     _tab(model_page, "metrics")
     for metric in ("auc", "loss"):
-        chart = model_page.locator(f'[data-testid="modelshelf-metric-chart"][data-metric="{metric}"]')
+        chart = model_page.locator(f'{CHART}[data-metric="{metric}"]')
         chart.locator("svg").wait_for()
         points = chart.locator("g.mark-symbol path")
         points.nth(4).wait_for()
         assert points.count() == 5, f"{metric}: {points.count()} points"
     # Hovering a point names its version.
-    chart = model_page.locator('[data-testid="modelshelf-metric-chart"][data-metric="auc"]')
+    chart = model_page.locator(f'{CHART}[data-metric="auc"]')
     chart.locator("g.mark-symbol path").nth(2).hover()
     tooltip = page.locator("#vg-tooltip-element")
     tooltip.filter(has_text=f"{MODEL}:3").wait_for()
@@ -211,6 +217,11 @@ def _check_compare(model_page) -> None:
     assert "0.86" in metrics.locator('tr[data-key="auc"]').inner_text()
 
 
+def _graph_text(model_page) -> str:
+    """The texts of the drawn lineage graph (its SVG's text marks)."""
+    return " | ".join(model_page.locator(f"{GRAPH} svg text").all_text_contents())
+
+
 def _lineage_nodes(model_page) -> list[str]:
     _tab(model_page, "lineage")
     graph = model_page.locator('[data-testid="modelshelf-lineage-graph"][data-drawn="true"]')
@@ -238,7 +249,7 @@ def _shoot(page, shots: Path, name: str, dark: bool) -> None:
 def _pages_in_a_theme(page, shots: Path, dark: bool, output_model: str, job_id: str) -> None:
     """Every page once, for the screenshots of one theme."""
     _show_sidebar(page)
-    row = page.locator(f'#modelshelf-sidebar [data-model="{MODEL}"] [data-testid="modelshelf-model-row"]')
+    row = page.locator(f'#modelshelf-sidebar [data-model="{MODEL}"] {MODEL_ROW}')
     if row.get_attribute("aria-expanded") != "true":
         row.click()
     page.locator(f'#modelshelf-sidebar [data-ref="{MODEL}:5"]').wait_for()
@@ -247,24 +258,28 @@ def _pages_in_a_theme(page, shots: Path, dark: bool, output_model: str, job_id: 
     for tab in ("versions", "metrics", "compare", "lineage", "files"):
         _tab(model_page, tab)
         if tab == "metrics":
-            model_page.locator('[data-testid="modelshelf-metric-chart"] svg').first.wait_for()
+            model_page.locator(f"{CHART} svg").first.wait_for()
         if tab == "lineage":
-            model_page.locator('[data-testid="modelshelf-lineage-graph"][data-drawn="true"]').wait_for()
+            model_page.locator(f'{GRAPH}[data-drawn="true"]').wait_for()
         if tab == "compare":
             model_page.locator('[data-testid="modelshelf-compare-result"]').wait_for()
         if tab == "files":
-            model_page.locator('[data-testid="modelshelf-alias-history"] [data-alias]').first.wait_for()
+            model_page.locator(f"{ALIAS_HISTORY} [data-alias]").first.wait_for()
         page.wait_for_timeout(300)
         _shoot(page, shots, f"model-{tab}", dark)
     job_model = _open_model_page(page, output_model)
     _lineage_nodes(job_model)
     _shoot(page, shots, "job-output-lineage", dark)
-    page.locator(f'#modelshelf-sidebar [data-job-id="{job_id}"] [data-testid="modelshelf-job-page-open"]').click()
-    page.locator(f'[data-testid="modelshelf-job-page"][data-job-id="{job_id}"] [data-testid="modelshelf-logs-text"]').wait_for()
+    sidebar = page.locator("#modelshelf-sidebar")
+    sidebar.locator(f'[data-job-id="{job_id}"] [data-testid="modelshelf-job-page-open"]').click()
+    job_page = page.locator(f'[data-testid="modelshelf-job-page"][data-job-id="{job_id}"]')
+    job_page.locator('[data-testid="modelshelf-logs-text"]').wait_for()
     _shoot(page, shots, "job-page", dark)
-    page.locator(f'#modelshelf-sidebar [data-name="{DEPLOYMENT}"] [data-testid="modelshelf-deployment-card-open"]').click()
-    page.locator(f'[data-testid="modelshelf-deployment-card"][data-name="{DEPLOYMENT}"] [data-testid="modelshelf-card-facts"]').wait_for()
-    _shoot(page, shots, "deployment-card", dark)  # fmt: skip
+    deployment = sidebar.locator(f'[data-name="{DEPLOYMENT}"]')
+    deployment.locator('[data-testid="modelshelf-deployment-card-open"]').click()
+    card = page.locator(f'[data-testid="modelshelf-deployment-card"][data-name="{DEPLOYMENT}"]')
+    card.locator('[data-testid="modelshelf-card-facts"]').wait_for()
+    _shoot(page, shots, "deployment-card", dark)
 
 
 def _try_the_deployment_card(page, context, lab: str) -> None:
@@ -313,14 +328,15 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     sidebar.locator(f'[data-model="{BIG}"]').wait_for()
     started = time.perf_counter()
     big_page = _open_model_page(page, BIG)
-    big_page.locator('[data-testid="modelshelf-version-table-row"]').nth(BIG_VERSIONS - 1).wait_for()
+    big_page.locator(TABLE_ROW).nth(BIG_VERSIONS - 1).wait_for()
     table_s = time.perf_counter() - started
     _tab(big_page, "metrics")
     big_page.locator('[data-metric="loss"] g.mark-symbol path').nth(BIG_VERSIONS - 1).wait_for()
     charts_s = time.perf_counter() - started
     print(f"\nmodel page of {BIG_VERSIONS} versions: table in {table_s:.2f} s, "
           f"table + charts in {charts_s:.2f} s (first open, local store)")  # fmt: skip
-    page.locator(f'.lm-TabBar-tab[data-id="{big_page.get_attribute("id")}"] .lm-TabBar-tabCloseIcon').click()
+    big_tab = page.locator(f'.lm-TabBar-tab[data-id="{big_page.get_attribute("id")}"]')
+    big_tab.locator(".lm-TabBar-tabCloseIcon").click()
 
     model_page = _open_model_page(page, MODEL)
     _check_versions_table(model_page)
@@ -328,7 +344,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     _check_compare(model_page)
     nodes = _lineage_nodes(model_page)  # churn:5, the newest
     assert f"{MODEL}:4" in nodes and "dataset" in nodes and "alias:production" in nodes, nodes
-    svg_text = " | ".join(model_page.locator('[data-testid="modelshelf-lineage-graph"] svg text').all_text_contents())
+    svg_text = _graph_text(model_page)
     assert f"{MODEL}:4" in svg_text and "@production" in svg_text, svg_text
 
     # A job from the browser, with churn:5 as its input; the notification opens its page.
@@ -340,7 +356,8 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     job_page = page.locator('[data-testid="modelshelf-job-page"][data-status="succeeded"]')
     job_page.wait_for()
     job_id = job_page.get_attribute("data-job-id")
-    job_page.locator('[data-testid="modelshelf-logs-text"]', has_text="retrained for 4 epochs").wait_for()
+    log = job_page.locator('[data-testid="modelshelf-logs-text"]')
+    log.filter(has_text="retrained for 4 epochs").wait_for()
     details = job_page.locator('[data-testid="modelshelf-job-page-details"]')
     assert f"{MODEL}:5" in details.inner_text() and f"Job - {JOB}:1" in details.inner_text()
     assert "epochs" in details.locator('[data-testid="modelshelf-job-page-params"]').inner_text()
@@ -352,7 +369,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     output_page.wait_for()
     nodes = _lineage_nodes(output_page)
     assert f"{MODEL}:5" in nodes and f"job:{job_id}" in nodes and "notebook" in nodes, nodes
-    svg_text = " | ".join(output_page.locator('[data-testid="modelshelf-lineage-graph"] svg text').all_text_contents())
+    svg_text = _graph_text(output_page)
     assert f"job {JOB}" in svg_text and f"{MODEL}:5" in svg_text, svg_text
 
     _try_the_deployment_card(page, context, lab)
@@ -364,7 +381,8 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     _set_theme(page, False)
 
     # No page shows an error (the card's refused "not json" is the one expected).
-    shown = page.locator(":is(.jp-modelshelf-model-page, .jp-modelshelf-job-page) .jp-modelshelf-error")
+    pages = ":is(.jp-modelshelf-model-page, .jp-modelshelf-job-page)"
+    shown = page.locator(f"{pages} .jp-modelshelf-error")
     assert shown.count() == 0, shown.all_inner_texts()
     assert not [e for e in errors if "modelshelf" in e.lower() or "vega" in e.lower()], errors
     context.close()
