@@ -251,7 +251,9 @@ def _pages_in_a_theme(page, shots: Path, dark: bool, output_model: str, job_id: 
     _show_sidebar(page)
     row = page.locator(f'#modelshelf-sidebar [data-model="{MODEL}"] {MODEL_ROW}')
     if row.get_attribute("aria-expanded") != "true":
-        row.click()
+        # From the keyboard: the row takes the focus and Enter expands it.
+        row.focus()
+        page.keyboard.press("Enter")
     page.locator(f'#modelshelf-sidebar [data-ref="{MODEL}:5"]').wait_for()
     _shoot(page, shots, "sidebar", dark)
     model_page = _open_model_page(page, MODEL)
@@ -351,6 +353,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     _run_job_from_the_browser(page)
     toast = page.locator(".Toastify__toast", has_text=f"Job {JOB} succeeded")
     toast.wait_for(timeout=JOB_TIMEOUT_MS)
+    page.wait_for_timeout(1000)  # the toast slides in
     _shoot(page, shots, "job-notification", False)
     toast.get_by_role("button", name="Open job page").click()
     job_page = page.locator('[data-testid="modelshelf-job-page"][data-status="succeeded"]')
