@@ -139,7 +139,7 @@ export class DeploymentCard extends ReactWidget {
       );
     }
     const workers =
-      d.min_workers && d.max_workers
+      d.min_workers && d.max_workers && d.min_workers !== d.max_workers
         ? `${d.min_workers}–${d.max_workers} (now ${d.workers})`
         : String(d.workers ?? 1);
     const response = this._response;
