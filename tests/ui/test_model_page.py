@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import nbformat
 import pytest
@@ -233,6 +234,33 @@ def _check_compare(model_page) -> None:
     assert "0.86" in metrics.locator('tr[data-key="auc"]').inner_text()
 
 
+def _check_files(model_page, context, lab: str) -> None:
+    """The newest version's file tree: every file with its size, each a working download."""
+    _tab(model_page, "files")
+    tree = model_page.locator('[data-testid="modelshelf-file-tree"]')
+    rows = tree.locator('[data-testid="modelshelf-file-row"]')
+    rows.nth(3).wait_for()
+    assert sorted(rows.evaluate_all("rows => rows.map(r => r.dataset.path)")) == [
+        "README.txt", "config.json", "extra.yaml", "model.bin"]  # fmt: skip
+    assert "2.0 KB" in tree.locator('tr[data-path="model.bin"]').inner_text()
+    href = tree.locator('tr[data-path="config.json"] a').get_attribute("href")
+    download = context.request.get(urljoin(lab, href))
+    assert download.ok and json.loads(download.body()) == {"C": 10.0, "max_depth": 5}
+    history = model_page.locator(f'{ALIAS_HISTORY} [data-alias="production"] li')
+    assert (
+        history.all_inner_texts()[0].startswith("→ v5") and "→ v3" in history.all_inner_texts()[1]
+    )
+
+
+def _open_from_the_menu(page, name: str) -> None:
+    """The command "Open model page…" (the Models menu), picking a model by name."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Models").click()
+    page.locator(".lm-Menu-itemLabel", has_text="Open model page…").click()
+    page.locator(".jp-Dialog input").fill(name)
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.locator(f'[data-testid="modelshelf-model-page"][data-model="{name}"]').wait_for()
+
+
 def _graph_text(model_page) -> str:
     """The texts of the drawn lineage graph (its SVG's text marks)."""
     return " | ".join(model_page.locator(f"{GRAPH} svg text").all_text_contents())
@@ -366,6 +394,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     _check_versions_table(model_page)
     _check_charts(page, model_page)
     _check_compare(model_page)
+    _check_files(model_page, context, lab)
     nodes = _lineage_nodes(model_page)  # churn:5, the newest
     assert f"{MODEL}:4" in nodes and "dataset" in nodes and "alias:production" in nodes, nodes
     svg_text = _graph_text(model_page)
@@ -398,6 +427,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     assert f"job {JOB}" in svg_text and f"{MODEL}:5" in svg_text, svg_text
 
     _try_the_deployment_card(page, context, lab)
+    _open_from_the_menu(page, SERVED)
 
     for dark in (False, True):
         if dark:
