@@ -161,8 +161,10 @@ export function lineageLayout(
     edges.push({ from: 'notebook', to: focusNode.id, label: 'saved' });
   }
   const dataset = focus.dataset;
-  if (dataset && (dataset.uri || dataset.sha256)) {
-    const uri = String(dataset.uri ?? '');
+  // The store records a dataset's `ref` (where it was read from); `uri` in older records.
+  const where = dataset ? (dataset['ref'] ?? dataset.uri) : undefined;
+  if (dataset && (where || dataset.sha256)) {
+    const uri = String(where ?? '');
     nodes.push({
       id: 'dataset',
       kind: 'dataset',

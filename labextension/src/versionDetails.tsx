@@ -69,7 +69,8 @@ function lineageRows(detail: IModelVersion): [string, React.ReactNode][] {
   return [
     ['Parent', detail.parent ?? ''],
     ['Job', job ? `${job.name ?? ''}${job.id ? ` (${job.id})` : ''}` : ''],
-    ['Dataset', dataset?.uri ? String(dataset.uri) : ''],
+    // The store records where a dataset was read from as `ref` (`uri` in older records).
+    ['Dataset', String(dataset?.['ref'] ?? dataset?.uri ?? '')],
     ['Dataset sha256', dataset?.sha256 ? <Hash value={String(dataset.sha256)} /> : ''],
     ['Notebook', detail.notebook ?? '']
   ];

@@ -399,6 +399,7 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     assert f"{MODEL}:4" in nodes and "dataset" in nodes and "alias:production" in nodes, nodes
     svg_text = _graph_text(model_page)
     assert f"{MODEL}:4" in svg_text and "@production" in svg_text, svg_text
+    assert "train.csv" in svg_text and "sha256 " in svg_text, svg_text  # the dataset, its hash
 
     # A job from the browser, with churn:5 as its input; the notification opens its page.
     _run_job_from_the_browser(page)
