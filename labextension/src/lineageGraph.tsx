@@ -8,7 +8,7 @@ import * as React from 'react';
 import { Result, VisualizationSpec } from 'vega-embed';
 
 import { errorMessage } from './api';
-import { IChainEnd, ILineage, lineageLayout, NodeAction } from './lineageLayout';
+import { IChainEnd, ILineage, ILineageNode, lineageLayout, NodeAction } from './lineageLayout';
 import { fetchManifestOf, fetchUsage } from './modelData';
 import { IPageManifest } from './pageTypes';
 import { renderError } from './section';
@@ -130,6 +130,8 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
             fill: { scale: 'fill', field: 'kind' },
             stroke: { scale: 'edge', field: 'kind' },
             tooltip: { field: 'tooltip' },
+            // Read by screen readers (and the browser test) as the box's name.
+            description: { field: 'label' },
             cursor: { signal: "datum.clickable ? 'pointer' : 'default'" }
           },
           hover: { strokeWidth: { signal: 'datum.clickable ? 3 : 1.5' } },
@@ -210,6 +212,7 @@ interface IProps {
 export function LineageGraph(props: IProps): JSX.Element {
   const node = React.useRef<HTMLDivElement>(null);
   const [error, setError] = React.useState<string | null>(null);
+  const [links, setLinks] = React.useState<ILineageNode[]>([]);
   const { manifest, onAction } = props;
   React.useEffect(() => {
     let result: Result | null = null;
@@ -233,12 +236,14 @@ export function LineageGraph(props: IProps): JSX.Element {
       });
     };
     setError(null);
+    setLinks([]);
     node.current?.removeAttribute('data-drawn');
     loadLineage(manifest).then(
       loaded => {
         data = loaded;
         if (!disposed) {
           node.current?.setAttribute('data-nodes', loaded.lineage.nodes.map(n => n.id).join('\n'));
+          setLinks(loaded.lineage.nodes.filter(n => n.action !== null));
           draw();
         }
       },
@@ -259,6 +264,23 @@ export function LineageGraph(props: IProps): JSX.Element {
         data-testid="modelshelf-lineage-graph"
         ref={node}
       />
+      {links.length > 0 && (
+        // What the boxes open, also as buttons: reachable from the keyboard.
+        <div className="jp-modelshelf-toolbar jp-modelshelf-lineage-links">
+          <span className="jp-modelshelf-meta">Open:</span>
+          {links.map(link => (
+            <button
+              key={link.id}
+              className="jp-modelshelf-button"
+              data-node={link.id}
+              title={link.tooltip}
+              onClick={() => onAction(link.action)}
+            >
+              {link.label}
+            </button>
+          ))}
+        </div>
+      )}
     </div>
   );
 }

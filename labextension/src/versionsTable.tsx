@@ -232,7 +232,12 @@ export function VersionsTable(props: IProps): JSX.Element {
                 }}
               >
                 {shown.map(c => (
-                  <td key={c.id} data-column={c.id} className={`jp-modelshelf-col-${c.group}`}>
+                  <td
+                    key={c.id}
+                    data-column={c.id}
+                    className={`jp-modelshelf-col-${c.group}`}
+                    title={c.group === 'version' ? undefined : formatValue(c.value(v) ?? '')}
+                  >
                     {c.render ? c.render(v) : formatValue(c.value(v) ?? '')}
                   </td>
                 ))}

@@ -426,6 +426,21 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
     assert f"{MODEL}:5" in nodes and f"job:{job_id}" in nodes and "notebook" in nodes, nodes
     svg_text = _graph_text(output_page)
     assert f"job {JOB}" in svg_text and f"{MODEL}:5" in svg_text, svg_text
+    # Its notebook's box opens the executed notebook; its job's button (the graph's boxes
+    # as buttons, for the keyboard) the job's page.
+    output_page.locator(f'{GRAPH} [aria-label="retrain.ipynb"]').click()
+    page.locator(".jp-NotebookPanel .jp-Cell", has_text="retrained for 4 epochs").first.wait_for()
+    button = output_page.locator(f'.jp-modelshelf-lineage-links button[data-node="job:{job_id}"]')
+    page.locator(f'.lm-TabBar-tab[data-id="{output_page.get_attribute("id")}"]').click()
+    button.focus()
+    page.keyboard.press("Enter")
+    page.locator(f'[data-testid="modelshelf-job-page"][data-job-id="{job_id}"]').wait_for()
+    assert (
+        page.locator(
+            f'.lm-TabBar-tab.lm-mod-current[data-id="{job_page.get_attribute("id")}"]'
+        ).count()
+        == 1
+    )
 
     _try_the_deployment_card(page, context, lab)
     _open_from_the_menu(page, SERVED)
