@@ -10,6 +10,7 @@ import * as React from 'react';
 import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
 
 import { errorMessage } from './api';
+import { EvaluationsByVersion, loadEvaluations, withEvaluations } from './evaluationsData';
 import { CompareView } from './compareView';
 import { FilesView } from './filesView';
 import { shelfIcon } from './icons';
@@ -97,8 +98,25 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
     }
     if (tab) {
       this._tab = tab;
+      if (tab === 'metrics') {
+        void this._loadEvaluations();
+      }
     }
     this.update();
+  }
+
+  /** Read the versions' evaluation scores, once per load of the listing. */
+  private async _loadEvaluations(): Promise<void> {
+    const listing = this._listing;
+    if (!listing || this._evaluationsOf === listing) {
+      return;
+    }
+    this._evaluationsOf = listing;
+    const found = await loadEvaluations(this.modelName, listing.versions as IPageVersion[]);
+    if (this._listing === listing) {
+      this._evaluations = found;
+      this.update();
+    }
   }
 
   async refresh(): Promise<void> {
@@ -110,6 +128,9 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
         this._selected = numbers.length ? Math.max(...numbers) : null;
       }
       await this._loadManifest();
+      if (this._tab === 'metrics') {
+        void this._loadEvaluations();
+      }
     } catch (error) {
       this._error = errorMessage(error);
     }
@@ -163,7 +184,7 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
           <VersionsTable versions={versions} selected={this._selected} onSelect={this._onSelect} />
         );
       case 'metrics':
-        return <MetricCharts versions={versions} onSelect={this._onSelect} />;
+        return <MetricCharts versions={this._chartVersions(versions)} onSelect={this._onSelect} />;
       case 'compare':
         return versions.length > 0 ? (
           <CompareView name={this.modelName} versions={versions} />
@@ -173,6 +194,18 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
       case 'files':
         return manifest ? <FilesView manifest={manifest} aliases={this._aliasesOfModel()} /> : null;
     }
+  }
+
+  /** The versions with their evaluations, the same array while neither changes. */
+  private _chartVersions(versions: IPageVersion[]): IPageVersion[] {
+    if (this._charted?.versions !== versions || this._charted.evaluations !== this._evaluations) {
+      this._charted = {
+        versions,
+        evaluations: this._evaluations,
+        merged: withEvaluations(versions, this._evaluations)
+      };
+    }
+    return this._charted.merged;
   }
 
   private _aliasesOfModel(): string[] {
@@ -257,4 +290,11 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
   private _manifest: IPageManifest | null = null;
   private _error: string | null = null;
   private _tab: ModelPageTab = 'versions';
+  private _evaluations: EvaluationsByVersion | null = null;
+  private _evaluationsOf: IVersionListing | null = null;
+  private _charted: {
+    versions: IPageVersion[];
+    evaluations: EvaluationsByVersion | null;
+    merged: IPageVersion[];
+  } | null = null;
 }

@@ -41,6 +41,8 @@ TABLE_ROW = '[data-testid="modelshelf-version-table-row"]'
 MODEL_ROW = '[data-testid="modelshelf-model-row"]'
 ALIAS_HISTORY = '[data-testid="modelshelf-alias-history"]'
 UI_TIMEOUT_MS = 30_000
+# Evaluation records come with the pipelines work; before it is merged there are none to draw.
+EVALUATIONS = hasattr(Shelf, "evaluate")
 # JupyterLab itself evaluates strings (its settings plugin compiles JSON schemas with ajv),
 # so a CSP without 'unsafe-eval' stops JupyterLab before any extension loads. Checked
 # instead: nothing in modelshelf's bundle (Vega included) ever calls `Function` on a string.
@@ -113,6 +115,9 @@ def _save_models(store: Path, tmp_path: Path) -> None:
             saved = shelf.save(MODEL, folder, params=params, parent=parent, dataset=str(data),
                                metrics={"auc": row["auc"], "loss": row["loss"]})  # fmt: skip
             parent = saved.ref
+        if EVALUATIONS:  # scores kept beside two versions (the pipelines work)
+            shelf.evaluate(f"{MODEL}:3", 0.80, data="holdout.csv", pipeline="evaluate")
+            shelf.evaluate(f"{MODEL}:5", 0.84, data="holdout.csv", pipeline="evaluate")
         shelf.set_alias(MODEL, "staging", 4)
         shelf.set_alias(MODEL, "production", 3)
         shelf.set_alias(MODEL, "production", 5)
@@ -200,6 +205,13 @@ def _check_charts(page, model_page) -> None:
         points = chart.locator("g.mark-symbol path")
         points.nth(4).wait_for()
         assert points.count() == 5, f"{metric}: {points.count()} points"
+    # Evaluation scores beside the training metrics, when the store keeps any.
+    evaluation = model_page.locator(f'{CHART}[data-metric="evaluation score"]')
+    if EVALUATIONS:
+        evaluation.locator("g.mark-symbol path").nth(1).wait_for()
+        assert evaluation.locator("g.mark-symbol path").count() == 2
+    else:
+        assert evaluation.count() == 0
     # Hovering a point names its version.
     chart = model_page.locator(f'{CHART}[data-metric="auc"]')
     chart.locator("g.mark-symbol path").nth(2).hover()
