@@ -57,12 +57,14 @@ export function evaluationPoints(versions: IPageVersion[]): IPoint[] {
   );
 }
 
-function versionDomain(points: IPoint[]): [number, number] {
-  const versions = points.map(p => p.version);
-  return [Math.min(...versions) - 0.5, Math.max(...versions) + 0.5];
+/** Every chart spans all the versions (half a version of room at each end), so the
+ * evaluation scores line up with the training metrics beside them. */
+function versionDomain(versions: IPageVersion[]): [number, number] {
+  const numbers = versions.map(v => v.version);
+  return [Math.min(...numbers) - 0.5, Math.max(...numbers) + 0.5];
 }
 
-function chartSpec(title: string, points: IPoint[]): VisualizationSpec {
+function chartSpec(title: string, points: IPoint[], domain: [number, number]): VisualizationSpec {
   const several = new Set(points.map(p => p.series)).size > 1;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -77,8 +79,7 @@ function chartSpec(title: string, points: IPoint[]): VisualizationSpec {
         type: 'quantitative',
         title: 'version',
         axis: { tickMinStep: 1, format: 'd' },
-        // Half a version of room at each end, so the first and last points are whole.
-        scale: { nice: false, domain: versionDomain(points) }
+        scale: { nice: false, domain }
       },
       y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
       color: several
@@ -101,10 +102,12 @@ function chartSpec(title: string, points: IPoint[]): VisualizationSpec {
 function Chart(props: {
   title: string;
   points: IPoint[];
+  domain: [number, number];
   onSelect: (version: number) => void;
 }): JSX.Element {
   const node = React.useRef<HTMLDivElement>(null);
   const { title, points, onSelect } = props;
+  const [low, high] = props.domain;
   React.useEffect(() => {
     let result: Result | null = null;
     let disposed = false;
@@ -113,7 +116,7 @@ function Chart(props: {
       if (!node.current) {
         return;
       }
-      void drawChart(node.current, chartSpec(title, points), datum => {
+      void drawChart(node.current, chartSpec(title, points, [low, high]), datum => {
         if (typeof datum['version'] === 'number') {
           onSelect(datum['version']);
         }
@@ -133,7 +136,7 @@ function Chart(props: {
       stop();
       result?.finalize();
     };
-  }, [title, points, onSelect]);
+  }, [title, points, low, high, onSelect]);
   return (
     <div
       className="jp-modelshelf-chart"
@@ -153,6 +156,7 @@ interface IProps {
 export function MetricCharts(props: IProps): JSX.Element {
   const names = React.useMemo(() => metricNames(props.versions), [props.versions]);
   const evaluations = React.useMemo(() => evaluationPoints(props.versions), [props.versions]);
+  const domain = versionDomain(props.versions);
   const [picked, setPicked] = React.useState<Set<string> | null>(null);
   const shown = picked ?? new Set(names.slice(0, DEFAULT_SHOWN));
   const toggle = (name: string): void => {
@@ -199,11 +203,17 @@ export function MetricCharts(props: IProps): JSX.Element {
               key={name}
               title={name}
               points={points.get(name) ?? []}
+              domain={domain}
               onSelect={props.onSelect}
             />
           ))}
         {evaluations.length > 0 && (
-          <Chart title={EVALUATION_CHART} points={evaluations} onSelect={props.onSelect} />
+          <Chart
+            title={EVALUATION_CHART}
+            points={evaluations}
+            domain={domain}
+            onSelect={props.onSelect}
+          />
         )}
       </div>
     </div>
