@@ -14,6 +14,8 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
 
 import { shelfIcon } from './icons';
+import { openModelPage } from './pageOpeners';
+import { pickModel } from './pages';
 import { runNotebookAsJob } from './runJob';
 import { saveAsModel } from './saveModel';
 import { ModelshelfSidebar } from './sidebar';
@@ -27,6 +29,7 @@ export namespace CommandIDs {
   export const uploadFolder = 'modelshelf:upload-folder';
   export const runNotebook = 'modelshelf:run-notebook';
   export const refresh = 'modelshelf:refresh';
+  export const openModelPage = 'modelshelf:open-model-page';
 }
 
 /** The folders the two save commands offer (what a notebook wrote, as on SageMaker). */
@@ -75,6 +78,16 @@ function addCommands(ctx: ICommandContext): void {
     label: 'Show Models Sidebar',
     icon: shelfIcon,
     execute: () => app.shell.activateById(sidebar.id)
+  });
+  app.commands.addCommand(CommandIDs.openModelPage, {
+    label: args => (args['name'] ? `Open page of ${args['name']}` : 'Open model page…'),
+    caption: "A model's versions, metrics, comparisons, lineage and files in the main area",
+    execute: async args => {
+      const name = typeof args['name'] === 'string' ? args['name'] : await pickModel();
+      if (name) {
+        openModelPage(name, typeof args['version'] === 'number' ? args['version'] : undefined);
+      }
+    }
   });
   app.commands.addCommand(CommandIDs.refresh, {
     label: 'Refresh Models, Jobs and Deployments',
@@ -152,6 +165,7 @@ export function registerCommands(ctx: ICommandContext): void {
     CommandIDs.uploadFiles,
     CommandIDs.uploadFolder,
     CommandIDs.runNotebook,
+    CommandIDs.openModelPage,
     CommandIDs.showSidebar,
     CommandIDs.refresh
   ];

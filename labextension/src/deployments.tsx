@@ -8,6 +8,7 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 
 import { errorMessage, requestAPI } from './api';
 import { formatTime } from './format';
+import { openDeploymentCard } from './pageOpeners';
 import { PolledSection } from './polledSection';
 import { IDeployment } from './types';
 
@@ -123,7 +124,7 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
       >
         <div
           className="jp-modelshelf-row"
-          title={`${d.mode} · ${d.refs.join(', ')} · since ${formatTime(d.created_at)}`}
+          title={`${d.name} · ${d.mode} · ${d.refs.join(', ')} · since ${formatTime(d.created_at)}`}
         >
           <span className="jp-modelshelf-name">{d.name}</span>
           <span className={`jp-modelshelf-status jp-modelshelf-status-${d.status}`}>
@@ -131,7 +132,10 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
           </span>
           <span className="jp-modelshelf-meta">{d.mode}</span>
         </div>
-        <div className="jp-modelshelf-indent jp-modelshelf-meta">
+        <div
+          className="jp-modelshelf-indent jp-modelshelf-meta jp-modelshelf-clip"
+          title={`${d.url} ${d.refs.join(', ')}`}
+        >
           {d.url && (
             <a href={d.url} target="_blank" rel="noopener noreferrer">
               {d.url}
@@ -170,6 +174,14 @@ export class DeploymentsSection extends PolledSection<IDeployment> {
             }}
           />
           <div className="jp-modelshelf-actions">
+            <button
+              className="jp-modelshelf-button"
+              data-testid="modelshelf-deployment-card-open"
+              title={`Open the card of ${d.name}: models, URL, live figures, test requests`}
+              onClick={() => openDeploymentCard(d.name)}
+            >
+              Card
+            </button>
             <button
               className="jp-modelshelf-button jp-mod-primary"
               data-testid="modelshelf-invoke-send"

@@ -16,6 +16,10 @@ import { IMainMenu } from '@jupyterlab/mainmenu';
 
 import { registerCommands } from './commands';
 import { openJobLogs, openJobNotebook } from './jobActions';
+import { resumeJobNotifications } from './jobNotifier';
+import { enableModelPageUploads } from './modelPageUpload';
+import { setPageOpeners } from './pageOpeners';
+import { pageOpeners } from './pages';
 import { ModelshelfSidebar } from './sidebar';
 
 /** Below the file browser, running sessions and the table of contents. */
@@ -36,6 +40,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     mainMenu: IMainMenu | null,
     fileBrowser: IDefaultFileBrowser | null
   ) => {
+    // Model, job and deployment pages open in the main area from anywhere.
+    setPageOpeners(pageOpeners(app, docManager));
+    resumeJobNotifications();
+    enableModelPageUploads();
     const sidebar = new ModelshelfSidebar({
       openNotebook: job => openJobNotebook(app, docManager, job),
       openLogs: job => openJobLogs(app, job)

@@ -9,7 +9,9 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { errorMessage, requestAPI } from './api';
 import { formatDuration, formatTime, jobElapsed } from './format';
+import { openJobPage } from './pageOpeners';
 import { PolledSection } from './polledSection';
+import { Time } from './relativeTime';
 import { IJob } from './types';
 
 /** What a job row's buttons do; provided by the plugin, which owns the app. */
@@ -85,7 +87,7 @@ export class JobsSection extends PolledSection<IJob> {
       >
         <div
           className="jp-modelshelf-row"
-          title={`${job.notebook} · created ${formatTime(job.created_at)}`}
+          title={`${job.name} · ${job.notebook} · created ${formatTime(job.created_at)}`}
         >
           <span className="jp-modelshelf-name">{job.name}</span>
           <span
@@ -99,10 +101,22 @@ export class JobsSection extends PolledSection<IJob> {
           </span>
         </div>
         {job.error && <div className="jp-modelshelf-error">{job.error}</div>}
-        {job.outputs && job.outputs.length > 0 && (
-          <div className="jp-modelshelf-meta jp-modelshelf-indent">→ {job.outputs.join(', ')}</div>
-        )}
+        <div
+          className="jp-modelshelf-meta jp-modelshelf-indent jp-modelshelf-clip"
+          title={(job.outputs ?? []).join(', ')}
+        >
+          <Time prefix="created" value={job.created_at} />
+          {job.outputs && job.outputs.length > 0 && ` · → ${job.outputs.join(', ')}`}
+        </div>
         <div className="jp-modelshelf-actions">
+          <button
+            className="jp-modelshelf-button"
+            data-testid="modelshelf-job-page-open"
+            title={`Open the page of job ${job.name}: status, inputs, outputs, log, rerun`}
+            onClick={() => openJobPage(job.id)}
+          >
+            Details
+          </button>
           <button
             className="jp-modelshelf-button"
             data-testid="modelshelf-job-open"

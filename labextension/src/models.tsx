@@ -13,12 +13,15 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
-import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import { caretDownIcon, caretRightIcon, launchIcon } from '@jupyterlab/ui-components';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { APIError, errorMessage, requestAPI } from './api';
 import { deployVersion } from './deployModel';
-import { formatBytes, formatTime } from './format';
+import { formatBytes } from './format';
+import { activatable } from './keyboard';
+import { openModelPage } from './pageOpeners';
+import { Time } from './relativeTime';
 import { renderError, Section } from './section';
 import { IModelPage, IModelVersion, IVersionListing } from './types';
 import { attachUploadDrop, modelNameAt } from './uploadDrop';
@@ -206,11 +209,10 @@ export class ModelsSection extends Section {
             <li key={v.version} className="jp-modelshelf-version" data-ref={v.ref}>
               <div
                 className={`jp-modelshelf-row${selected ? ' jp-mod-selected' : ''}`}
-                role="button"
                 aria-pressed={selected}
                 data-testid="modelshelf-version-row"
                 title={`${v.ref}: ${v.source}`}
-                onClick={() => this._select({ name, version: v.version })}
+                {...activatable(() => this._select({ name, version: v.version }))}
               >
                 <span className="jp-modelshelf-name">v{v.version}</span>
                 {(v.aliases ?? []).map(alias => (
@@ -219,7 +221,7 @@ export class ModelsSection extends Section {
                   </span>
                 ))}
                 <span className="jp-modelshelf-meta">
-                  {formatTime(v.created_at)} · {formatBytes(v.size)}
+                  <Time value={v.created_at} /> · {formatBytes(v.size)}
                 </span>
               </div>
               {selected && this._renderDetail(v.aliases ?? [])}
@@ -244,6 +246,7 @@ export class ModelsSection extends Section {
         onCopyRef={ref => void this._copyRef(ref)}
         onDelete={(name, version) => void this._delete(name, version)}
         onDeploy={ref => void deployVersion(ref, () => this._deployed.emit())}
+        onOpenPage={(name, version) => openModelPage(name, version)}
       />
     );
   }
@@ -270,16 +273,28 @@ export class ModelsSection extends Section {
               <li key={model.name} className="jp-modelshelf-model" data-model={model.name}>
                 <div
                   className="jp-modelshelf-row"
-                  role="button"
                   aria-expanded={open}
                   data-testid="modelshelf-model-row"
-                  onClick={() => this._toggle(model.name)}
+                  title={`${model.name}: ${model.versions} version${model.versions === 1 ? '' : 's'}`}
+                  {...activatable(() => this._toggle(model.name))}
                 >
                   <Caret.react tag="span" className="jp-modelshelf-caret" />
                   <span className="jp-modelshelf-name">{model.name}</span>
                   <span className="jp-modelshelf-meta">
                     {model.versions} version{model.versions === 1 ? '' : 's'}
                   </span>
+                  <button
+                    className="jp-modelshelf-icon-button"
+                    data-testid="modelshelf-open-model-page"
+                    title={`Open the page of ${model.name}`}
+                    aria-label={`Open the page of ${model.name}`}
+                    onClick={event => {
+                      event.stopPropagation();
+                      openModelPage(model.name);
+                    }}
+                  >
+                    <launchIcon.react tag="span" />
+                  </button>
                 </div>
                 {open && this._renderVersions(model.name)}
               </li>

@@ -11,6 +11,7 @@ import { Widget } from '@lumino/widgets';
 import { APIError, errorMessage, requestAPI } from './api';
 import { input, note, row } from './forms';
 import { scheduleJob } from './scheduleDialog';
+import { watchLaunchedJob } from './jobNotifier';
 import { IJob, INotebookParameter, INotebookParameters } from './types';
 
 /** How a parameter is edited, from the type papermill inferred (or the annotation). */
@@ -244,6 +245,7 @@ export async function runNotebookAsJob(path: string): Promise<IJob | null> {
     try {
       const job = await requestAPI<IJob>('jobs', { method: 'POST', body: template });
       Notification.success(`Job ${job.name} is ${job.status}`, { autoClose: 4000 });
+      watchLaunchedJob(job); // a notification when it ends
       return job;
     } catch (error) {
       await showErrorMessage(`The server refused the job`, errorMessage(error));

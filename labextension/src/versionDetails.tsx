@@ -4,10 +4,11 @@
  * files, each a download link the browser follows with the session's cookie.
  */
 import * as React from 'react';
-import { copyIcon, deleteIcon, downloadIcon } from '@jupyterlab/ui-components';
+import { copyIcon, deleteIcon, downloadIcon, launchIcon } from '@jupyterlab/ui-components';
 
 import { apiURL, encodePath } from './api';
-import { formatBytes, formatTime, formatValue } from './format';
+import { formatBytes, formatValue } from './format';
+import { Time } from './relativeTime';
 import { IModelVersion, JSONObject } from './types';
 
 interface IProps {
@@ -16,6 +17,7 @@ interface IProps {
   onCopyRef: (ref: string) => void;
   onDelete: (name: string, version: number) => void;
   onDeploy: (ref: string) => void;
+  onOpenPage: (name: string, version: number) => void;
 }
 
 /** A two-column table of key/value rows; rows with an empty value are left out. */
@@ -67,7 +69,8 @@ function lineageRows(detail: IModelVersion): [string, React.ReactNode][] {
   return [
     ['Parent', detail.parent ?? ''],
     ['Job', job ? `${job.name ?? ''}${job.id ? ` (${job.id})` : ''}` : ''],
-    ['Dataset', dataset?.uri ? String(dataset.uri) : ''],
+    // The store records where a dataset was read from as `ref` (`uri` in older records).
+    ['Dataset', String(dataset?.['ref'] ?? dataset?.uri ?? '')],
     ['Dataset sha256', dataset?.sha256 ? <Hash value={String(dataset.sha256)} /> : ''],
     ['Notebook', detail.notebook ?? '']
   ];
@@ -84,6 +87,14 @@ export function VersionDetails(props: IProps): JSX.Element {
   return (
     <div className="jp-modelshelf-details" data-testid="modelshelf-version-details" data-ref={ref}>
       <div className="jp-modelshelf-actions">
+        <button
+          className="jp-modelshelf-button"
+          data-testid="modelshelf-open-version-page"
+          title={`Open ${ref} on the model's page (charts, compare, lineage)`}
+          onClick={() => props.onOpenPage(detail.name, detail.version)}
+        >
+          <launchIcon.react tag="span" className="jp-modelshelf-button-icon" /> Page
+        </button>
         <button
           className="jp-modelshelf-button"
           data-testid="modelshelf-copy-ref"
@@ -113,7 +124,7 @@ export function VersionDetails(props: IProps): JSX.Element {
         testid="modelshelf-version-summary"
         rows={[
           ['Ref', <code key="ref">{ref}</code>],
-          ['Created', formatTime(detail.created_at)],
+          ['Created', <Time key="created" value={detail.created_at} />],
           ['Size', `${formatBytes(detail.size)} in ${detail.file_count} file(s)`],
           ['Source', detail.source ?? ''],
           ['Message', detail.message ?? ''],

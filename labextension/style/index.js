@@ -1,2 +1,3 @@
 import './base.css';
 import './upload.css';
+import './page.css';

@@ -13,6 +13,7 @@ from modelshelf import (
     SizeLimitError,
     SourceError,
 )
+from modelshelf.core.store.usage import version_usage
 
 
 @pytest.fixture(params=["blake3", "sha256"])
@@ -143,6 +144,22 @@ def test_expired_lease_does_not_block(shelf, model_dir):
     shelf.save("m", model_dir)
     shelf.lease("m:1", owner="crashed job", ttl=-1)
     shelf.delete("m:1")
+
+
+def test_usage_names_aliases_live_holders_and_children(shelf, model_dir):
+    first = shelf.save("m", model_dir)
+    shelf.save("m", model_dir, parent=first.ref)
+    shelf.set_alias("m", "production", 1)
+    held = shelf.lease("m:1", owner="deployment api")
+    shelf.lease("m:1", owner="job gone (x)", ttl=-1)  # expired: uses it no more
+    usage = version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 1)
+    assert usage.ref == "m:1" and usage.aliases == ["production"]
+    assert [(h.kind, h.owner) for h in usage.holders] == [("deployment", "deployment api")]
+    assert usage.children == ["m:2"]
+    shelf.leases.release(held)
+    assert version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 1).holders == []
+    with pytest.raises(ModelNotFoundError):
+        version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 3)
 
 
 def test_delete_refused_while_alias_points_at_version(shelf, model_dir):

@@ -1,5 +1,5 @@
-"""REST over jobs: list, submit, get, cancel, incremental logs, the executed notebook, and the
-parameters a notebook declares (for the sidebar's "Run notebook as job" dialog)."""
+"""REST over jobs: list, submit, get, cancel, rerun, incremental logs, the executed notebook,
+and the parameters a notebook declares (for the sidebar's "Run notebook as job" dialog)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,14 @@ class JobCancelHandler(ModelshelfHandler):
         self.reply(schemas.Job, (await self.call(self.app.jobs.cancel, job_id)).describe())
 
 
+class JobRerunHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        job = await self.call(self.app.jobs.resubmit, job_id)
+        self.reply(schemas.Job, job.describe(), status=201)
+
+
 class JobLogsHandler(ModelshelfHandler):
     @authenticated
     @authorized
@@ -131,6 +139,7 @@ ROUTES = [
     (r"/jobs", JobsHandler),
     (rf"/jobs/{_JOB}", JobHandler),
     (rf"/jobs/{_JOB}/cancel", JobCancelHandler),
+    (rf"/jobs/{_JOB}/rerun", JobRerunHandler),
     (rf"/jobs/{_JOB}/logs", JobLogsHandler),
     (rf"/jobs/{_JOB}/notebook", JobNotebookHandler),
     (r"/notebook-parameters", NotebookParametersHandler),

@@ -1,4 +1,5 @@
-"""REST over the model store: list, versions, manifests, save, delete, aliases, files, diff."""
+"""REST over the model store: list, versions, manifests, save, delete, aliases (and their
+history), files, diff, and what uses a version."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from modelshelf.core.errors import ModelNotFoundError
 from modelshelf.core.jsonable import to_jsonable
 from modelshelf.core.names import validate_alias, validate_name, validate_relpath
 from modelshelf.core.store import ModelSummary, Shelf, VersionListing
+from modelshelf.core.store.usage import version_usage
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
 from modelshelf.server.paths import source_or_url
@@ -137,6 +139,22 @@ class VersionHandler(ModelshelfHandler):
         self.reply(schemas.ModelVersion, to_jsonable(deleted))
 
 
+class VersionUsageHandler(ModelshelfHandler):
+    @authenticated
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        shelf = self.app.shelf
+        usage = await self.call(
+            version_usage,
+            shelf.catalog,
+            shelf.aliases,
+            shelf.leases,
+            validate_name(name),
+            _version_number(version),
+        )
+        self.reply(schemas.VersionUsage, to_jsonable(usage))
+
+
 class FileHandler(ModelshelfHandler):
     @authenticated
     @authorized
@@ -174,6 +192,17 @@ class AliasesHandler(ModelshelfHandler):
 class AliasHandler(ModelshelfHandler):
     @authenticated
     @authorized
+    async def get(self, name: str, alias: str) -> None:
+        history = await self.call(
+            self.app.shelf.alias_history, validate_name(name), validate_alias(alias)
+        )
+        if not history:
+            raise ModelNotFoundError(f"model {name!r} has no alias {alias!r}")
+        body = {"name": name, "alias": alias, "moves": to_jsonable(history)}
+        self.reply(schemas.AliasHistory, body)
+
+    @authenticated
+    @authorized
     async def put(self, name: str, alias: str) -> None:
         request = self.body(AliasRequest)
         move = await self.call(
@@ -206,6 +235,7 @@ ROUTES = [
     (r"/models", ModelsHandler),
     (rf"/models/{_NAME}", ModelHandler),
     (rf"/models/{_NAME}/versions/{_VERSION}", VersionHandler),
+    (rf"/models/{_NAME}/versions/{_VERSION}/usage", VersionUsageHandler),
     (rf"/models/{_NAME}/versions/{_VERSION}/files/(?P<path>.+)", FileHandler),
     (rf"/models/{_NAME}/aliases", AliasesHandler),
     (rf"/models/{_NAME}/aliases/(?P<alias>[^/]+)", AliasHandler),

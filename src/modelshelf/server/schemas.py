@@ -208,6 +208,25 @@ class AliasMove(Answer):
     moved_by: str
 
 
+class AliasHistory(Answer):
+    name: str
+    alias: str
+    moves: list[AliasMove]
+
+
+class Holder(Answer):
+    kind: Literal["job", "deployment", "other"]
+    owner: str
+    expires_at: float
+
+
+class VersionUsage(Answer):
+    ref: str
+    aliases: list[str]
+    holders: list[Holder]
+    children: list[str]
+
+
 class ModelDiff(Answer):
     a: str
     b: str
@@ -267,6 +286,7 @@ class Job(Answer):
     error: str | None
     outputs: list[str]
     results: dict[str, Any] | None
+    rerun_of: str | None = None
 
 
 class JobList(Answer):
@@ -330,9 +350,9 @@ class UploadStatus(Answer):
 
 RESPONSES: tuple[type[Answer], ...] = (
     ModelSummary, ModelPage, VersionSummary, VersionListing, FileEntry, Evaluation, ModelVersion,
-    Aliases, AliasMove, ModelDiff, Task, TaskList, NotebookParameter, NotebookParameters, Job,
-    JobList, JobLogs, Deployment, DeploymentList, DeploymentLogs, InvokeAnswer, UploadFileStatus,
-    UploadStatus,
+    Aliases, AliasMove, AliasHistory, Holder, VersionUsage, ModelDiff, Task, TaskList,
+    NotebookParameter, NotebookParameters, Job, JobList, JobLogs, Deployment, DeploymentList,
+    DeploymentLogs, InvokeAnswer, UploadFileStatus, UploadStatus,
 )  # fmt: skip
 
 

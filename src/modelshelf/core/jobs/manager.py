@@ -324,6 +324,34 @@ class JobManager(Configurable):
         finally:
             shutil.rmtree(staging_dir, ignore_errors=True)
 
+    def resubmit(self, job_id: str) -> Job:
+        """Run a job again: its notebook as it was when submitted, same parameters, inputs
+        and settings (the job page's "Rerun"; ``rerun`` starts from a model instead)."""
+        job = self.get(job_id)
+        spec = job.spec
+        snapshot = os.path.join(job.workspace, "notebook.ipynb")
+        if not os.path.exists(snapshot):
+            raise JobError(
+                f"the notebook snapshot of job {job.name} ({job.id}) is gone (pruned?): "
+                "run the notebook again as a new job"
+            )
+        return self.submit(
+            snapshot,
+            name=spec.name,
+            parameters=spec.parameters,
+            model=spec.model,
+            data=spec.data,
+            output=spec.output,
+            workers=spec.workers,
+            executor=spec.executor,
+            kernel=spec.kernel,
+            timeout=spec.timeout,
+            env=spec.env,
+            save_training_data=spec.save_training_data,
+            scheduler=spec.scheduler,
+            _rerun_of=f"job {job.id}",
+        )
+
     def prune(self, older_than: float | str = "7d") -> list[str]:
         """Remove the workspaces and records of jobs that ended before ``older_than`` ago.
 
