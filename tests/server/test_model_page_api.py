@@ -80,6 +80,23 @@ async def test_rerun_runs_the_job_again_with_its_parameters(api, wait_for, jp_ro
     assert shelf.open("Job - again:2", "weights.txt").read() == b"epochs=4 lr=0.1"
 
 
+async def test_rerun_of_a_script_job_runs_its_snapshot(api, wait_for, jp_root_dir, shelf):
+    script = jp_root_dir / "fit.py"
+    fit = "import os, pathlib, sys\nout = pathlib.Path(os.environ['ML_OUTPUT_PATH'])\n"
+    script.write_text(fit + "out.mkdir(parents=True, exist_ok=True)\n"
+                      "(out / 'args.txt').write_text(' '.join(sys.argv[1:]))\n")  # fmt: skip
+    status, job = await api("POST", "jobs", body={"notebook": "fit.py", "parameters": {"k": 3}})
+    assert status == 201, job
+    done = await wait_for(("jobs", job["id"]), lambda j: j["status"] not in ("queued", "running"))
+    assert done["status"] == "succeeded", done
+    script.write_text("raise SystemExit('changed')\n")  # the rerun runs what the job ran
+    status, rerun = await api("POST", "jobs", job["id"], "rerun")
+    assert status == 201 and rerun["kind"] == "script", rerun
+    rerun = await wait_for(("jobs", rerun["id"]), lambda j: j["status"] in ("succeeded", "failed"))
+    assert rerun["status"] == "succeeded", rerun
+    assert shelf.open("Job - fit:2", "args.txt").read() == b"--k 3"
+
+
 async def test_rerun_of_an_unknown_job_is_404(api):
     code, error = await api("POST", "jobs", "20990101-000000-abcdef", "rerun")
     assert code == 404 and error["message"]

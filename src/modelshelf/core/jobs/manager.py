@@ -34,6 +34,7 @@ from modelshelf.core.jobs.programs import (
     DATALOOP,
     NOTEBOOK,
     SCRIPT,
+    SNAPSHOTS,
     UIPATH,
     check_pipeline,
     program_kind,
@@ -296,61 +297,59 @@ class JobManager(Configurable):
         if not version.job or not version.job.get("snapshot"):
             raise JobError(f"{version.ref} was not produced by a job, so it cannot be rerun")
         job = version.job
-        snapshot_key = job["snapshot"]
-        try:
-            content = snapshot_content(self.shelf.backend, snapshot_key)
-        except FileNotFoundError as exc:
-            raise JobError(
-                f"the notebook snapshot of {version.ref} is gone from the store"
-            ) from exc
-        staging_dir = os.path.join(self.workspace_root, f"rerun-{new_job_id()}")
-        staging = fetch_snapshot(snapshot_key, staging_dir, content)
-        try:
-            request = {
-                "name": job.get("name"),
-                "parameters": job.get("parameters") or {},
-                "model": job.get("model"),
-                "data": job.get("data"),
-                "workers": int(job.get("workers") or 1),
-                "kernel": job.get("kernel"),
-                "executor": job.get("executor") or "local",
-                "pipeline": job.get("pipeline"),
-                "eval_data": job.get("eval_data"),
-                **overrides,
-            }
-            return self.submit(
-                staging, _rerun_of=version.ref, _import_from=job.get("import_from"), **request
-            )
-        finally:
-            shutil.rmtree(staging_dir, ignore_errors=True)
+        request = {
+            "name": job.get("name"),
+            "parameters": job.get("parameters") or {},
+            "model": job.get("model"),
+            "data": job.get("data"),
+            "workers": int(job.get("workers") or 1),
+            "kernel": job.get("kernel"),
+            "executor": job.get("executor") or "local",
+            "pipeline": job.get("pipeline"),
+            "eval_data": job.get("eval_data"),
+            "_import_from": job.get("import_from"),
+            **overrides,
+        }
+        return self._submit_snapshot(job["snapshot"], version.ref, version.ref, request)
 
     def resubmit(self, job_id: str) -> Job:
-        """Run a job again: its notebook as it was when submitted, same parameters, inputs
-        and settings (the job page's "Rerun"; ``rerun`` starts from a model instead)."""
+        """Run a job again: what it ran as it was when submitted (the notebook, script or
+        package snapshot), same parameters, inputs and settings (the job page's "Rerun";
+        ``rerun`` starts from a model instead)."""
         job = self.get(job_id)
         spec = job.spec
-        snapshot = os.path.join(job.workspace, "notebook.ipynb")
-        if not os.path.exists(snapshot):
-            raise JobError(
-                f"the notebook snapshot of job {job.name} ({job.id}) is gone (pruned?): "
-                "run the notebook again as a new job"
-            )
-        return self.submit(
-            snapshot,
-            name=spec.name,
-            parameters=spec.parameters,
-            model=spec.model,
-            data=spec.data,
-            output=spec.output,
-            workers=spec.workers,
-            executor=spec.executor,
-            kernel=spec.kernel,
-            timeout=spec.timeout,
-            env=spec.env,
-            save_training_data=spec.save_training_data,
-            scheduler=spec.scheduler,
-            _rerun_of=f"job {job.id}",
-        )
+        request = {
+            "name": spec.name,
+            "parameters": spec.parameters,
+            "model": spec.model,
+            "data": spec.data,
+            "output": spec.output,
+            "workers": spec.workers,
+            "executor": spec.executor,
+            "kernel": spec.kernel,
+            "timeout": spec.timeout,
+            "env": spec.env,
+            "save_training_data": spec.save_training_data,
+            "scheduler": spec.scheduler,
+            "pipeline": spec.pipeline,
+            "eval_data": spec.eval_data,
+            "_import_from": spec.import_from,
+        }
+        key = run_key(job.id, SNAPSHOTS[spec.kind])
+        return self._submit_snapshot(key, f"job {job.name} ({job.id})", f"job {job.id}", request)
+
+    def _submit_snapshot(self, key: str, what: str, rerun_of: str, request: dict) -> Job:
+        """Submit the snapshot kept at ``key`` in the store again, with ``request``."""
+        try:
+            content = snapshot_content(self.shelf.backend, key)
+        except FileNotFoundError as exc:
+            raise JobError(f"the snapshot of {what} is gone from the store ({key})") from exc
+        staging_dir = os.path.join(self.workspace_root, f"rerun-{new_job_id()}")
+        staging = fetch_snapshot(key, staging_dir, content)
+        try:
+            return self.submit(staging, _rerun_of=rerun_of, **request)
+        finally:
+            shutil.rmtree(staging_dir, ignore_errors=True)
 
     def prune(self, older_than: float | str = "7d") -> list[str]:
         """Remove the workspaces and records of jobs that ended before ``older_than`` ago.
