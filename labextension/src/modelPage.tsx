@@ -112,7 +112,7 @@ export class ModelPage extends ReactWidget implements IModelPageHandle {
       return;
     }
     this._evaluationsOf = listing;
-    const found = await loadEvaluations(this.modelName, listing.versions as IPageVersion[]);
+    const found = await loadEvaluations(listing.versions as IPageVersion[]);
     if (this._listing === listing) {
       this._evaluations = found;
       this.update();

@@ -62,6 +62,9 @@ def extension_config(root: str, storage_options: dict | None = None, **server: A
             **server,
         },
         "ModelshelfApp": app,
+        # The server keeps a pre-started job runner by default; REST tests need none (a
+        # runner and its kernel per test would cost seconds of CPU each).
+        "JobManager": {"kernel_pool": 0},
     }
 
 

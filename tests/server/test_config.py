@@ -22,7 +22,7 @@ def test_settings_reach_the_extension_and_the_core(jp_serverapp, store_root):
     assert app.shelf.backend.url.endswith(str(store_root))
     assert app.shelf.max_model_size == 1000
     assert app.jobs.max_concurrent_jobs == 3
-    assert app.jobs.pool is not None and app.jobs.pool.size == 1  # the server keeps one
+    assert app.jobs.pool is not None and app.jobs.pool.size == 1  # as configured
 
 
 async def test_a_save_over_the_size_limit_fails_with_the_limit(api, jp_root_dir, wait_for):
@@ -34,3 +34,16 @@ async def test_a_save_over_the_size_limit_fails_with_the_limit(api, jp_root_dir,
     assert "over the limit of 1,000 bytes" in task["error"], task["error"]
     _, page = await api("GET", "models")
     assert page["total"] == 0
+
+
+def test_the_server_keeps_one_job_runner_ready_unless_told_otherwise(monkeypatch):
+    from traitlets.config import Config
+
+    from modelshelf.server.app import ModelshelfApp
+
+    monkeypatch.delenv("MODELSHELF_KERNEL_POOL", raising=False)
+    assert ModelshelfApp()._job_pool_default() == {"kernel_pool": 1}
+    told = Config({"JobManager": {"kernel_pool": 0}})
+    assert ModelshelfApp(config=told)._job_pool_default() == {}
+    monkeypatch.setenv("MODELSHELF_KERNEL_POOL", "3")
+    assert ModelshelfApp()._job_pool_default() == {}

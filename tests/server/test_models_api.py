@@ -64,6 +64,13 @@ async def test_a_version_answers_with_its_evaluation_records(api, shelf, churn):
     ]  # fmt: skip
     _, other = await api("GET", "models", "churn", "versions", "2")
     assert other["evaluations"] == []
+    # The versions listing carries them too (one listing of the model's records), so the
+    # model page draws every version's scores without a request per version.
+    shelf.evaluate("churn:1", 0.85, pipeline="full")
+    _, listing = await api("GET", "models", "churn")
+    first, second = listing["versions"]
+    assert [e["score"] for e in first["evaluations"]] == [0.81, 0.85]
+    assert second["evaluations"] == []
 
 
 @pytest.mark.parametrize(

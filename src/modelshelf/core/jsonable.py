@@ -29,7 +29,12 @@ def to_jsonable(obj: Any) -> Any:
             "name": obj.name,
             "aliases": dict(sorted(obj.aliases.items())),
             "versions": [
-                {**v.summary(), "version": v.version, "aliases": obj.aliases_of(v.version)}
+                {
+                    **v.summary(),
+                    "version": v.version,
+                    "aliases": obj.aliases_of(v.version),
+                    "evaluations": [e.to_json() for e in v.evaluations],
+                }
                 for v in obj.versions
             ],
         }

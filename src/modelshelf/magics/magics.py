@@ -94,13 +94,13 @@ class ModelshelfMagics(Magics, Configurable):
     @property
     def jobs(self) -> JobManager:
         if self._jobs is None:
-            self._jobs = JobManager(self.shelf)
+            self._jobs = JobManager(self.shelf, config=self.config)
         return self._jobs
 
     @property
     def deployments(self) -> DeploymentManager:
         if self._deployments is None:
-            self._deployments = DeploymentManager(self.shelf)
+            self._deployments = DeploymentManager(self.shelf, config=self.config)
         return self._deployments
 
     def close(self) -> None:

@@ -81,7 +81,7 @@ class ModelshelfApp(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.shelf = Shelf(self.root, self.storage_options, config=self.config)
-        self.jobs = JobManager(self.shelf, config=self.config)
+        self.jobs = JobManager(self.shelf, config=self.config, **self._job_pool_default())
         self.deployments = DeploymentManager(self.shelf, config=self.config)
         self.tasks = TaskRunner(self.task_threads)
         self.schedules = ScheduleManager(self.shelf, jobs=self.jobs, config=self.config)
@@ -92,6 +92,12 @@ class ModelshelfApp(ExtensionApp):
         self.uploads = UploadManager(self.shelf, config=self.config)
         self.settings["modelshelf"] = self
         self.log.info("modelshelf: store %s", self.shelf.backend.url)
+
+    def _job_pool_default(self) -> dict[str, int]:
+        """The server is the long-lived process a kernel pool needs: keep one runner and
+        kernel ready unless ``c.JobManager.kernel_pool`` (or MODELSHELF_KERNEL_POOL) says."""
+        configured = "kernel_pool" in self.config.get("JobManager", {})
+        return {} if configured or os.environ.get("MODELSHELF_KERNEL_POOL") else {"kernel_pool": 1}
 
     @property
     def root_dir(self) -> str:

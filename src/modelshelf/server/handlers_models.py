@@ -117,7 +117,7 @@ class ModelHandler(ModelshelfHandler):
         validate_name(name)
 
         def listing() -> VersionListing:
-            versions = shelf.versions(name)
+            versions = shelf.versions(name, evaluations=True)
             if not versions:
                 raise ModelNotFoundError(f"no model named {name!r}")
             return VersionListing(name, versions, shelf.aliases.of_model(name))

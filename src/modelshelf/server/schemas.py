@@ -156,6 +156,7 @@ class Lineage(Answer):
 class VersionSummary(Lineage):
     ref: str
     aliases: list[str]
+    evaluations: list[Evaluation] = Field(default_factory=list)
 
 
 class VersionListing(Answer):

@@ -25,6 +25,7 @@ from modelshelf.core.store.layout import (
     evaluation_dir,
     evaluation_key,
     manifest_key,
+    model_evaluations_dir,
     tombstone_key,
 )
 
@@ -121,6 +122,22 @@ class EvaluationBook:
             except (FileNotFoundError, ValueError, TypeError):
                 continue
         return sorted(out, key=lambda e: e.created)  # stable: same-microsecond keep key order
+
+    def of_model(self, name: str) -> dict[int, list[Evaluation]]:
+        """Every version's evaluations of ``name``, oldest first: one listing of the model's
+        records (and a read of each), not one listing per version."""
+        found: dict[int, list[Evaluation]] = {}
+        prefix = model_evaluations_dir(name)
+        for entry in sorted(self.backend.list(prefix, recursive=True), key=lambda e: e.key):
+            number = entry.key[len(prefix) :].strip("/").split("/", 1)[0]
+            if not number.isdigit():
+                continue
+            try:
+                record = Evaluation.from_json(json.loads(self.backend.read_bytes(entry.key)))
+            except (FileNotFoundError, ValueError, TypeError):
+                continue
+            found.setdefault(int(number), []).append(record)
+        return {n: sorted(records, key=lambda e: e.created) for n, records in found.items()}
 
     def remove_all(self, name: str, version: int) -> int:
         """Remove every evaluation of ``name:version`` (when it is deleted); return how many."""

@@ -82,8 +82,12 @@ def lease_key(name: str, version: int, lease_id: str) -> str:
     return f"{lease_dir(name, version)}/{lease_id}.json"
 
 
+def model_evaluations_dir(name: str) -> str:
+    return f"{EVALUATIONS}/{name}"
+
+
 def evaluation_dir(name: str, version: int) -> str:
-    return f"{EVALUATIONS}/{name}/{version}"
+    return f"{model_evaluations_dir(name)}/{version}"
 
 
 def evaluation_key(name: str, version: int, record_id: str) -> str:

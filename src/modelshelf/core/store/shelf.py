@@ -350,9 +350,14 @@ class Shelf(Configurable):
         name, version = self.resolve(ref)
         return self.evaluation_book.list(name, version)
 
-    def versions(self, name: str) -> list[ModelVersion]:
-        """Every live version of ``name``, oldest first."""
-        return self.catalog.versions(name)
+    def versions(self, name: str, *, evaluations: bool = False) -> list[ModelVersion]:
+        """Every live version of ``name``, oldest first (with their evaluation records if
+        ``evaluations``: one listing of the model's records)."""
+        versions = self.catalog.versions(name)
+        if not evaluations:
+            return versions
+        scores = self.evaluation_book.of_model(name)
+        return [replace(v, evaluations=tuple(scores.get(v.version, ()))) for v in versions]
 
     def list(self) -> list[ModelSummary]:
         """Every model with its newest version, from one listing (no manifest is read)."""
