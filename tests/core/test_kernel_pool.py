@@ -326,3 +326,21 @@ def test_the_cli_never_keeps_a_pool(shelf, tmp_path):
     assert not _marked(marker)
     # A pool makes its folder when it is made, before it starts any runner.
     assert not Path(shelf.state_dir, "jobs", "pool").exists()
+
+
+def test_a_scheduled_run_takes_a_pooled_kernel_and_sees_its_schedule(shelf, pooled, probe):
+    from modelshelf.core.jobs import ScheduleManager
+
+    jobs = pooled()
+    schedules = ScheduleManager(shelf, jobs=jobs)
+    try:
+        schedules.create(probe, every="1d", name="probe-daily")
+        job = schedules.run_now("probe-daily", {"label": "now"}).wait(120)
+    finally:
+        schedules.close()
+    assert job.status == "succeeded", job.logs()
+    assert POOLED in job.logs()  # the schedule's variables are the job's own, not an env=
+    environ = seen(job)["environ"]
+    assert environ["ML_SCHEDULE_NAME"] == "probe-daily" and environ["ML_SCHEDULE_ATTEMPT"] == "1"
+    assert float(environ["ML_SCHEDULED_TIME"]) == pytest.approx(job.spec.schedule["due"])
+    assert seen(job)["parameters"] == {"alpha": 0.5, "label": "now"}

@@ -41,9 +41,9 @@ def _scheduled_jobs(shelf: Shelf) -> list[tuple[str, float]]:
     try:
         found = []
         for job in jobs.list(limit=10_000):
-            env = job.spec.env
-            if "ML_SCHEDULE_NAME" in env:
-                found.append((env["ML_SCHEDULE_NAME"], round(float(env["ML_SCHEDULED_TIME"]), 3)))
+            run = job.spec.schedule
+            if run is not None:
+                found.append((run["name"], round(float(run["due"]), 3)))
             if not job.finished:
                 job.cancel()
         return found

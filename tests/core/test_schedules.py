@@ -152,7 +152,7 @@ def test_run_now_with_overrides_is_an_ordinary_job_linked_to_its_schedule(schedu
     job = schedules.run_now("nightly", {"label": "now"}).wait(120)
     assert job.status == "succeeded", job.logs()
     assert job.spec.parameters["epochs"] == 3 and job.spec.parameters["label"] == "now"
-    assert job.spec.env["ML_SCHEDULE_NAME"] == "nightly"
+    assert job.spec.schedule["name"] == "nightly"
     assert job.outputs == ["Job - nightly:1"]
     assert shelf.show("Job - nightly").params["label"] == "now"
 
@@ -237,7 +237,7 @@ def test_a_failing_run_is_retried_then_marked_failed_and_the_webhook_told(schedu
         assert "bad value: 0" in body["error"]
         assert os.path.isfile(body["executed_notebook"])
         last_job = schedules.jobs.get(body["job_id"])
-        assert last_job.spec.env["ML_SCHEDULE_ATTEMPT"] == "3"
+        assert last_job.spec.schedule["attempt"] == 3
 
 
 def test_notify_always_posts_after_a_run_that_succeeded(schedules):
@@ -277,7 +277,7 @@ def test_a_run_claimed_by_a_scheduler_that_died_is_taken_over(schedules, claimed
     stored = schedules.store.run("orphan", key)
     assert stored["taken_over"] is True and stored["status"] == "running"
     job = schedules.jobs.get(stored["attempts"][0]["job_id"]).wait(120)
-    assert job.status == "succeeded" and job.spec.env["ML_SCHEDULE_NAME"] == "orphan"
+    assert job.status == "succeeded" and job.spec.schedule["name"] == "orphan"
 
 
 def test_a_run_whose_notebook_went_away_fails_and_is_notified(schedules, tmp_path):

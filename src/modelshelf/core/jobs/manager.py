@@ -147,6 +147,7 @@ class JobManager(Configurable):
         eval_data: str | os.PathLike | None = None,
         _rerun_of: str | None = None,
         _import_from: str | None = None,
+        _schedule: dict[str, Any] | None = None,
     ) -> Job:
         """Run ``notebook`` as a job in its own process; return at once with a :class:`Job`.
 
@@ -213,6 +214,7 @@ class JobManager(Configurable):
                 pipeline=pipeline,
                 eval_data=eval_data,
                 import_from=_import_from or _script_folder(kind, notebook),
+                schedule=_schedule,
             )
             for local, key in snapshot_files(snapshot):
                 with open(local, "rb") as fh:

@@ -3,8 +3,9 @@ delete and run now; the :class:`~modelshelf.core.jobs.scheduler.Scheduler` fires
 
 A schedule's template is what :meth:`JobManager.submit` takes, kept as its keyword
 arguments, so anything a job can run (a notebook, a script, a pipeline) can be scheduled.
-Every run is an ordinary job, whose environment names its schedule (``ML_SCHEDULE_NAME``)
-and due time (``ML_SCHEDULED_TIME``).
+Every run is an ordinary job linked to its schedule (``job.spec.schedule``), whose
+environment names its schedule (``ML_SCHEDULE_NAME``), due time (``ML_SCHEDULED_TIME``) and
+attempt (``ML_SCHEDULE_ATTEMPT``).
 """
 
 from __future__ import annotations
@@ -279,13 +280,10 @@ class ScheduleManager(Configurable):
         for key in ("pipeline", "eval_data"):
             if template.get(key) is None:
                 template.pop(key, None)  # only passed when set (pipelines' own jobs)
-        template["env"] = {
-            **(template.get("env") or {}),
-            "ML_SCHEDULE_NAME": definition.name,
-            "ML_SCHEDULED_TIME": f"{run.due:.3f}",
-            "ML_SCHEDULE_ATTEMPT": str(run.attempt + 1),
-        }
-        return self.jobs.submit(notebook, **template)
+        # The job's ML_SCHEDULE_* variables: job variables like ML_JOB_ID, not the template's
+        # env, so that a pooled kernel can take the run too.
+        run_link = {"name": definition.name, "due": run.due, "attempt": run.attempt + 1}
+        return self.jobs.submit(notebook, _schedule=run_link, **template)
 
 
 def run_record(definition: ScheduleDefinition, due: float, reason: str, host: str) -> dict:

@@ -35,6 +35,9 @@ class JobSpec:
     pipeline: str | None = None
     eval_data: str | None = None
     import_from: str | None = None  # a script's own folder: its modules stay importable
+    #: The run of a schedule this job is: ``{"name", "due", "attempt"}`` (the job's
+    #: ``ML_SCHEDULE_*`` variables), or None.
+    schedule: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from modelshelf.core.jobs.spec import JobSpec
 
@@ -76,6 +77,7 @@ def job_variables(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, s
     """
     output_is_model = spec.output == "model"
     return {
+        **_schedule_variables(spec.schedule),
         "ML_MODEL_PATH": paths.models,
         "ML_OUTPUT_PATH": paths.models if output_is_model else paths.output,
         "ML_DATA_PATH": paths.data,
@@ -93,7 +95,21 @@ def job_variables(paths: WorkerPaths, spec: JobSpec, job_id: str) -> dict[str, s
     }
 
 
-JOB_VARIABLES = frozenset(job_variables(worker_paths("", 1, 1), JobSpec("", ""), ""))
+def _schedule_variables(run: dict[str, Any] | None) -> dict[str, str]:
+    """A scheduled run's variables: which schedule, which due time, which attempt."""
+    if run is None:
+        return {}
+    return {
+        "ML_SCHEDULE_NAME": str(run["name"]),
+        "ML_SCHEDULED_TIME": f"{float(run['due']):.3f}",
+        "ML_SCHEDULE_ATTEMPT": str(run["attempt"]),
+    }
+
+
+_ANY_RUN = {"name": "", "due": 0.0, "attempt": 1}
+JOB_VARIABLES = frozenset(
+    job_variables(worker_paths("", 1, 1), JobSpec("", "", schedule=_ANY_RUN), "")
+)
 
 
 def launch_environment(base: Mapping[str, str], spec: JobSpec) -> dict[str, str]:
