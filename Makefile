@@ -70,6 +70,8 @@ bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/store.py
 	$(BIN)/python bench/listing.py
 	$(BIN)/python bench/jobs.py
+	$(BIN)/python bench/schedules.py
+	$(BIN)/python bench/upload.py
 	$(BIN)/python bench/serve.py
 	command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq default-jre-headless) \
 		|| echo "no Java: bench/handlers.py measures without Multi Model Server"

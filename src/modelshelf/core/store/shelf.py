@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
-
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, Union, default, validate
-from traitlets.config import Configurable
 
 from modelshelf.core.errors import (
     IntegrityError,
@@ -22,7 +18,6 @@ from modelshelf.core.names import (
     validate_relpath,
 )
 from modelshelf.core.progress import ProgressCallback, ProgressTracker
-from modelshelf.core.sizes import parse_size
 from modelshelf.core.state import state_dir
 from modelshelf.core.store import layout
 from modelshelf.core.store.aliases import AliasBook, AliasMove
@@ -32,7 +27,6 @@ from modelshelf.core.store.blobs import BlobStore
 from modelshelf.core.store.catalog import Catalog, ModelSummary
 from modelshelf.core.store.deletion import delete_version
 from modelshelf.core.store.diff import ModelDiff, diff_versions
-from modelshelf.core.store.digests import ALGORITHMS, DEFAULT
 from modelshelf.core.store.evaluations import Evaluation, EvaluationBook
 from modelshelf.core.store.ingest import dataset_record, hash_files, ingest_files
 from modelshelf.core.store.leases import DEFAULT_TTL, Lease, LeaseBook
@@ -40,11 +34,9 @@ from modelshelf.core.store.locks import StoreLocks
 from modelshelf.core.store.maintenance import FsckReport, GcReport, check, collect_garbage
 from modelshelf.core.store.manifest import FileEntry, ModelVersion, utcnow_iso
 from modelshelf.core.store.materialize import materialize
+from modelshelf.core.store.shelf_settings import ShelfSettings, default_model_path
 from modelshelf.core.store.statcache import StatCache, cache_path
 from modelshelf.core.store.storeformat import FormatBook
-
-DEFAULT_MODEL_PATH = "/opt/ml/models"
-DEFAULT_OUTPUT_PATH = "/opt/ml/output"
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class StagedFiles:
         return sum(f.size for f in self.files)
 
 
-class Shelf(Configurable):
+class Shelf(ShelfSettings):
     """A model store rooted at a local folder or any fsspec URL.
 
     Parameters
@@ -69,33 +61,6 @@ class Shelf(Configurable):
     storage_options:
         Passed to fsspec, e.g. ``{"endpoint_url": ...}`` for MinIO or Wasabi.
     """
-
-    root = Unicode(help="Store root: a local folder or an fsspec URL (s3://, gs://, ...).").tag(
-        config=True
-    )
-    storage_options = Dict(help="fsspec storage options for the root URL.").tag(config=True)
-    max_model_size = Union(
-        [Integer(), Unicode()], help="Largest model accepted: bytes or a size like '50GB'."
-    ).tag(config=True)
-    workers = Integer(0, help="Parallel file transfers; 0 picks a default per backend.").tag(
-        config=True
-    )
-    lock_wait = Float(60.0, help="Seconds a save or gc waits for a conflicting lock.").tag(
-        config=True
-    )
-    shared = Bool(
-        False,
-        help="The local root is a network folder mounted at the same path on every machine "
-        "(lets Dask workers use it).",
-    ).tag(config=True)
-    fsync = Bool(False, help="fsync blobs and manifests on local stores (slower, durable).").tag(
-        config=True
-    )
-    new_store_digest = Enum(
-        ALGORITHMS,
-        DEFAULT,
-        help="Digest of stores created from now on (an existing store keeps its own).",
-    ).tag(config=True)
 
     def __init__(
         self, root: str | os.PathLike | None = None, storage_options: dict | None = None, **kw: Any
@@ -115,24 +80,6 @@ class Shelf(Configurable):
         self.locks = StoreLocks(self.backend, wait=self.lock_wait)
         self.state_dir = state_dir(self.backend.url, self.backend.is_local)
         self._statcache_of: dict[str, StatCache] = {}
-
-    @default("root")
-    def _default_root(self) -> str:
-        return os.environ.get("MODELSHELF_ROOT") or os.path.expanduser("~/.modelshelf")
-
-    @default("storage_options")
-    def _default_storage_options(self) -> dict:
-        # Set for a job's processes, so code inside a job reaches the same store.
-        text = os.environ.get("MODELSHELF_STORAGE_OPTIONS")
-        return json.loads(text) if text else {}
-
-    @default("max_model_size")
-    def _default_max_size(self) -> int:
-        return parse_size(os.environ.get("MODELSHELF_MAX_MODEL_SIZE") or "50GB")
-
-    @validate("max_model_size")
-    def _check_max_size(self, proposal: Any) -> int:
-        return parse_size(proposal["value"])
 
     def __repr__(self) -> str:
         return f"Shelf({self.backend.url!r})"
@@ -464,13 +411,3 @@ class Shelf(Configurable):
     def fsck(self) -> FsckReport:
         """Re-hash every referenced blob; report damaged or missing ones and whom they hurt."""
         return check(self.backend, self.blobs, self._workers, self.catalog.summaries)
-
-
-def default_model_path() -> str:
-    """Where models are loaded by default: ``ML_MODEL_PATH`` or /opt/ml/models."""
-    return os.environ.get("ML_MODEL_PATH") or DEFAULT_MODEL_PATH
-
-
-def default_output_path() -> str:
-    """Where a notebook writes its output: ``ML_OUTPUT_PATH`` or /opt/ml/output."""
-    return os.environ.get("ML_OUTPUT_PATH") or DEFAULT_OUTPUT_PATH
