@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado.web import HTTPError, authenticated
@@ -29,6 +30,19 @@ def _cursor(text: str) -> list[int]:
     return cursor
 
 
+def checked_job_inputs(request: Any, app: Any) -> tuple[str, str | None, str | None]:
+    """What a job (or a schedule's template) names, checked: the program under the server's
+    root, its data and evaluation data (local paths under the roots, or URLs), its output."""
+    notebook = program_path(request.notebook, app.root_dir)
+    data, eval_data = (
+        source_or_url(text, app.root_dir, app.source_roots) if text else None
+        for text in (request.data, request.eval_data)
+    )
+    if request.output not in (None, "model") and not is_remote(request.output):
+        raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
+    return notebook, data, eval_data
+
+
 class JobsHandler(ModelshelfHandler):
     @authenticated
     @authorized
@@ -45,13 +59,7 @@ class JobsHandler(ModelshelfHandler):
     async def post(self) -> None:
         request = self.body(JobRequest)
         app = self.app
-        notebook = program_path(request.notebook, app.root_dir)
-        data, eval_data = (
-            source_or_url(text, app.root_dir, app.source_roots) if text else None
-            for text in (request.data, request.eval_data)
-        )
-        if request.output not in (None, "model") and not is_remote(request.output):
-            raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
+        notebook, data, eval_data = checked_job_inputs(request, app)
         job = await self.call(
             app.jobs.submit,
             notebook,

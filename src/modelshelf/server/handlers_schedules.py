@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
-from tornado.web import HTTPError, authenticated
+from tornado.web import authenticated
 
 from modelshelf.server import schemas
 from modelshelf.server.base import ModelshelfHandler
-from modelshelf.server.paths import is_remote, program_path, source_or_url
+from modelshelf.server.handlers_jobs import checked_job_inputs
 
 
 class SchedulesHandler(ModelshelfHandler):
@@ -22,13 +22,7 @@ class SchedulesHandler(ModelshelfHandler):
     async def post(self) -> None:
         request = self.body(schemas.ScheduleRequest)
         app = self.app
-        notebook = program_path(request.notebook, app.root_dir)
-        data, eval_data = (
-            source_or_url(text, app.root_dir, app.source_roots) if text else None
-            for text in (request.data, request.eval_data)
-        )
-        if request.output not in (None, "model") and not is_remote(request.output):
-            raise HTTPError(400, "output is 'model', null, or an object-store URL (s3://, ...)")
+        notebook, data, eval_data = checked_job_inputs(request, app)
         options = request.model_dump(exclude={"notebook", "data", "eval_data", "name", "model"})
         schedule = await self.call(
             app.schedules.create,

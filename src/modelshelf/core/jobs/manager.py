@@ -9,7 +9,6 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import fsspec
 from traitlets import Integer, Unicode, default, observe
 from traitlets.config import Configurable
 
@@ -183,8 +182,7 @@ class JobManager(Configurable):
         os.makedirs(workspace)
         try:
             if kind == NOTEBOOK:
-                snapshot = os.path.join(workspace, "notebook.ipynb")
-                _fetch_notebook(notebook, snapshot, self.shelf.storage_options)
+                snapshot = snapshot_program(kind, notebook, workspace, self.shelf.storage_options)
                 declared = notebook_parameters(snapshot)
                 checked = check_parameters(
                     declared, dict(parameters or {}), from_strings=parameters_from_strings
@@ -392,26 +390,3 @@ def _checked_data(data: str | os.PathLike | None, what: str) -> str | None:
     if not os.path.exists(data):
         raise SourceError(f"the job's {what} {data} does not exist")
     return data
-
-
-def _fetch_notebook(notebook: str, dest: str, storage_options: dict | None) -> None:
-    """Snapshot the notebook into the workspace: the job runs this copy, whatever happens
-    to the original afterwards (and ``rerun`` runs it again)."""
-    if URL_PATTERN.match(notebook):
-        try:
-            with fsspec.open(notebook, "rb", **(storage_options or {})) as src:
-                content = src.read()
-        except Exception as exc:
-            raise SourceError(f"cannot read the notebook {notebook}: {exc}") from exc
-    else:
-        path = expand_local(notebook)
-        if not os.path.isfile(path):
-            raise SourceError(f"the notebook {path} does not exist")
-        with open(path, "rb") as fh:
-            content = fh.read()
-    try:
-        json.loads(content)
-    except ValueError as exc:
-        raise JobError(f"{notebook} is not a notebook (.ipynb JSON): {exc}") from exc
-    with open(dest, "wb") as fh:
-        fh.write(content)

@@ -20,7 +20,7 @@ from typing import Any
 
 import fsspec
 
-from modelshelf.core.errors import PipelineError, SourceError
+from modelshelf.core.errors import JobError, PipelineError, SourceError
 from modelshelf.core.jobs.parameters import literal_value
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths
@@ -130,31 +130,41 @@ def argv_of(parameters: dict[str, Any]) -> list[str]:
 
 
 def snapshot_program(kind: str, program: str, workspace: str, storage_options: dict | None) -> str:
-    """Copy the script or package into the workspace (the job runs this copy, whatever
-    happens to the original); return the snapshot's path."""
+    """Copy the notebook, script or package into the workspace (the job runs this copy,
+    whatever happens to the original afterwards, and ``rerun`` runs it again); return the
+    snapshot's path."""
     target = os.path.join(workspace, SNAPSHOTS[kind])
     if kind in (UIPATH, DATALOOP):
         shutil.copytree(expand_local(program), target, ignore=_NOT_CODE, symlinks=False)
         return target
-    if URL_PATTERN.match(program):
-        try:
-            with fsspec.open(program, "rb", **(storage_options or {})) as src:
-                content = src.read()
-        except Exception as exc:
-            raise SourceError(f"cannot read the script {program}: {exc}") from exc
-    else:
-        path = expand_local(program)
-        if not os.path.isfile(path):
-            raise SourceError(f"the script {path} does not exist")
-        with open(path, "rb") as fh:
-            content = fh.read()
+    what = "notebook" if kind == NOTEBOOK else "script"
+    content = _read_program(program, storage_options, what)
     try:
-        ast.parse(content, program)
+        if kind == NOTEBOOK:
+            json.loads(content)
+        else:
+            ast.parse(content, program)
+    except ValueError as exc:
+        raise JobError(f"{program} is not a notebook (.ipynb JSON): {exc}") from exc
     except SyntaxError as exc:
         raise PipelineError(f"{program} is not valid Python: {exc}") from exc
     with open(target, "wb") as fh:
         fh.write(content)
     return target
+
+
+def _read_program(program: str, storage_options: dict | None, what: str) -> bytes:
+    if URL_PATTERN.match(program):
+        try:
+            with fsspec.open(program, "rb", **(storage_options or {})) as src:
+                return src.read()
+        except Exception as exc:
+            raise SourceError(f"cannot read the {what} {program}: {exc}") from exc
+    path = expand_local(program)
+    if not os.path.isfile(path):
+        raise SourceError(f"the {what} {path} does not exist")
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def snapshot_files(snapshot: str) -> list[tuple[str, str]]:
