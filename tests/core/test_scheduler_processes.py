@@ -51,6 +51,16 @@ def _scheduled_jobs(shelf: Shelf) -> list[tuple[str, float]]:
         jobs.close()
 
 
+def _pooled_runs(shelf: Shelf) -> int:
+    """How many scheduled jobs ran on a kernel a scheduler daemon had started before."""
+    jobs = JobManager(shelf)
+    try:
+        runs = [job for job in jobs.list(limit=10_000) if job.spec.schedule is not None]
+        return sum("runs on a pre-started python3 kernel" in job.logs() for job in runs)
+    finally:
+        jobs.close()
+
+
 def _check_each_due_time_fired_once(
     schedules: ScheduleManager, name: str, until: float, jobs: list
 ) -> int:
@@ -95,6 +105,8 @@ def test_three_schedulers_over_one_store_fire_every_due_run_once(tmp_path):
         }
         assert counts["fast"] >= RUN_FOR // 3 - 1 and counts["slow"] >= RUN_FOR // 5 - 1
         assert claimed_runs(schedules.store, "paused") == []
+        # Each daemon keeps a runner ready: runs it fired started on a pre-started kernel.
+        assert _pooled_runs(shelf) >= 1
         schedules.close()
 
 

@@ -133,21 +133,34 @@ def _run_now(shelf: Shelf, args: argparse.Namespace) -> JobRun:
 
 
 def _scheduler(shelf: Shelf, args: argparse.Namespace) -> SchedulerPass:
+    from modelshelf.core.jobs import JobManager
     from modelshelf.core.jobs.scheduler import Scheduler
 
-    with schedule_manager(shelf, args) as schedules:
-        scheduler = Scheduler(schedules, check_interval=args.check_interval)
-        if args.once:
-            return SchedulerPass(scheduler.run_once())
-        _log_to_stderr()
-        stop = threading.Event()
-        if threading.current_thread() is threading.main_thread():
-            # systemd and docker stop with SIGTERM: finish the pass, then exit 0.
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        print(f"modelshelf scheduler: watching {shelf.backend.url}", file=sys.stderr, flush=True)
-        with suppress(KeyboardInterrupt):
-            scheduler.run(stop)
-        return SchedulerPass(None)
+    own_jobs = None
+    if args.job_manager is None and args.schedule_manager is None:
+        # The daemon lives long, as a pool's owner must: its runs start on ready kernels.
+        # `--once` exits at once, so a pool would start only to be thrown away.
+        own_jobs = JobManager(shelf, kernel_pool=0 if args.once else args.kernel_pool)
+        args.job_manager = own_jobs
+    try:
+        with schedule_manager(shelf, args) as schedules:
+            scheduler = Scheduler(schedules, check_interval=args.check_interval)
+            if args.once:
+                return SchedulerPass(scheduler.run_once())
+            _log_to_stderr()
+            stop = threading.Event()
+            if threading.current_thread() is threading.main_thread():
+                # systemd and docker stop with SIGTERM: finish the pass, then exit 0.
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            print(
+                f"modelshelf scheduler: watching {shelf.backend.url}", file=sys.stderr, flush=True
+            )
+            with suppress(KeyboardInterrupt):
+                scheduler.run(stop)
+            return SchedulerPass(None)
+    finally:
+        if own_jobs is not None:
+            own_jobs.close()
 
 
 def _log_to_stderr() -> None:
@@ -238,4 +251,9 @@ def add_schedule_commands(
     daemon.add_argument(
         "--check-interval", metavar="SECONDS", type=float, default=5.0,
         help="how often to look for changed definitions (default 5)",
+    )  # fmt: skip
+    daemon.add_argument(
+        "--kernel-pool", metavar="N", type=int, default=1,
+        help="job runners kept ready with their kernels, so runs start at once (default 1; "
+        "0: none)",
     )  # fmt: skip
