@@ -344,3 +344,31 @@ def test_a_scheduled_run_takes_a_pooled_kernel_and_sees_its_schedule(shelf, pool
     assert environ["ML_SCHEDULE_NAME"] == "probe-daily" and environ["ML_SCHEDULE_ATTEMPT"] == "1"
     assert float(environ["ML_SCHEDULED_TIME"]) == pytest.approx(job.spec.schedule["due"])
     assert seen(job)["parameters"] == {"alpha": 0.5, "label": "now"}
+
+
+RELATIVE_OWNER = """\
+import sys
+from modelshelf import Shelf
+from modelshelf.core.jobs import JobManager
+jobs = JobManager(Shelf(sys.argv[1]), kernel_pool=1)
+assert jobs.pool.wait_ready(120)
+job = jobs.submit(sys.argv[2]).wait(120)
+print(job.status, "runs on a pre-started python3 kernel" in job.logs())
+jobs.close()
+"""
+
+
+def test_an_owner_started_through_a_relative_path_still_uses_its_pool(shelf, probe, tmp_path):
+    """`../.venv/bin/python x.py` names the interpreter with a `..`: the pool's runners and
+    the owner must still agree that they run the same Python."""
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    relative = os.path.relpath(sys.executable, folder)  # e.g. ../../../work/main/.venv/...
+    done = subprocess.run(
+        [relative, "-c", RELATIVE_OWNER, shelf.backend.url, str(probe)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.stdout.split() == ["succeeded", "True"], done.stderr[-3000:]

@@ -109,7 +109,7 @@ def kernelspec_facts(name: str) -> dict | None:
         "env": spec.env,
         "language": spec.language,
         "resource_dir": spec.resource_dir,
-        "python": sys.executable,
+        "python": os.path.abspath(sys.executable),  # the same interpreter, however named
     }
 
 

@@ -47,7 +47,7 @@ def kernel_facts(kernel: PooledKernel) -> dict:
         "env": spec.env,
         "language": spec.language,
         "resource_dir": spec.resource_dir,
-        "python": sys.executable,
+        "python": os.path.abspath(sys.executable),  # the same interpreter, however named
     }
 
 
