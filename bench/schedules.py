@@ -82,9 +82,9 @@ def due_latency(work: Path, runs: int) -> tuple[list[float], list[float]]:
             process.terminate()
             process.wait(30)
         found = sorted(
-            (float(j.spec.env["ML_SCHEDULED_TIME"]), j.created_at, j.started_at)
+            (float(j.spec.schedule["due"]), j.created_at, j.started_at)
             for j in jobs.list(limit=10_000)
-            if j.started_at is not None
+            if j.started_at is not None and j.spec.schedule is not None
         )[1 : runs + 1]
         for job in jobs.list(limit=10_000):
             if not job.finished:
