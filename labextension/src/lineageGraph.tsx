@@ -72,6 +72,24 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
   const inverse = cssVar('--jp-ui-inverse-font-color1', '#fff');
   const line = cssVar('--jp-border-color1', '#999');
   const muted = cssVar('--jp-ui-font-color2', '#666');
+  /** One line of text centred in every box, inverted on the version the page shows. */
+  const boxLine = (field: string, y: number, size: number, colour: string, bold: boolean) => ({
+    type: 'text',
+    from: { data: 'nodes' },
+    interactive: false,
+    encode: {
+      enter: {
+        x: { signal: `datum.x + ${BOX_W / 2}` },
+        y: { signal: `datum.y + ${y}` },
+        align: { value: 'center' },
+        text: { field },
+        limit: { value: BOX_W - 10 },
+        fontSize: { value: size },
+        ...(bold ? { fontWeight: { value: 'bold' } } : {}),
+        fill: { signal: `datum.kind === 'focus' ? '${inverse}' : '${colour}'` }
+      }
+    }
+  });
   const kinds = Object.keys(fill);
   return {
     $schema: 'https://vega.github.io/schema/vega/v6.json',
@@ -138,39 +156,9 @@ export function lineageSpec(lineage: ILineage): VisualizationSpec {
           update: { strokeWidth: { value: 1.5 } }
         }
       },
-      {
-        type: 'text',
-        from: { data: 'nodes' },
-        interactive: false,
-        encode: {
-          enter: {
-            x: { signal: `datum.x + ${BOX_W / 2}` },
-            y: { signal: 'datum.y + 18' },
-            align: { value: 'center' },
-            text: { field: 'label' },
-            limit: { value: BOX_W - 10 },
-            fontWeight: { value: 'bold' },
-            fontSize: { value: 12 },
-            fill: { signal: `datum.kind === 'focus' ? '${inverse}' : '${text}'` }
-          }
-        }
-      },
-      {
-        type: 'text',
-        from: { data: 'nodes' },
-        interactive: false,
-        encode: {
-          enter: {
-            x: { signal: `datum.x + ${BOX_W / 2}` },
-            y: { signal: 'datum.y + 34' },
-            align: { value: 'center' },
-            text: { field: 'detail' },
-            limit: { value: BOX_W - 10 },
-            fontSize: { value: 10 },
-            fill: { signal: `datum.kind === 'focus' ? '${inverse}' : '${muted}'` }
-          }
-        }
-      }
+      // Each box's two lines: its name in bold, then a detail in a muted colour.
+      boxLine('label', 18, 12, text, true),
+      boxLine('detail', 34, 10, muted, false)
     ]
   } as VisualizationSpec;
 }

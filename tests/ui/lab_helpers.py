@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from modelshelf import Shelf
@@ -34,6 +35,27 @@ CHROMIUM_ARGS = [
 TOKEN = "modelshelf-ui-test-token"
 # Generous: a cold JupyterLab on 2 busy cores.
 START_TIMEOUT = 90
+
+# A model folder's serve.py: a model that can be deployed and answers sum(row) + 10.
+ADDER = """\
+def load(model_dir):
+    return 10
+
+def predict(model, data):
+    return [sum(row) + model for row in data]
+"""
+
+
+def write_notebook(path: Path, parameters: str, body: str) -> None:
+    """A python3 notebook: a cell tagged ``parameters``, then ``body``."""
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    book = nbformat.v4.new_notebook(
+        cells=[cell, nbformat.v4.new_code_cell(body)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}},
+    )  # fmt: skip
+    nbformat.write(book, str(path))
 
 
 def stop_leftovers(store: Path) -> None:

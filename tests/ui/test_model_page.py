@@ -20,9 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
-import nbformat
 import pytest
-from lab_helpers import START_TIMEOUT, TOKEN, running_lab
+from lab_helpers import ADDER, START_TIMEOUT, TOKEN, running_lab, write_notebook
 
 from modelshelf import Shelf
 
@@ -77,26 +76,6 @@ out.mkdir(parents=True, exist_ok=True)
 print("retrained for", epochs, "epochs from", sorted(os.listdir(os.environ["ML_MODEL_PATH"])))
 """
 
-ADDER = """\
-def load(model_dir):
-    return 10
-
-def predict(model, data):
-    return [sum(row) + model for row in data]
-"""
-
-
-def _write_notebook(path: Path) -> None:
-    parameters = nbformat.v4.new_code_cell("epochs = 2")
-    parameters.metadata["tags"] = ["parameters"]
-    book = nbformat.v4.new_notebook(
-        cells=[parameters, nbformat.v4.new_code_cell(TRAIN)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}},
-    )  # fmt: skip
-    nbformat.write(book, str(path))
-
-
 def _save_models(store: Path, tmp_path: Path) -> None:
     folder, served, data = tmp_path / "src", tmp_path / "served", tmp_path / "train.csv"
     folder.mkdir()
@@ -137,7 +116,7 @@ def lab(tmp_path, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("MODELSHELF_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MODELSHELF_ROOT", str(store))
     _save_models(store, tmp_path)
-    _write_notebook(root / "retrain.ipynb")
+    write_notebook(root / "retrain.ipynb", "epochs = 2", TRAIN)
     with running_lab(tmp_path, store, root) as base:
         yield base
 

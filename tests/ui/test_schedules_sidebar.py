@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
-from lab_helpers import START_TIMEOUT, TOKEN, running_lab
+from lab_helpers import START_TIMEOUT, TOKEN, running_lab, write_notebook
 
 from modelshelf import Shelf
 from modelshelf.core.jobs.schedules import ScheduleManager
@@ -26,24 +25,13 @@ JOB_TIMEOUT_MS = 150_000
 UI_TIMEOUT_MS = 30_000
 
 
-def _write_notebook(path: Path) -> None:
-    parameters = nbformat.v4.new_code_cell("epochs = 2")
-    parameters.metadata["tags"] = ["parameters"]
-    book = nbformat.v4.new_notebook(
-        cells=[parameters, nbformat.v4.new_code_cell("print('trained for', epochs, 'epochs')")],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}},
-    )  # fmt: skip
-    nbformat.write(book, str(path))
-
-
 @pytest.fixture
 def lab(tmp_path, monkeypatch) -> Iterator[tuple[str, Path]]:
     store, state, root = tmp_path / "store", tmp_path / "state", tmp_path / "root"
     root.mkdir()
     monkeypatch.setenv("MODELSHELF_STATE_DIR", str(state))
     monkeypatch.setenv("MODELSHELF_ROOT", str(store))
-    _write_notebook(root / "train.ipynb")
+    write_notebook(root / "train.ipynb", "epochs = 2", "print('trained for', epochs, 'epochs')")
     with Shelf(str(store)) as shelf:
         schedules = ScheduleManager(shelf)
         schedules.create(root / "train.ipynb", cron=FAR, name="nightly", output=None)

@@ -19,9 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin
 
-import nbformat
 import pytest
-from lab_helpers import START_TIMEOUT, TOKEN, running_lab
+from lab_helpers import ADDER, START_TIMEOUT, TOKEN, running_lab, write_notebook
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from modelshelf import Shelf
@@ -43,26 +42,6 @@ out.mkdir(parents=True, exist_ok=True)
 (out / "weights.txt").write_text(f"epochs={epochs} lr={lr}")
 print("trained for", epochs, "epochs")
 """
-
-ADDER = """\
-def load(model_dir):
-    return 10
-
-def predict(model, data):
-    return [sum(row) + model for row in data]
-"""
-
-
-def _write_notebook(path: Path) -> None:
-    parameters = nbformat.v4.new_code_cell("epochs = 2\nlr = 0.1")
-    parameters.metadata["tags"] = ["parameters"]
-    book = nbformat.v4.new_notebook(
-        cells=[parameters, nbformat.v4.new_code_cell(TRAIN)],
-        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}},
-    )  # fmt: skip
-    nbformat.write(book, str(path))
-
 
 def _save_models(store: Path, tmp_path: Path) -> None:
     """Two versions of MODEL, with a file in a subfolder (download links encode per segment),
@@ -88,7 +67,7 @@ def lab(tmp_path, monkeypatch) -> Iterator[str]:
     monkeypatch.setenv("MODELSHELF_STATE_DIR", str(state))
     monkeypatch.setenv("MODELSHELF_ROOT", str(store))
     _save_models(store, tmp_path)
-    _write_notebook(root / "train.ipynb")
+    write_notebook(root / "train.ipynb", "epochs = 2\nlr = 0.1", TRAIN)
     (root / "exports").mkdir()
     (root / "exports" / "model.bin").write_bytes(b"saved from the menu")
     with running_lab(tmp_path, store, root) as base:

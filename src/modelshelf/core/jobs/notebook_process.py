@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import traceback
 
@@ -23,6 +22,8 @@ from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 from traitlets import default
+
+from modelshelf.core.jobs.executor_start import go_received, start_executor
 
 log = logging.getLogger("modelshelf")
 
@@ -97,16 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-for-go", action="store_true", help="run after 'go' on stdin")
     args = parser.parse_args(argv)
 
-    # Unbuffered, timestamped lines: the log is read live by `job.logs(follow=True)`.
-    logging.basicConfig(
-        stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", force=True
-    )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    start_executor()
     import papermill
     from papermill.iorw import load_notebook_node
 
     # Imported while the runner prepares the inputs; now wait until they are in place.
-    if args.wait_for_go and sys.stdin.readline().strip() != "go":
+    if not go_received(args.wait_for_go):
         return 3
 
     try:

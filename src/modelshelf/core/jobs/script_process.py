@@ -15,10 +15,10 @@ import json
 import logging
 import os
 import runpy
-import signal
 import sys
 import traceback
 
+from modelshelf.core.jobs.executor_start import go_received, start_executor
 from modelshelf.core.jobs.programs import DATALOOP, SCRIPT, UIPATH, argv_of
 
 log = logging.getLogger("modelshelf")
@@ -57,11 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-for-go", action="store_true", help="run after 'go' on stdin")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s", force=True
-    )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.wait_for_go and sys.stdin.readline().strip() != "go":
+    start_executor()
+    if not go_received(args.wait_for_go):
         return 3
     parameters = json.loads(args.parameters)
     os.environ["ML_PARAMETERS"] = json.dumps(parameters)
