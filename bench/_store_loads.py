@@ -31,7 +31,13 @@ def loads(
     folder: Path, work: Path, runs: int
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """``shelf.load`` of one version into an empty folder (every hash verified) against
-    ``cp -r`` of the store's blobs folder: the same bytes, from the same place."""
+    ``cp -r`` of the store's blobs folder: the same bytes, from the same place.
+
+    Each run's copy is deleted right before the next timed run, not right after its own:
+    this VM hands memory the guest freed back to the host a few seconds later (free page
+    reporting), and whatever fills it next waits for the host to back it again. Deleted
+    just before, the 2 GiB freed are reused while still backed, by either way alike.
+    """
     out = work / "loads"
     remove(out)
     os.environ["MODELSHELF_STATE_DIR"] = str(out / "state")
@@ -49,20 +55,25 @@ def loads(
             results.setdefault(name, [])
             cpu.setdefault(name, [])
         names = list(ways)
+        previous: Path | None = None
         for run in range(runs + 1):
             for name in names[run % 2 :] + names[: run % 2]:
-                dst = out / "dst"
+                dst = out / f"dst-{run}-{names.index(name)}"
                 os.sync()
                 prime_cache(blobs)
+                if previous is not None:
+                    remove(previous)  # last: see above
                 before = cpu_seconds()
                 took = timed(lambda n=name, d=dst, w=ways: w[n](d))
                 spent = cpu_seconds() - before
-                remove(dst)
+                previous = dst
                 label = f"run {run}/{runs}" if run else "warm-up"
                 print(f"  {label:<9} {name:<12} {fmt_s(took)} (CPU {fmt_s(spent)})", flush=True)
                 if run:
                     results[name].append(took)
                     cpu[name].append(spent)
+        if previous is not None:
+            remove(previous)
         remove(out / digest)
     remove(out)
     return results, cpu

@@ -5,20 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO
 
 from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.store.blobs import CHUNK, BlobStore
 from modelshelf.core.store.digests import SHA256, new_hasher
 from modelshelf.core.store.manifest import FileEntry
+from modelshelf.core.store.parallel import largest_first
 from modelshelf.core.store.statcache import StatCache, now_ns
 
 if TYPE_CHECKING:  # the sources package is imported by the saves that open a source
     from modelshelf.core.sources.tree import SourceFile
 
 _CacheRow = tuple[str, os.stat_result, str, int]
-_T = TypeVar("_T")
 
 
 def _open(src: SourceFile) -> BinaryIO:
@@ -105,24 +104,10 @@ def _each_file(
         row = (src.local_path, st, digest, hashed_at) if st is not None else None
         return FileEntry(src.relpath, size, digest, src.mode, algorithm), row
 
-    results = _largest_first(one, files, workers, name)
+    results = largest_first(one, files, workers, name)
     if cache is not None:
         cache.record([row for _, row in results if row is not None])
     return [entry for entry, _ in results]
-
-
-def _largest_first(
-    work: Callable[[SourceFile], _T], files: list[SourceFile], workers: int, name: str
-) -> list[_T]:
-    """Run ``work`` over ``files`` in parallel, biggest files first, results in input order.
-
-    Starting the big files first keeps every core busy to the end (small files fill the
-    gaps), instead of a lone large file finishing after everything else.
-    """
-    order = sorted(range(len(files)), key=lambda i: files[i].size, reverse=True)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix=name) as pool:
-        done = dict(zip(order, pool.map(lambda i: work(files[i]), order), strict=True))
-    return [done[i] for i in range(len(files))]
 
 
 def tree_digest(entries: list[FileEntry]) -> str:

@@ -11,7 +11,6 @@ import contextlib
 import os
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from modelshelf.core.errors import IntegrityError, InvalidNameError
 from modelshelf.core.names import validate_relpath
@@ -19,6 +18,7 @@ from modelshelf.core.progress import ProgressTracker
 from modelshelf.core.store.blobs import CHUNK, BlobStore, damaged
 from modelshelf.core.store.fastcopy import copy_hashing
 from modelshelf.core.store.manifest import FileEntry
+from modelshelf.core.store.parallel import largest_first
 
 
 def _target(dest: str, real_dest: str, entry: FileEntry, checked: set[str]) -> str:
@@ -96,8 +96,7 @@ def materialize(
         return part, final
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="load") as pool:
-            done = list(pool.map(one, files))
+        done = largest_first(one, files, workers, "load")
     except BaseException:
         for part, _ in staged:
             with contextlib.suppress(FileNotFoundError):
