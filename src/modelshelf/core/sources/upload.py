@@ -189,8 +189,6 @@ class UploadManager(Configurable):
                     f"{len(missing)} of {len(upload.files)} files are incomplete ({first.path}: "
                     f"{first.received:,} of {first.size:,} bytes): send the rest, then commit"
                 )
-            while upload.pending:
-                upload.pending.popleft().result()
             upload.state = COMMITTING
         return upload
 
@@ -230,14 +228,11 @@ class UploadManager(Configurable):
                 path = upload.staged_path(index)
                 if os.path.getsize(path) != item.size:
                     raise IntegrityError(f"the staged {item.path} changed size: upload again")
-                if not item.hash_valid:  # a chunk was cut short after it fed the hasher
-                    digest, _, _ = shelf.blobs.ingest_path(path)
-                else:
-                    digest = item.hasher.hexdigest()
-                    if not shelf.blobs.adopt(path, digest):  # another filesystem: copy it
-                        copied, size, _ = shelf.blobs.ingest_path(path)
-                        if (copied, size) != (digest, item.size):
-                            raise IntegrityError(f"the staged {item.path} changed: upload again")
+                digest = item.hasher.hexdigest()
+                if not shelf.blobs.adopt(path, digest):  # another filesystem: copy it
+                    copied, size, _ = shelf.blobs.ingest_path(path)
+                    if (copied, size) != (digest, item.size):
+                        raise IntegrityError(f"the staged {item.path} changed: upload again")
                 entries.append(
                     FileEntry(item.path, item.size, digest, algorithm=shelf.blobs.algorithm)
                 )
@@ -319,8 +314,6 @@ class UploadManager(Configurable):
         with self._lock:
             self._uploads.pop(upload.id, None)
         upload.state = GONE
-        upload.hashing.shutdown(wait=True, cancel_futures=True)
-        upload.pending.clear()
         remove_tree(upload.folder)
 
     def _start_sweeper(self) -> None:

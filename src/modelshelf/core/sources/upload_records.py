@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +25,6 @@ class UploadFile:
     #: The store's digest of the bytes received so far, fed in order as chunks arrive
     #: (set by the manager from ``BlobStore.new_hasher``).
     hasher: Any = field(default=None, repr=False, compare=False)
-    #: False once a chunk cut short had fed the hasher: the commit then hashes from disk.
-    hash_valid: bool = True
 
     @property
     def complete(self) -> bool:
@@ -51,14 +47,6 @@ class Upload:
     #: A chunk is being received (one at a time: a file's bytes come in order).
     writing: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    #: One thread hashing the chunks in the order they were written, while the next travels.
-    hashing: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="modelshelf-upload-hash"),
-        repr=False,
-        compare=False,
-    )
-    #: Batches of bytes written but not hashed yet (held in memory until they are).
-    pending: deque[Future] = field(default_factory=deque, repr=False, compare=False)
 
     @property
     def total_size(self) -> int:

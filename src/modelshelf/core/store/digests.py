@@ -27,6 +27,8 @@ class Hasher(Protocol):
 
     def hexdigest(self) -> str: ...
 
+    def copy(self) -> Hasher: ...
+
 
 def new_hasher(algorithm: str, size_hint: int = 0) -> Hasher:
     """A fresh hasher for ``algorithm``; ``size_hint`` lets BLAKE3 use every core on big files."""
