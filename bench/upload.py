@@ -42,6 +42,7 @@ from _common import (
     write_random,
 )
 from modelshelf import Shelf
+from modelshelf.core.sources.upload import UploadManager
 from serve import free_port, session_cpu
 
 HEADING = "## Uploads from the user's computer (bench/upload.py)"
@@ -88,16 +89,22 @@ def start_server(work: Path, *extra: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"jupyter server did not start:\n{(work / 'server.log').read_text()}")
 
 
-def file_chunks(path: Path, size: int) -> Iterator[bytes]:
+def file_pieces(path: Path, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+    """``length`` bytes of ``path`` from ``offset`` on (to its end by default), read 1 MiB at a
+    time while the bytes before travel: how both the plain ``PUT`` and every chunk are sent,
+    as a browser streams a ``Blob`` slice."""
+    left = path.stat().st_size - offset if length is None else length
     with open(path, "rb") as fh:
-        while chunk := fh.read(size):
-            yield chunk
+        fh.seek(offset)
+        while left > 0 and (piece := fh.read(min(MB, left))):
+            left -= len(piece)
+            yield piece
 
 
 def plain_put(client: httpx.Client, base: str, path: Path, name: str) -> float:
     size = path.stat().st_size
     start = time.perf_counter()
-    answer = client.put(f"{base}/bench/raw-put/{name}", content=file_chunks(path, MB),
+    answer = client.put(f"{base}/bench/raw-put/{name}", content=file_pieces(path),
                         headers={"Content-Length": str(size)})  # fmt: skip
     elapsed = time.perf_counter() - start
     answer.raise_for_status()
@@ -114,11 +121,11 @@ def upload(client: httpx.Client, base: str, path: Path) -> tuple[float, float]:
         "name": MODEL, "files": [{"path": path.name, "size": size}]})  # fmt: skip
     created.raise_for_status()
     upload_id, chunk = created.json()["id"], created.json()["chunk_size"]
-    offset = 0
-    for data in file_chunks(path, chunk):
+    for offset in range(0, size, chunk):
+        length = min(chunk, size - offset)
         client.put(f"{api}/uploads/{upload_id}/files/0", params={"offset": offset},
-                   content=data).raise_for_status()  # fmt: skip
-        offset += len(data)
+                   content=file_pieces(path, offset, length),
+                   headers={"Content-Length": str(length)}).raise_for_status()  # fmt: skip
     sent = time.perf_counter() - start
     task = client.post(f"{api}/uploads/{upload_id}/commit").json()
     while task["status"] == "running":
@@ -183,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             process.terminate()
             process.wait(timeout=30)
     p, o, c = median(plain), median(ours), median(chunks_only)
+    chunk_mb = args.chunk_mb or UploadManager.chunk_size.default_value // MB
+    chunk_option = f" --chunk-mb {args.chunk_mb}" if args.chunk_mb else ""
     setup = f"{args.size_mb} MiB, one file; median of {args.runs}"
     rows = [
         row(
@@ -212,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     body = "\n".join(
         [
             f"- Command: `.venv/bin/python bench/upload.py --size-mb {args.size_mb} "
-            f"--runs {args.runs}`.",
+            f"--runs {args.runs}{chunk_option}`.",
             f"- Date: {today()}, code at `{revision()}`. Machine: {machine()}.",
             "",
             table(["measurement", "setup", "modelshelf", "peer", "ratio", "aim", "met"], rows),
@@ -223,15 +232,17 @@ def main(argv: list[str] | None = None) -> None:
             " bytes alone. JupyterLab's own chunked contents upload is no fair peer: it sends"
             " base64 inside JSON. The upload is the sidebar's protocol from Python (httpx, one"
             " keep-alive connection, token auth): announce, sequential chunks of the server's"
-            " chunk size (16 MiB), commit, then polling the save task every 10 ms until the"
-            " version exists. The server streams each chunk into its staging file as it"
-            " arrives (as the peer does) and hashes it (sha256) in a second thread meanwhile;"
-            " the commit links the staged file into the local store under that digest, so no"
-            " byte is read or copied twice: what remains over the peer is the hashing, the"
-            " per-chunk round trips and the commit. sha256 of one stream runs on one core"
-            " (about 1.3 GB/s here), so the upload cannot beat that, and on a busy machine the"
-            " hashing thread waits for a core the plain `PUT` does not need; the server's CPU"
-            " time (user + system of its process, from `/proc`) hardly depends on the load.",
+            f" chunk size ({chunk_mb} MiB), commit, then polling the save task every 10 ms until"
+            " the version exists. Each request body, the plain `PUT` and every chunk alike, is"
+            " read from the file 1 MiB at a time while the bytes before travel, as a browser"
+            " streams a `Blob` slice (reading a whole 16 MiB chunk before sending it made the"
+            " server wait for the client on every chunk). The server streams each chunk into"
+            " its staging file as it arrives (as the peer does) and hashes every piece with the"
+            " store's digest (BLAKE3) right before writing it, on the same thread; the commit"
+            " links the staged file into the local store under that digest, so no byte is read"
+            " or copied twice: what remains over the peer is the hashing, the per-chunk round"
+            " trips and the commit. The server's CPU time (user + system of its process, from"
+            " `/proc`) hardly depends on what else runs on the machine.",
             f"- Plain PUT: {', '.join(fmt_s(s) for s in plain)}; upload: "
             f"{', '.join(fmt_s(s) for s in ours)}; its chunks alone: "
             f"{', '.join(fmt_s(s) for s in chunks_only)}; server CPU, plain PUT: "
