@@ -3,14 +3,17 @@
 A real ``jupyter lab`` (the installed labextension and the server extension) over a temporary
 store. The browser makes its files itself (random bytes, hashed in the page with
 ``crypto.subtle``) and drops them on the Models section as a user's drag and drop does (a
-``DataTransfer`` carried by ``dragenter``/``dragover``/``drop`` events), or picks an archive
-and a folder from disk in the file dialogs. Checked through the Shelf: a 30 MB file dropped
-becomes a version whose bytes hash the same; a picked archive is extracted; a picked folder's
-files keep their paths under it; a chunk the network drops is sent again; a cancelled
-upload leaves no version and no staged byte; a page closed mid-upload leaves nothing once
-the upload's idle timeout (3 s here) has passed. The upload is slowed down (Chromium's
-network emulation) so that it is still running when the test cancels it, closes the page
-or takes the screenshots of it in progress (light and dark theme).
+``DataTransfer`` carried by ``dragenter``/``dragover``/``drop`` events), drops a folder from
+disk through Chromium's own drag and drop (the DevTools protocol's ``Input.dispatchDragEvent``
+with its path: the page walks it with ``webkitGetAsEntry``, as it does a folder dragged from
+the desktop), or picks an archive and a folder from disk in the file dialogs. Checked through
+the Shelf: a 30 MB file dropped becomes a version whose bytes hash the same; a picked archive
+is extracted; a dropped or picked folder's files keep their paths under it; a chunk the
+network drops is sent again; a cancelled upload leaves no version and no staged byte; a page
+closed mid-upload leaves nothing once the upload's idle timeout (3 s here) has passed. The
+upload is slowed down (Chromium's network emulation) so that it is still running when the
+test cancels it, closes the page or takes the screenshots of it in progress (light and dark
+theme).
 """
 
 from __future__ import annotations
@@ -189,6 +192,36 @@ def _pick_a_folder(page, tmp_path: Path, store: Path) -> None:
     assert files == {"weights.bin": 1000, "sub/config.json": 13}
 
 
+def _drop_a_folder(context, page, tmp_path: Path, store: Path) -> None:
+    """A folder from disk dropped on the Models section, as from the desktop: walked in the
+    page (with more files in one sub-folder than Chromium's readEntries gives at once), its
+    files keep their paths under it, and the dialog offers its name."""
+    folder = tmp_path / "dropped-folder"
+    (folder / "shards").mkdir(parents=True)
+    (folder / "config.json").write_text('{"layers": 2}')
+    shards = {f"shards/{i:03d}.bin": bytes([i]) * (i + 1) for i in range(130)}
+    for relpath, data in shards.items():
+        (folder / relpath).write_bytes(data)
+    box = page.locator("#modelshelf-models-section").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp = context.new_cdp_session(page)
+    dragged = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}  # 1: copy
+    for kind in ("dragEnter", "dragOver", "drop"):
+        cdp.send("Input.dispatchDragEvent", {"type": kind, "x": x, "y": y, "data": dragged})
+    cdp.detach()
+    form = page.locator('.jp-Dialog [data-testid="modelshelf-upload-form"]')
+    assert form.locator('[data-testid="modelshelf-upload-name"]').input_value() == "dropped-folder"
+    assert "Upload 131 files" in form.inner_text()
+    page.locator(".jp-Dialog .jp-mod-accept", has_text="Upload").click()
+    page.locator('#modelshelf-sidebar [data-model="dropped-folder"]').wait_for()
+    with Shelf(str(store)) as shelf:
+        files = {f.path: f.size for f in shelf.show("dropped-folder:1").files}
+        with shelf.open("dropped-folder:1", "shards/129.bin") as stored:
+            assert stored.read() == shards["shards/129.bin"]
+    assert files == {"config.json": 13, **{p: len(d) for p, d in shards.items()}}
+
+
 def _resume_after_a_lost_chunk(page, store: Path) -> None:
     """A chunk the network drops is sent again, from where the server says it is."""
     lost: list[str] = []
@@ -292,6 +325,7 @@ def test_uploads_from_this_computer(lab, browser, shots, tmp_path):
 
     _pick_an_archive(page, tmp_path, store, staging)
     _pick_a_folder(page, tmp_path, store)
+    _drop_a_folder(context, page, tmp_path, store)
     _resume_after_a_lost_chunk(page, store)
     _throttle(context, page, THROTTLED)
     _drop_30_mb(page, store, staging, shots)
@@ -299,5 +333,6 @@ def test_uploads_from_this_computer(lab, browser, shots, tmp_path):
     assert not [e for e in errors if "modelshelf" in e.lower()], errors
     page.close()
     _close_mid_upload(context, base, store, staging)
-    assert sorted(_models(store)) == ["dropped", "my-folder", "picked", "resumed"]
+    assert sorted(_models(store)) == ["dropped", "dropped-folder", "my-folder", "picked",
+                                      "resumed"]  # fmt: skip
     context.close()
