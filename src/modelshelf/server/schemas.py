@@ -2,23 +2,28 @@
 client's mistake, 400), responses are shaped (only documented fields leave the server).
 
 tests/server/test_auth_and_spec.py checks these models against openapi.yaml, so the
-description cannot drift from what the server really accepts and answers.
+description cannot drift from what the server really accepts and answers. The schedules'
+bodies live in :mod:`.schemas_schedules` and are named here too, so handlers use one module.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from modelshelf.core.deploy.scaling import WorkerRange
 from modelshelf.core.errors import DeploymentError
+from modelshelf.server.schema_base import Answer, Body
+from modelshelf.server.schemas_schedules import (
+    RunNowRequest,
+    Schedule,
+    ScheduleList,
+    ScheduleRequest,
+    ScheduleUpdate,
+)
 
 # ---- requests -----------------------------------------------------------------------------
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class SaveRequest(Body):
@@ -113,11 +118,6 @@ REQUESTS: tuple[type[Body], ...] = (
 )  # fmt: skip
 
 # ---- responses ----------------------------------------------------------------------------
-
-
-class Answer(BaseModel):
-    # Fields the core adds later stay inside the server until they are documented here.
-    model_config = ConfigDict(extra="ignore")
 
 
 class ModelSummary(Answer):
@@ -355,76 +355,6 @@ RESPONSES: tuple[type[Answer], ...] = (
     NotebookParameter, NotebookParameters, Job, JobList, JobLogs, Deployment, DeploymentList,
     DeploymentLogs, InvokeAnswer, UploadFileStatus, UploadStatus,
 )  # fmt: skip
-
-
-# ---- schedules ----------------------------------------------------------------------------
-
-
-class ScheduleRequest(Body):
-    notebook: str = Field(min_length=1)
-    pipeline: Literal["train", "evaluate", "full"] | None = None
-    eval_data: str | None = None
-    cron: str | None = None
-    every: str | float | None = None
-    timezone: str | None = None
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    model: str | None = None
-    data: str | None = None
-    output: str | None = "model"
-    timeout: float | None = Field(default=None, gt=0)
-    missed: Literal["skip", "once", "all"] = "skip"
-    max_staleness: str | float = "1d"
-    max_retries: int = Field(default=0, ge=0, le=100)
-    retry_backoff: str | float = "60s"
-    notify: str | None = None
-    notify_on: Literal["failure", "always"] = "failure"
-    paused: bool = False
-
-
-class ScheduleUpdate(Body):
-    cron: str | None = None
-    every: str | float | None = None
-    timezone: str | None = None
-    parameters: dict[str, Any] | None = None
-    model: str | None = None
-    timeout: float | None = Field(default=None, gt=0)
-    missed: Literal["skip", "once", "all"] | None = None
-    max_staleness: str | float | None = None
-    max_retries: int | None = Field(default=None, ge=0, le=100)
-    retry_backoff: str | float | None = None
-    notify: str | None = None
-    notify_on: Literal["failure", "always"] | None = None
-
-
-class RunNowRequest(Body):
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class Schedule(Answer):
-    name: str
-    paused: bool
-    cron: str | None
-    timezone: str | None
-    every: float | None
-    when: str
-    next_due: float | None
-    template: dict[str, Any]
-    missed: str
-    max_staleness: float
-    max_retries: int
-    retry_backoff: float
-    notify: str | None
-    notify_on: str
-    created_at: float
-    revision: int
-    last_status: str | None
-    runs: list[dict[str, Any]]
-
-
-class ScheduleList(Answer):
-    schedules: list[Schedule]
-
 
 REQUESTS = (*REQUESTS, ScheduleRequest, ScheduleUpdate, RunNowRequest)
 RESPONSES = (*RESPONSES, Schedule, ScheduleList)

@@ -12,6 +12,8 @@ Policy for links: symbolic links whose target stays inside the folder are create
 (from zips too, after every file is written, so no entry is ever written through a link); a
 hard link may not point at a symbolic link, because tarfile would copy the link itself to a
 new place where its relative target could mean something else.
+
+The checks themselves are in :mod:`.archive_checks`; this module opens and writes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ import bz2
 import gzip
 import lzma
 import os
-import posixpath
-import re
 import shutil
 import stat
 import sys
@@ -29,19 +29,22 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from modelshelf.core.errors import InvalidNameError, SourceError, UnsafeArchiveError
-from modelshelf.core.names import validate_relpath
-from modelshelf.core.sources.tree import check_size
+from modelshelf.core.errors import SourceError
+from modelshelf.core.sources.archive_checks import (
+    TarPlan,
+    check_archive_size,
+    check_links,
+    normalise_entry,
+    unsafe_entry,
+)
 from modelshelf.core.sources.zip_names import zip_entry_name
 
 DEFAULT_EXTRACT_LIMIT = 50 * 10**9  # 50 GB: what an archive may unpack to when no limit is set
 _CHUNK = 1 << 20
-_MAX_LINK_HOPS = 40  # as the Linux kernel's symlink limit
 _MAX_LINK_TARGET = 4096
 _TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
 _COMPRESSED: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -143,143 +146,6 @@ def _is_tar(path: str) -> bool:
         return False
 
 
-def unsafe_entry(display: str, entry: str, problem: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(
-        f"refused to extract archive {display!r}: entry {entry!r} {problem}; nothing was "
-        "extracted (the archive is damaged or malicious: check where it came from)"
-    )
-
-
-def check_archive_size(total: int, limit: int, display: str) -> None:
-    check_size(total, limit, f"archive {display!r} (uncompressed)")
-
-
-def _normalise(raw: str, display: str, *, backslash_is_separator: bool) -> str:
-    """The safe relative POSIX path of an entry, or ``""`` for the archive root."""
-    name = raw.replace("\\", "/") if backslash_is_separator else raw
-    # Backslashes count as separators for these checks even in tars: Windows tools read them so.
-    if raw.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", raw):
-        raise unsafe_entry(display, raw, "has an absolute path")
-    if ".." in re.split(r"[/\\]", raw):
-        raise unsafe_entry(display, raw, "climbs out of the archive with '..'")
-    rel = "/".join(part for part in name.split("/") if part not in ("", "."))
-    if rel:
-        try:
-            validate_relpath(rel)
-        except InvalidNameError:
-            raise unsafe_entry(
-                display, raw, "has a name that is not a safe path (backslash or control character)"
-            ) from None
-    return rel
-
-
-def _resolve(path: str, symlinks: dict[str, str]) -> list[str] | None:
-    """Follow ``path`` through the archive's own symlinks; ``None`` if it escapes or loops.
-
-    Checking each link on its own is not enough: with ``x -> .`` the link ``l -> x/..`` looks
-    harmless but leads to the parent of the folder.
-    """
-    pending = deque(path.split("/"))
-    out: list[str] = []
-    hops = 0
-    while pending:
-        part = pending.popleft()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not out:
-                return None
-            out.pop()
-            continue
-        out.append(part)
-        target = symlinks.get("/".join(out))
-        if target is None:
-            continue
-        hops += 1
-        if hops > _MAX_LINK_HOPS or target.startswith("/"):
-            return None
-        out.pop()
-        pending.extendleft(reversed(target.split("/")))
-    return out
-
-
-def check_links(
-    display: str, names: Iterable[str], symlinks: dict[str, str], hardlinks: dict[str, str]
-) -> None:
-    """Refuse entries beneath a link and links whose target leaves the folder."""
-    for name in names:
-        parts = name.split("/")
-        for i in range(1, len(parts)):
-            prefix = "/".join(parts[:i])
-            if prefix in symlinks:
-                raise unsafe_entry(display, name, f"lies beneath the symbolic link {prefix!r}")
-    for name, target in symlinks.items():
-        if not target or target.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:|.*\\", target):
-            raise unsafe_entry(
-                display, name, f"is a symbolic link to the absolute or Windows path {target!r}"
-            )
-        if _resolve(posixpath.join(posixpath.dirname(name), target), symlinks) is None:
-            raise unsafe_entry(
-                display, name, f"is a symbolic link to {target!r}, outside the archive"
-            )
-    for name, target in hardlinks.items():
-        seen = {name}
-        linked = _normalise(target, display, backslash_is_separator=False)
-        while linked in hardlinks and linked not in seen:  # GNU tar may chain hard links
-            seen.add(linked)
-            linked = _normalise(hardlinks[linked], display, backslash_is_separator=False)
-        if linked in symlinks:
-            raise unsafe_entry(display, name, f"is a hard link to the symbolic link {linked!r}")
-        if not linked or _resolve(linked, symlinks) is None:
-            raise unsafe_entry(display, name, f"is a hard link to {target!r}, outside the archive")
-
-
-def check_tar_member(member: tarfile.TarInfo, dest: str, display: str) -> str:
-    """The safe relative path of a tar member (``""``: the root), or UnsafeArchiveError:
-    no device file or FIFO, nothing PEP 706's data filter refuses."""
-    rel = _normalise(member.name, display, backslash_is_separator=False)
-    if member.ischr() or member.isblk() or member.isfifo():
-        raise unsafe_entry(display, member.name, "is a device file or a FIFO")
-    try:
-        tarfile.data_filter(member, dest)
-    except tarfile.FilterError as exc:
-        raise unsafe_entry(
-            display, member.name, f"is refused by the tar data filter: {exc}"
-        ) from exc
-    return rel
-
-
-class TarPlan:
-    """A tar's members added up one by one: their safe paths, their links, their size."""
-
-    def __init__(self, dest: str, display: str) -> None:
-        self.dest = dest
-        self.display = display
-        self.names: list[str] = []
-        self.symlinks: dict[str, str] = {}
-        self.hardlinks: dict[str, str] = {}
-        self.total = 0  # bytes of the regular files
-
-    def add(self, member: tarfile.TarInfo) -> str:
-        """Check ``member`` (:func:`check_tar_member`) and count it; its safe relative path,
-        ``""`` for the archive's root."""
-        rel = check_tar_member(member, self.dest, self.display)
-        if not rel:
-            return rel
-        self.names.append(rel)
-        if member.issym():
-            self.symlinks[rel] = member.linkname
-        elif member.islnk():
-            self.hardlinks[rel] = member.linkname
-        elif member.isreg():
-            self.total += member.size
-        return rel
-
-    def check_links(self) -> None:
-        """Refuse the archive if a link leads out or an entry lies beneath a link."""
-        check_links(self.display, self.names, self.symlinks, self.hardlinks)
-
-
 def _extract_tar(path: str, dest: str, limit: int, display: str) -> None:
     if not hasattr(tarfile, "data_filter"):
         raise SourceError(
@@ -324,7 +190,7 @@ def _zip_plan(
                 f"zip archive {display!r} is encrypted (entry {name!r}); modelshelf "
                 "cannot decrypt it: extract it yourself and save the folder"
             )
-        rel = _normalise(name, display, backslash_is_separator=True)
+        rel = normalise_entry(name, display, backslash_is_separator=True)
         if not rel:
             continue
         if rel in seen:
@@ -417,7 +283,7 @@ def _decompress_single(
     path: str, dest: str, limit: int, display: str, name: str, suffix: str
 ) -> None:
     """Decompress a .gz/.bz2/.xz that holds one file, stopping at ``limit`` bytes."""
-    rel = _normalise(name or "data", display, backslash_is_separator=True)
+    rel = normalise_entry(name or "data", display, backslash_is_separator=True)
     written = 0
     try:
         with _COMPRESSED[suffix](path, "rb") as src, open(os.path.join(dest, rel), "xb") as out:

@@ -21,13 +21,11 @@ import tarfile
 from typing import BinaryIO
 
 from modelshelf.core.errors import SourceError
+from modelshelf.core.sources.archive_checks import TarPlan, check_archive_size, unsafe_entry
 from modelshelf.core.sources.archives import (
     DEFAULT_EXTRACT_LIMIT,
     STREAM_ERRORS,
-    TarPlan,
-    check_archive_size,
     remove_tree,
-    unsafe_entry,
     write_entry,
 )
 
