@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints, model_validator
 from modelshelf.core.deploy.scaling import WorkerRange
 from modelshelf.core.errors import DeploymentError
 from modelshelf.server.schema_base import Answer, Body
+from modelshelf.server.schemas_jobs import JobRequest
 from modelshelf.server.schemas_schedules import (
     RunNowRequest,
     Schedule,
@@ -39,19 +40,6 @@ class SaveRequest(Body):
 
 class AliasRequest(Body):
     version: int = Field(ge=1)
-
-
-class JobRequest(Body):
-    #: A notebook, a script, or a package folder run as ``pipeline``.
-    notebook: str = Field(min_length=1)
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    model: str | None = None
-    data: str | None = None
-    output: str | None = "model"
-    timeout: float | None = Field(default=None, gt=0)
-    pipeline: Literal["train", "evaluate", "full"] | None = None
-    eval_data: str | None = None
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]

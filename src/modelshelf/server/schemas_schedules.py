@@ -8,21 +8,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from modelshelf.server.schema_base import Answer, Body
+from modelshelf.server.schemas_jobs import JobRequest
 
 
-class ScheduleRequest(Body):
-    notebook: str = Field(min_length=1)
-    pipeline: Literal["train", "evaluate", "full"] | None = None
-    eval_data: str | None = None
+class ScheduleRequest(JobRequest):
+    """The job to run (as ``POST /jobs`` takes it), and when and how to run it."""
+
     cron: str | None = None
     every: str | float | None = None
     timezone: str | None = None
-    name: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    model: str | None = None
-    data: str | None = None
-    output: str | None = "model"
-    timeout: float | None = Field(default=None, gt=0)
     missed: Literal["skip", "once", "all"] = "skip"
     max_staleness: str | float = "1d"
     max_retries: int = Field(default=0, ge=0, le=100)
