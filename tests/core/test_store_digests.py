@@ -11,6 +11,7 @@ import pytest
 from store_helpers import blob_path, make_model, tree
 
 from modelshelf import IntegrityError, InvalidNameError, Shelf, StorageError
+from modelshelf.core.store.layout import STORE_FORMAT
 
 # Sizes around the copy step and the small-file limit: the windowed hashing of large files
 # must cover every byte exactly once, whatever the file's length.
@@ -181,3 +182,25 @@ def test_large_file_round_trip_on_every_backend(shelf, tmp_path):
     with shelf.open("big", "w.bin") as fh:
         assert fh.read() == data
     assert shelf.fsck().ok
+
+
+def test_a_first_save_elsewhere_between_reading_and_listing_is_no_older_store(tmp_path):
+    """The race eight processes saving into one new S3 store met: one missed store.json, then
+    listed the blobs another had saved meanwhile, and took the store for a sha256 one."""
+    root = tmp_path / "store"
+    folder = make_model(tmp_path / "model", {"w.bin": b"weights"})
+    late = Shelf(root)
+    backend, read = late.backend, late.backend.read_bytes
+
+    def read_then_the_other_saves(key: str) -> bytes:
+        if key == STORE_FORMAT and not (root / STORE_FORMAT).exists():
+            Shelf(root).save("m", folder)  # another process's first save, in between
+            raise FileNotFoundError(key)  # what this process read before it
+        return read(key)
+
+    backend.read_bytes = read_then_the_other_saves  # type: ignore[method-assign]
+    assert late.blobs.algorithm == "blake3"
+    (folder / "w.bin").write_bytes(b"weights 2")
+    assert {f.algorithm for f in late.save("m", folder).files} == {"blake3"}
+    assert tree(Shelf(root).load("m:2", tmp_path / "out")) == {"w.bin": b"weights 2"}
+    assert Shelf(root).fsck().ok

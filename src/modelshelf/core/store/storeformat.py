@@ -53,7 +53,13 @@ def read_format(backend: Backend, new_digest: str = digests.DEFAULT) -> StoreFor
     except FileNotFoundError:
         pass
     if set(backend.list_dirs("")) & {MODELS, BLOBS_ROOT}:
-        return StoreFormat(digests.SHA256, summaries=False, recorded=False)
+        # A first save in another process may have written store.json, then its blobs,
+        # between the read above and the listing: what it saved is no older store's.
+        # store.json always comes before a new store's first blob, so it is there now.
+        try:
+            return _parse(backend, backend.read_bytes(STORE_FORMAT))
+        except FileNotFoundError:
+            return StoreFormat(digests.SHA256, summaries=False, recorded=False)
     return StoreFormat(new_digest, summaries=True, recorded=False)
 
 
