@@ -118,7 +118,7 @@ def test_damaged_large_blob_is_refused_on_load_and_found_by_fsck(tmp_path, algor
     assert list(shelf.fsck().damaged) == [version.files[0].digest]
 
 
-def test_manifest_of_another_digest_is_refused_on_load(tmp_path):
+def test_manifest_of_another_digest_is_refused_on_load_and_open(tmp_path):
     folder = make_model(tmp_path / "model", {"w.bin": b"weights"})
     shelf = Shelf(tmp_path / "store")
     shelf.save("m", folder)
@@ -130,6 +130,8 @@ def test_manifest_of_another_digest_is_refused_on_load(tmp_path):
     path.write_text(json.dumps(body))
     with pytest.raises(IntegrityError, match="recorded with a sha256 digest but this store"):
         shelf.load("m", tmp_path / "out")
+    with pytest.raises(IntegrityError, match="recorded with a sha256 digest but this store"):
+        shelf.open("m", "w.bin")
 
 
 def test_store_json_from_a_newer_modelshelf_is_a_clear_error(tmp_path):

@@ -40,6 +40,14 @@ class BlobStore:
         blob adopted later cannot make the store look like an older sha256 one."""
         return new_hasher(self._formats.record().digest, size_hint)
 
+    def check_algorithm(self, path: str, algorithm: str) -> None:
+        """Refuse a manifest entry whose digest is not the store's (its blob cannot be here)."""
+        if algorithm != self.algorithm:
+            raise IntegrityError(
+                f"{path} is recorded with a {algorithm} digest but this store keys its "
+                f"blobs by {self.algorithm}: the manifest does not belong to this store; run fsck"
+            )
+
     def has(self, digest: str) -> bool:
         return self.backend.exists(self.key(digest))
 

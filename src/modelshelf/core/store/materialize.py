@@ -54,14 +54,6 @@ def _copy_local_blob(blob: str, part: str, entry: FileEntry, tracker: ProgressTr
         raise damaged(entry.digest, entry.algorithm, entry.path)
 
 
-def _check_algorithm(blobs: BlobStore, entry: FileEntry) -> None:
-    if entry.algorithm != blobs.algorithm:
-        raise IntegrityError(
-            f"{entry.path} is recorded with a {entry.algorithm} digest but this store keys its "
-            f"blobs by {blobs.algorithm}: the manifest does not belong to this store; run fsck"
-        )
-
-
 def materialize(
     blobs: BlobStore,
     files: Sequence[FileEntry],
@@ -81,7 +73,7 @@ def materialize(
         final = _target(dest, real_dest, entry, checked)
         part = f"{final}.{uuid.uuid4().hex[:8]}.modelshelf-part"
         staged.append((part, final))
-        _check_algorithm(blobs, entry)
+        blobs.check_algorithm(entry.path, entry.algorithm)
         local = blobs.local_path(entry.digest)
         if local is not None:
             _copy_local_blob(local, part, entry, tracker)

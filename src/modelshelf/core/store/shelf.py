@@ -319,6 +319,7 @@ class Shelf(ShelfSettings):
         entry = manifest.file(validate_relpath(path))
         if entry is None:
             raise ModelNotFoundError(f"{manifest.ref} has no file {path!r}")
+        self.blobs.check_algorithm(entry.path, entry.algorithm)
         return self.blobs.open_verified(entry.digest, entry.size)
 
     def load(
