@@ -149,13 +149,16 @@ def test_expired_lease_does_not_block(shelf, model_dir):
 def test_usage_names_aliases_live_holders_and_children(shelf, model_dir):
     first = shelf.save("m", model_dir)
     shelf.save("m", model_dir, parent=first.ref)
+    tuned = shelf.save("Job - tune", model_dir, parent=first.ref)  # another model made from it
     shelf.set_alias("m", "production", 1)
     held = shelf.lease("m:1", owner="deployment api")
     shelf.lease("m:1", owner="job gone (x)", ttl=-1)  # expired: uses it no more
     usage = version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 1)
     assert usage.ref == "m:1" and usage.aliases == ["production"]
     assert [(h.kind, h.owner) for h in usage.holders] == [("deployment", "deployment api")]
-    assert usage.children == ["m:2"]
+    assert usage.children == ["Job - tune:1", "m:2"]
+    shelf.delete(tuned.ref)
+    assert version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 1).children == ["m:2"]
     shelf.leases.release(held)
     assert version_usage(shelf.catalog, shelf.aliases, shelf.leases, "m", 1).holders == []
     with pytest.raises(ModelNotFoundError):

@@ -75,6 +75,32 @@ def test_gc_repairs_summaries_behind_the_manifests(local_shelf, folder, tmp_path
     assert local_shelf.fsck().stale_summaries == 0
 
 
+def test_versions_of_other_models_made_from_a_version_are_found_once_gc_knows_parents(
+    local_shelf, folder, tmp_path
+):
+    """Summaries written before parents were kept (two-element entries) do not name them:
+    fsck counts those as behind, gc fills the parents in, and the usage finds the child."""
+    from modelshelf.core.store.usage import version_usage
+
+    base = local_shelf.save("base", folder)
+    local_shelf.save("tuned", folder, parent=base.ref)
+
+    def children() -> list[str]:
+        shelf = local_shelf
+        return version_usage(shelf.catalog, shelf.aliases, shelf.leases, "base", 1).children
+
+    assert children() == ["tuned:1"]
+    shard = tmp_path / "store" / "summaries" / f"{shard_of('tuned')}.json"
+    body = json.loads(shard.read_text())
+    assert body["models"]["tuned"]["1"][2] == "base:1"
+    body["models"]["tuned"]["1"] = body["models"]["tuned"]["1"][:2]  # as older versions wrote
+    shard.write_text(json.dumps(body))
+    assert children() == [] and listed(local_shelf)[1] == ("tuned", 1, 1, ())
+    assert local_shelf.fsck().stale_summaries == 1
+    assert local_shelf.gc().repaired_summaries == 1
+    assert children() == ["tuned:1"] and local_shelf.fsck().stale_summaries == 0
+
+
 def test_summaries_live_in_a_fixed_number_of_shards(local_shelf, folder, tmp_path):
     for i in range(40):
         local_shelf.save(f"model {i}", folder)

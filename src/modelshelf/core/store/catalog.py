@@ -158,7 +158,7 @@ class Catalog:
             for name, versions in sorted(self.summaries.read_all().items()):
                 if versions:
                     latest = max(versions)
-                    created, tags = versions[latest]
+                    created, tags, _ = versions[latest]
                     out.append(ModelSummary(name, latest, len(versions), created, tags))
             return out
         return [
@@ -181,7 +181,7 @@ class Catalog:
                 deleted[parts[1]].add(parsed[0])
         out: Summaries = {}
         for name, numbers in found.items():
-            live = {n: (t, ()) for n, t in numbers.items() if n not in deleted[name]}
+            live = {n: (t, (), None) for n, t in numbers.items() if n not in deleted[name]}
             if live:
                 out[name] = live
         return out

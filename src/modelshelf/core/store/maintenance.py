@@ -84,7 +84,7 @@ def summaries_of(manifests: dict[str, ModelVersion]) -> Summaries:
     """What the listing summaries should say, from the manifests themselves."""
     out: Summaries = {}
     for m in manifests.values():
-        out.setdefault(m.name, {})[m.version] = (epoch(m.created_at), tuple(m.tags))
+        out.setdefault(m.name, {})[m.version] = (epoch(m.created_at), tuple(m.tags), m.parent)
     return out
 
 

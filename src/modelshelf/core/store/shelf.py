@@ -236,7 +236,9 @@ class Shelf(ShelfSettings):
             final = replace(draft, version=version)
             if self.backend.create(layout.manifest_key(draft.name, version), final.to_json()):
                 if self.catalog.summaries is not None:
-                    self.catalog.summaries.record(final.name, version, final.created_at, final.tags)
+                    self.catalog.summaries.record(
+                        final.name, version, final.created_at, final.tags, final.parent
+                    )
                 return final
             # Someone else took this number: look again rather than counting up blindly.
             version = max(version + 1, self.catalog.highest_number(draft.name) + 1)

@@ -2,11 +2,15 @@
 key (or one manifest) per model.
 
 ``summaries/<shard>.json`` holds, for every model whose name falls in the shard, each live
-version's number, creation time and tags:
+version's number, creation time, tags and parent (the ref it names, or null):
 
 ```
-{"models": {"churn": {"1": [1764590000.0, ["baseline"]], "2": [1764593600.0, []]}}}
+{"models": {"churn": {"1": [1764590000.0, ["baseline"], null], "2": [1764593600.0, [], "churn:1"]}}}
 ```
+
+The parent lets "what uses a version" find versions of *other* models made from it (a job's
+output model names its input) without reading every manifest. Entries written before it was
+kept have two elements (parent unknown): ``fsck`` counts them as behind, ``gc`` fills them in.
 
 Listing 10,000 models on an object store then costs 16 GETs (in parallel) instead of ten
 sequential LIST pages of manifest keys plus one GET per model shown for its tags. The
@@ -37,8 +41,9 @@ log = logging.getLogger(__name__)
 SHARDS = 16
 _ATTEMPTS = 200
 
-#: name -> version -> (created, epoch seconds; tags)
-Versions = dict[int, tuple[float | None, tuple[str, ...]]]
+#: name -> version -> (created, epoch seconds; tags; parent ref)
+Entry = tuple[float | None, tuple[str, ...], str | None]
+Versions = dict[int, Entry]
 Summaries = dict[str, Versions]
 
 
@@ -61,9 +66,11 @@ class SummaryBook:
         self.backend = backend
         self._workers = workers
 
-    def record(self, name: str, version: int, created_at: str, tags: Iterable[str]) -> None:
+    def record(
+        self, name: str, version: int, created_at: str, tags: Iterable[str], parent: str | None
+    ) -> None:
         """Add a new version (after its manifest was created)."""
-        entry = [epoch(created_at), list(tags)]
+        entry = [epoch(created_at), list(tags), parent]
 
         def add(models: dict) -> None:
             models.setdefault(name, {})[str(version)] = entry
@@ -98,7 +105,7 @@ class SummaryBook:
         out: Summaries = {}
         for models in shards:
             for name, versions in models.items():
-                out[name] = {int(n): (entry[0], tuple(entry[1])) for n, entry in versions.items()}
+                out[name] = {int(n): _entry(e) for n, e in versions.items()}
         return out
 
     def repair(self, truth: Summaries, still_live: Callable[[str, int], bool]) -> int:
@@ -120,9 +127,13 @@ class SummaryBook:
                 fixed += sum(len(v) for v in wanted.values()) or 1
                 continue
             current = {
-                name: {int(k): (e[0], tuple(e[1])) for k, e in versions.items()}
+                name: {int(k): _entry(e) for k, e in versions.items()}
                 for name, versions in stored.items()
             }
+            unknown = {  # written before parents were kept: filled in from the manifests
+                (name, int(k)) for name, versions in stored.items()
+                for k, e in versions.items() if len(e) < 3
+            }  # fmt: skip
             extra = {
                 (name, n)
                 for name, versions in current.items()
@@ -133,7 +144,8 @@ class SummaryBook:
                 (name, n)
                 for name, versions in wanted.items()
                 for n in versions
-                if current.get(name, {}).get(n) != versions[n] and still_live(name, n)
+                if (current.get(name, {}).get(n) != versions[n] or (name, n) in unknown)
+                and still_live(name, n)
             }
             if not extra and not missing:
                 continue
@@ -143,8 +155,8 @@ class SummaryBook:
                 for name, n in extra:
                     models.get(name, {}).pop(str(n), None)
                 for name, n in missing:
-                    created, tags = wanted[name][n]
-                    models.setdefault(name, {})[str(n)] = [created, list(tags)]
+                    created, tags, parent = wanted[name][n]
+                    models.setdefault(name, {})[str(n)] = [created, list(tags), parent]
                 for name in [m for m, versions in models.items() if not versions]:
                     del models[name]
 
@@ -199,9 +211,15 @@ def _decode(url: str, shard: str, data: bytes) -> dict:
         ) from exc
 
 
+def _entry(stored: list) -> Entry:
+    """A stored entry as a tuple; a two-element one (older) has no parent recorded."""
+    return (stored[0], tuple(stored[1]), stored[2] if len(stored) > 2 else None)
+
+
 def _plain(summaries: Summaries) -> dict:
     """Summaries as stored: version numbers as strings, entries as lists."""
     return {
-        name: {str(n): [created, list(tags)] for n, (created, tags) in versions.items()}
+        name: {str(n): [created, list(tags), parent]
+               for n, (created, tags, parent) in versions.items()}
         for name, versions in summaries.items()
-    }
+    }  # fmt: skip

@@ -1,5 +1,7 @@
 """What uses a version now: the aliases pointing at it, the jobs and deployments leasing it,
-and the versions of the same model that name it as their parent.
+and the versions that name it as their parent: of the same model (from its manifests), and of
+other models (a job's output model names the model it started from), from the listing
+summaries of stores that keep them.
 
 The model page's lineage graph draws this; `delete` refuses for the same leases and aliases.
 """
@@ -60,5 +62,18 @@ def version_usage(
          for lease in leases.live(name, version)),
         key=lambda h: (h.kind, h.owner),
     )  # fmt: skip
-    children = [v.ref for v in catalog.versions(name) if v.parent == ref]
-    return VersionUsage(ref, pointing, holders, children)
+    children = {v.ref for v in catalog.versions(name) if v.parent == ref}
+    if catalog.summaries is not None:
+        children.update(
+            f"{other}:{number}"
+            for other, versions in catalog.summaries.read_all().items()
+            if other != name
+            for number, (_, _, parent) in versions.items()
+            if parent == ref
+        )
+    return VersionUsage(ref, pointing, holders, sorted(children, key=_by_name_and_number))
+
+
+def _by_name_and_number(ref: str) -> tuple[str, int]:
+    name, _, number = ref.rpartition(":")
+    return name, int(number)
