@@ -6,9 +6,10 @@ lists them, each metric's chart has five points (counted in the rendered SVG) wh
 names the version, a compare shows a changed param and a changed text file as a diff, and the
 lineage graph shows the parent. A job run from the browser with the model as input ends with a
 notification whose button opens the job's page (its log); its output model's lineage graph
-shows the parent and the job. A deployment's card answers a test request. A model with 200
-versions opens and its time is printed (not asserted). Screenshots of each page in the light
-and the dark theme go to the folder the test prints (``MODELSHELF_UI_SCREENSHOTS`` if set).
+shows the parent and the job, and the input version's graph shows the output model as made
+from it. A deployment's card answers a test request. A model with 200 versions opens and its
+time is printed (not asserted). Screenshots of each page in the light and the dark theme go
+to the folder the test prints (``MODELSHELF_UI_SCREENSHOTS`` if set).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ out.mkdir(parents=True, exist_ok=True)
 (out / "weights.txt").write_text(f"epochs={epochs}")
 print("retrained for", epochs, "epochs from", sorted(os.listdir(os.environ["ML_MODEL_PATH"])))
 """
+
 
 def _save_models(store: Path, tmp_path: Path) -> None:
     folder, served, data = tmp_path / "src", tmp_path / "served", tmp_path / "train.csv"
@@ -432,6 +434,13 @@ def test_model_page_job_page_and_deployment_card(lab, browser, shots):
         ).count()
         == 1
     )
+
+    # The input version's lineage, refreshed, now names the job's output model as made from it.
+    page.locator(f'.lm-TabBar-tab[data-id="{model_page.get_attribute("id")}"]').click()
+    model_page.locator('[data-testid="modelshelf-page-refresh"]').click()
+    _tab(model_page, "lineage")
+    model_page.locator(f'{GRAPH}[data-drawn="true"][data-nodes*="child:Job - {JOB}:1"]').wait_for()
+    assert f"Job - {JOB}:1" in _graph_text(model_page)
 
     _try_the_deployment_card(page, context, lab)
     _open_from_the_menu(page, SERVED)

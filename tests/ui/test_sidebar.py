@@ -43,6 +43,7 @@ out.mkdir(parents=True, exist_ok=True)
 print("trained for", epochs, "epochs")
 """
 
+
 def _save_models(store: Path, tmp_path: Path) -> None:
     """Two versions of MODEL, with a file in a subfolder (download links encode per segment),
     and SERVED, a model that can be deployed."""
