@@ -5,14 +5,14 @@
  * executed notebook, a deployment's card).
  */
 import * as React from 'react';
-import { Result, VisualizationSpec } from 'vega-embed';
+import { VisualizationSpec } from 'vega-embed';
 
 import { errorMessage } from './api';
 import { IChainEnd, ILineage, ILineageNode, lineageLayout, NodeAction } from './lineageLayout';
 import { fetchManifestOf, fetchUsage } from './modelData';
 import { IPageManifest } from './pageTypes';
 import { renderError } from './section';
-import { drawChart, onThemeChange } from './vegaChart';
+import { useChart } from './vegaChart';
 
 /** Parents drawn at most: a longer chain ends in a box naming the next older parent. */
 const MAX_ANCESTORS = 4;
@@ -202,48 +202,32 @@ export function LineageGraph(props: IProps): JSX.Element {
   const [error, setError] = React.useState<string | null>(null);
   const [links, setLinks] = React.useState<ILineageNode[]>([]);
   const { manifest, onAction } = props;
+  const [lineage, setLineage] = React.useState<ILineage | null>(null);
   React.useEffect(() => {
-    let result: Result | null = null;
-    let data: IGraphData | null = null;
     let disposed = false;
-    const draw = (): void => {
-      result?.finalize();
-      result = null;
-      if (!node.current || !data) {
-        return;
-      }
-      void drawChart(node.current, lineageSpec(data.lineage), datum => {
-        onAction((datum['action'] as NodeAction) ?? null);
-      }).then(r => {
-        if (disposed) {
-          r.finalize();
-        } else {
-          result = r;
-          node.current?.setAttribute('data-drawn', 'true');
-        }
-      });
-    };
     setError(null);
     setLinks([]);
-    node.current?.removeAttribute('data-drawn');
+    setLineage(null);
     loadLineage(manifest).then(
       loaded => {
-        data = loaded;
         if (!disposed) {
           node.current?.setAttribute('data-nodes', loaded.lineage.nodes.map(n => n.id).join('\n'));
           setLinks(loaded.lineage.nodes.filter(n => n.action !== null));
-          draw();
+          setLineage(loaded.lineage);
         }
       },
       reason => !disposed && setError(errorMessage(reason))
     );
-    const stop = onThemeChange(draw);
     return () => {
       disposed = true;
-      stop();
-      result?.finalize();
     };
-  }, [manifest, onAction]);
+  }, [manifest]);
+  const spec = React.useMemo(() => (lineage ? lineageSpec(lineage) : null), [lineage]);
+  const onClick = React.useCallback(
+    (datum: { [key: string]: unknown }) => onAction((datum['action'] as NodeAction) ?? null),
+    [onAction]
+  );
+  useChart(node, spec, onClick);
   return (
     <div className="jp-modelshelf-lineage">
       {renderError(error)}

@@ -4,10 +4,10 @@
  * versions beside them when the server records any. The metrics shown are picked by the user.
  */
 import * as React from 'react';
-import { Result, VisualizationSpec } from 'vega-embed';
+import { VisualizationSpec } from 'vega-embed';
 
 import { IPageVersion } from './pageTypes';
-import { drawChart, onThemeChange } from './vegaChart';
+import { useChart } from './vegaChart';
 
 /** Charts shown before the user picks: enough to see, few enough to draw at once. */
 const DEFAULT_SHOWN = 12;
@@ -108,35 +108,19 @@ function Chart(props: {
   const node = React.useRef<HTMLDivElement>(null);
   const { title, points, onSelect } = props;
   const [low, high] = props.domain;
-  React.useEffect(() => {
-    let result: Result | null = null;
-    let disposed = false;
-    const draw = (): void => {
-      result?.finalize();
-      if (!node.current) {
-        return;
+  const spec = React.useMemo(
+    () => chartSpec(title, points, [low, high]),
+    [title, points, low, high]
+  );
+  const onClick = React.useCallback(
+    (datum: { [key: string]: unknown }) => {
+      if (typeof datum['version'] === 'number') {
+        onSelect(datum['version']);
       }
-      void drawChart(node.current, chartSpec(title, points, [low, high]), datum => {
-        if (typeof datum['version'] === 'number') {
-          onSelect(datum['version']);
-        }
-      }).then(r => {
-        if (disposed) {
-          r.finalize();
-        } else {
-          result = r;
-          node.current?.setAttribute('data-drawn', 'true');
-        }
-      });
-    };
-    draw();
-    const stop = onThemeChange(draw);
-    return () => {
-      disposed = true;
-      stop();
-      result?.finalize();
-    };
-  }, [title, points, low, high, onSelect]);
+    },
+    [onSelect]
+  );
+  useChart(node, spec, onClick);
   return (
     <div
       className="jp-modelshelf-chart"

@@ -7,6 +7,7 @@
  * `vega-interpreter` instead, so the page works wherever JupyterLab itself does.
  * Vega is loaded on the first chart, not with the sidebar: JupyterLab starts as fast as before.
  */
+import * as React from 'react';
 import type { Result, VisualizationSpec } from 'vega-embed';
 
 /** True when JupyterLab shows a dark theme (it marks the body for its own CSS). */
@@ -65,4 +66,43 @@ export function onThemeChange(redraw: () => void): () => void {
   });
   observer.observe(document.body, { attributes: true, attributeFilter: ['data-jp-theme-light'] });
   return () => observer.disconnect();
+}
+
+/**
+ * Keep `spec` drawn in `node` (nothing while it is null): redrawn when the spec, the click
+ * handler or the theme changes, finalized when replaced or unmounted. The node carries
+ * `data-drawn="true"` once the current spec is on screen (what the browser tests wait for).
+ */
+export function useChart(
+  node: React.RefObject<HTMLElement>,
+  spec: VisualizationSpec | null,
+  onClick?: MarkClick
+): void {
+  React.useEffect(() => {
+    let result: Result | null = null;
+    let disposed = false;
+    const draw = (): void => {
+      result?.finalize();
+      result = null;
+      if (!node.current || !spec) {
+        return;
+      }
+      void drawChart(node.current, spec, onClick).then(r => {
+        if (disposed) {
+          r.finalize();
+        } else {
+          result = r;
+          node.current?.setAttribute('data-drawn', 'true');
+        }
+      });
+    };
+    node.current?.removeAttribute('data-drawn');
+    draw();
+    const stop = onThemeChange(draw);
+    return () => {
+      disposed = true;
+      stop();
+      result?.finalize();
+    };
+  }, [node, spec, onClick]);
 }
