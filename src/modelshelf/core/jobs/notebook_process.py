@@ -23,7 +23,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbformat import NotebookNode
 from traitlets import default
 
-from modelshelf.core.jobs.executor_start import go_received, start_executor
+from modelshelf.core.jobs.executor_start import add_executor_options, go_received, start_executor
 
 log = logging.getLogger("modelshelf")
 
@@ -91,11 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelshelf-execute")
     parser.add_argument("notebook")
     parser.add_argument("executed")
-    parser.add_argument("--parameters", default="{}", help="JSON object")
     parser.add_argument("--kernel", default=None)
-    parser.add_argument("--cwd", default=None)
-    parser.add_argument("--error-file", required=True)
-    parser.add_argument("--wait-for-go", action="store_true", help="run after 'go' on stdin")
+    add_executor_options(parser, cwd_required=False)
     args = parser.parse_args(argv)
 
     start_executor()

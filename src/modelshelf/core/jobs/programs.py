@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 
 from modelshelf.core.errors import JobError, PipelineError, SourceError
+from modelshelf.core.jobs.executor_start import executor_arguments
 from modelshelf.core.jobs.parameters import literal_value
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths
@@ -203,13 +204,7 @@ def worker_command(spec: JobSpec, paths: WorkerPaths) -> list[str] | None:
         "modelshelf.core.jobs.script_process",
         spec.kind,
         os.path.join(workspace, SNAPSHOTS[spec.kind]) if spec.kind == SCRIPT else paths.models,
-        "--parameters",
-        json.dumps(spec.parameters),
-        "--error-file",
-        paths.error,
-        "--cwd",
-        paths.root,
-        "--wait-for-go",
+        *executor_arguments(spec.parameters, paths.error, paths.root),
     ]
     if spec.pipeline:
         command += ["--pipeline", spec.pipeline]

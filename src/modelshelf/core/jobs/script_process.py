@@ -18,7 +18,7 @@ import runpy
 import sys
 import traceback
 
-from modelshelf.core.jobs.executor_start import go_received, start_executor
+from modelshelf.core.jobs.executor_start import add_executor_options, go_received, start_executor
 from modelshelf.core.jobs.programs import DATALOOP, SCRIPT, UIPATH, argv_of
 
 log = logging.getLogger("modelshelf")
@@ -48,13 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="modelshelf-run-script")
     parser.add_argument("kind", choices=(SCRIPT, UIPATH, DATALOOP))
     parser.add_argument("program", help="the script, or the package folder the pipeline runs")
-    parser.add_argument("--parameters", default="{}", help="JSON object")
     parser.add_argument("--pipeline", default=None)
     parser.add_argument("--model-given", action="store_true", help="an input model was loaded")
     parser.add_argument("--import-from", action="append", default=[])
-    parser.add_argument("--cwd", required=True)
-    parser.add_argument("--error-file", required=True)
-    parser.add_argument("--wait-for-go", action="store_true", help="run after 'go' on stdin")
+    add_executor_options(parser, cwd_required=True)
     args = parser.parse_args(argv)
 
     start_executor()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from modelshelf.core.jobs.executor_start import executor_arguments
 from modelshelf.core.jobs.programs import worker_command
 from modelshelf.core.jobs.spec import JobSpec
 from modelshelf.core.jobs.workspace import WorkerPaths, job_environment, worker_paths
@@ -54,13 +55,7 @@ class WorkerProcess:
             "modelshelf.core.jobs.notebook_process",
             paths.notebook,
             paths.executed,
-            "--parameters",
-            json.dumps(parameters),
-            "--error-file",
-            paths.error,
-            "--cwd",
-            paths.root,
-            "--wait-for-go",
+            *executor_arguments(parameters, paths.error, paths.root),
         ]
         if kernel:
             command += ["--kernel", kernel]
