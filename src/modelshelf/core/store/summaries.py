@@ -10,7 +10,8 @@ version's number, creation time, tags and parent (the ref it names, or null):
 
 The parent lets "what uses a version" find versions of *other* models made from it (a job's
 output model names its input) without reading every manifest. Entries written before it was
-kept have two elements (parent unknown): ``fsck`` counts them as behind, ``gc`` fills them in.
+kept have two elements and read as "no parent": ``fsck`` counts those of versions that do have
+one as behind, and ``gc`` fills their parents in.
 
 Listing 10,000 models on an object store then costs 16 GETs (in parallel) instead of ten
 sequential LIST pages of manifest keys plus one GET per model shown for its tags. The
@@ -130,10 +131,6 @@ class SummaryBook:
                 name: {int(k): _entry(e) for k, e in versions.items()}
                 for name, versions in stored.items()
             }
-            unknown = {  # written before parents were kept: filled in from the manifests
-                (name, int(k)) for name, versions in stored.items()
-                for k, e in versions.items() if len(e) < 3
-            }  # fmt: skip
             extra = {
                 (name, n)
                 for name, versions in current.items()
@@ -144,8 +141,7 @@ class SummaryBook:
                 (name, n)
                 for name, versions in wanted.items()
                 for n in versions
-                if (current.get(name, {}).get(n) != versions[n] or (name, n) in unknown)
-                and still_live(name, n)
+                if current.get(name, {}).get(n) != versions[n] and still_live(name, n)
             }
             if not extra and not missing:
                 continue
@@ -212,7 +208,8 @@ def _decode(url: str, shard: str, data: bytes) -> dict:
 
 
 def _entry(stored: list) -> Entry:
-    """A stored entry as a tuple; a two-element one (older) has no parent recorded."""
+    """A stored entry as a tuple; a two-element one (written before parents were kept) reads
+    as having none, which the manifests correct where they name one."""
     return (stored[0], tuple(stored[1]), stored[2] if len(stored) > 2 else None)
 
 
